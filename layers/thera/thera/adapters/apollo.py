@@ -1,0 +1,192 @@
+"""Apollo organization search over aiohttp (``POST /mixed_companies/search``).
+
+Retries: 429 waits for the window Apollo reports as exhausted (its
+``x-*-requests-left`` headers); when the hourly or daily allowance is gone it
+stops with ``ApolloRateLimited`` rather than sleeping for hours. 5xx, timeouts
+and connection errors are retried with full-jitter exponential backoff. 401/403
+fail at once with ``ApolloAuthError``. Every attempt first awaits
+``before_attempt``, where the caller spends a token from its own quota.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+SEARCH_PATH = "/mixed_companies/search"
+MAX_PER_PAGE = 100
+
+WINDOW_HEADERS = {
+    "minute": ("x-rate-limit-minute", "x-minute-usage", "x-minute-requests-left"),
+    "hour": ("x-rate-limit-hourly", "x-hourly-usage", "x-hourly-requests-left"),
+    "day": ("x-rate-limit-24-hour", "x-24-hour-usage", "x-24-hour-requests-left"),
+}
+
+
+class ApolloError(RuntimeError):
+    """Apollo answered with something the pull cannot use."""
+
+
+class ApolloAuthError(ApolloError):
+    """The API key was refused (401) or lacks access to the endpoint (403)."""
+
+
+class ApolloRateLimited(ApolloError):
+    """Apollo's own allowance for a window is used up; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, window: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.window = window
+        self.retry_after = retry_after
+
+
+class ApolloUnavailable(ApolloError):
+    """Server errors or network failures outlasted the retries."""
+
+
+@dataclass(frozen=True)
+class RateLimitInfo:
+    """Apollo's view of its windows: (limit, used, left) where the headers say so."""
+
+    windows: dict[str, tuple[int | None, int | None, int | None]]
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> RateLimitInfo:
+        def num(name: str) -> int | None:
+            try:
+                return int(headers[name])
+            except (KeyError, ValueError):
+                return None
+
+        return cls({w: (num(a), num(b), num(c)) for w, (a, b, c) in WINDOW_HEADERS.items()})
+
+    def left(self, window: str) -> int | None:
+        return self.windows.get(window, (None, None, None))[2]
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    organizations: list[Any]
+    page: int
+    per_page: int
+    total_entries: int
+    total_pages: int
+    body: dict[str, Any]
+    rate_limit: RateLimitInfo
+
+
+def _seconds_to_next(window_seconds: int, now: float) -> float:
+    return window_seconds - (now % window_seconds) + 0.5
+
+
+class ApolloClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        api_key: str,
+        *,
+        max_attempts: int = 6,
+        base_delay: float = 1.0,
+        max_delay: float = 60.0,
+        max_rate_wait: float = 65.0,
+        timeout: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+        before_attempt: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._session = session
+        self._url = base_url.rstrip("/") + SEARCH_PATH
+        self._key = api_key
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._max_rate_wait = max_rate_wait
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._sleep = sleep
+        self._clock = clock
+        self._before_attempt = before_attempt
+        self.attempts = 0
+
+    def _backoff(self, attempt: int) -> float:
+        return random.uniform(0, min(self._max_delay, self._base_delay * 2**attempt))
+
+    async def search_organizations(
+        self, page: int, per_page: int = MAX_PER_PAGE, filters: Mapping[str, Any] | None = None
+    ) -> SearchPage:
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}, got {per_page}")
+        if page < 1:
+            raise ValueError(f"page must be >= 1, got {page}")
+        body = {**(filters or {}), "page": page, "per_page": per_page}
+        headers = {"x-api-key": self._key, "Content-Type": "application/json", "Cache-Control": "no-cache"}
+        last_problem = "no attempt made"
+        for attempt in range(self._max_attempts):
+            if self._before_attempt is not None:
+                await self._before_attempt()
+            self.attempts += 1
+            try:
+                async with self._session.post(self._url, json=body, headers=headers, timeout=self._timeout) as resp:
+                    limits = RateLimitInfo.from_headers(resp.headers)
+                    if resp.status == 200:
+                        payload = await resp.json(content_type=None)
+                        return self._parse(payload, limits)
+                    text = (await resp.text())[:300]
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                last_problem = f"{type(exc).__name__}: {exc}"
+                await self._sleep(self._backoff(attempt))
+                continue
+            if resp.status in (401, 403):
+                raise ApolloAuthError(
+                    f"Apollo refused the request with HTTP {resp.status} ({text!r}); "
+                    "check the API key in Secrets Manager and that the plan includes organization search"
+                )
+            if resp.status == 429:
+                await self._wait_for_rate_limit(limits, attempt)
+                last_problem = "HTTP 429"
+                continue
+            if resp.status >= 500:
+                last_problem = f"HTTP {resp.status}: {text!r}"
+                await self._sleep(self._backoff(attempt))
+                continue
+            raise ApolloError(f"Apollo answered HTTP {resp.status} to page {page}: {text!r}")
+        raise ApolloUnavailable(f"Apollo search page {page} failed after {self._max_attempts} attempts: {last_problem}")
+
+    async def _wait_for_rate_limit(self, limits: RateLimitInfo, attempt: int) -> None:
+        now = self._clock()
+        for window, seconds in (("day", 86400), ("hour", 3600)):
+            if limits.left(window) == 0:
+                raise ApolloRateLimited(
+                    f"Apollo's {window} allowance is used up", window, _seconds_to_next(seconds, now)
+                )
+        wait = max(_seconds_to_next(60, now) if limits.left("minute") == 0 else 0.0, self._backoff(attempt))
+        if wait > self._max_rate_wait:
+            raise ApolloRateLimited("Apollo keeps answering 429", "minute", wait)
+        await self._sleep(wait)
+
+    @staticmethod
+    def _parse(payload: Any, limits: RateLimitInfo) -> SearchPage:
+        if not isinstance(payload, dict):
+            raise ApolloError("Apollo search answered with a body that is not a JSON object")
+        orgs = payload.get("organizations")
+        pagination = payload.get("pagination")
+        if not isinstance(orgs, list) or not isinstance(pagination, dict):
+            raise ApolloError("Apollo search answer lacks 'organizations' or 'pagination'")
+        try:
+            return SearchPage(
+                organizations=orgs,
+                page=int(pagination["page"]),
+                per_page=int(pagination["per_page"]),
+                total_entries=int(pagination["total_entries"]),
+                total_pages=int(pagination["total_pages"]),
+                body=payload,
+                rate_limit=limits,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ApolloError(f"Apollo pagination is malformed: {exc}") from None

@@ -1,0 +1,67 @@
+"""In-memory fakes of the ports, with the same semantics as the AWS adapters."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+from thera.quota import BucketState
+
+
+class MemoryObjectStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self.puts = 0
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
+        self.puts += 1
+        self.objects[key] = (bytes(data), dict(metadata or {}))
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.objects[key][0]
+        except KeyError:
+            raise KeyError(f"no such object: {key}") from None
+
+    def metadata(self, key: str) -> dict[str, str] | None:
+        entry = self.objects.get(key)
+        return dict(entry[1]) if entry else None
+
+    def list(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+
+class MemoryStateStore:
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        doc = self.docs.get(key)
+        return copy.deepcopy(doc) if doc is not None else None
+
+    def put(self, key: str, doc: dict[str, Any]) -> None:
+        self.docs[key] = copy.deepcopy(doc)
+
+
+class MemoryBucketStore:
+    """Compare-and-set under a lock: the reference semantics for the DynamoDB adapter."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.states: dict[str, BucketState] = {}
+
+    def load(self, bucket: str) -> BucketState | None:
+        with self._lock:
+            return self.states.get(bucket)
+
+    def compare_and_set(
+        self, bucket: str, expected_version: int, new: BucketState, expires_at: int
+    ) -> tuple[bool, BucketState | None]:
+        with self._lock:
+            current = self.states.get(bucket)
+            current_version = current.version if current else 0
+            if current_version != expected_version:
+                return False, current
+            self.states[bucket] = new
+            return True, new

@@ -1,0 +1,60 @@
+"""Typed views of the events the stages receive (S3 notifications carried by SQS).
+
+moto and real S3 differ in small ways (moto omits ``userIdentity`` and friends,
+and encodes keys with ``quote_plus``), so only the fields every sender fills are
+required. The first message on a freshly wired queue is an ``s3:TestEvent`` with
+no ``Records``: it parses to an empty list.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+
+class BadEvent(ValueError):
+    """A message whose body is not the event it claims to be."""
+
+
+@dataclass(frozen=True)
+class S3ObjectEvent:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    event_name: str
+    event_time: str
+
+
+def s3_objects_from_sqs_body(body: str) -> list[S3ObjectEvent]:
+    """The objects named by one SQS message body carrying an S3 notification."""
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise BadEvent(f"message body is not JSON: {exc.msg} at {exc.pos}") from None
+    if not isinstance(doc, dict):
+        raise BadEvent("message body is not a JSON object")
+    if doc.get("Event") == "s3:TestEvent":
+        return []
+    records = doc.get("Records")
+    if not isinstance(records, list) or not records:
+        raise BadEvent("message body has no S3 Records")
+    return [_s3_record(r) for r in records]
+
+
+def _s3_record(record: Any) -> S3ObjectEvent:
+    try:
+        s3 = record["s3"]
+        obj = s3["object"]
+        return S3ObjectEvent(
+            bucket=str(s3["bucket"]["name"]),
+            key=unquote_plus(str(obj["key"])),
+            size=int(obj.get("size", 0)),
+            etag=str(obj.get("eTag", "")),
+            event_name=str(record.get("eventName", "")),
+            event_time=str(record.get("eventTime", "")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadEvent(f"S3 record is missing a field: {exc}") from None

@@ -1,0 +1,40 @@
+"""Data-lake key layout: one place that knows where every stage reads and writes."""
+
+from __future__ import annotations
+
+import re
+
+RAW_APOLLO = "raw/apollo/"
+BRONZE_COMPANIES = "bronze/companies/"
+SILVER_COMPANIES = "silver/companies/"
+QUARANTINE_COMPANIES = "quarantine/companies/"
+
+_BRONZE_KEY = re.compile(r"^bronze/companies/date=(\d{4}-\d{2}-\d{2})/sweep=([\w.-]+)/page=(\d{5})\.parquet$")
+
+
+def raw_apollo_page(date: str, sweep: str, page: int) -> str:
+    return f"{RAW_APOLLO}date={date}/sweep={sweep}/page={page:05d}.jsonl.gz"
+
+
+def bronze_companies_page(date: str, sweep: str, page: int) -> str:
+    return f"{BRONZE_COMPANIES}date={date}/sweep={sweep}/page={page:05d}.parquet"
+
+
+def is_bronze_companies(key: str) -> bool:
+    return _BRONZE_KEY.match(key) is not None
+
+
+def silver_for_bronze(bronze_key: str) -> str:
+    """Silver output of one bronze object: same partition path, so a replay overwrites nothing new."""
+    _check_bronze(bronze_key)
+    return SILVER_COMPANIES + bronze_key[len(BRONZE_COMPANIES) :]
+
+
+def quarantine_for_bronze(bronze_key: str) -> str:
+    _check_bronze(bronze_key)
+    return QUARANTINE_COMPANIES + bronze_key[len(BRONZE_COMPANIES) :]
+
+
+def _check_bronze(key: str) -> None:
+    if not is_bronze_companies(key):
+        raise ValueError(f"not a bronze companies key: {key!r}")

@@ -1,0 +1,153 @@
+"""Multi-window token bucket: pure arithmetic, no I/O.
+
+Each window (minute, hour, day) holds ``limit`` tokens and is refilled to full at
+its boundary (UTC-aligned fixed windows, the way provider quotas such as Apollo's
+reset). A take succeeds only if every window has the tokens, and then spends from
+all of them at once. The state carries a version so that a store can apply a
+planned take as one compare-and-set: the atomic step that keeps concurrent takers
+from overspending.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Window:
+    name: str
+    seconds: int
+    limit: int
+
+
+def default_windows(per_minute: int = 50, per_hour: int = 200, per_day: int = 600) -> tuple[Window, ...]:
+    return (Window("minute", 60, per_minute), Window("hour", 3600, per_hour), Window("day", 86400, per_day))
+
+
+@dataclass(frozen=True)
+class WindowUsage:
+    start: int
+    used: int
+
+
+@dataclass(frozen=True)
+class BucketState:
+    version: int
+    windows: dict[str, WindowUsage] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TakeDecision:
+    allowed: bool
+    state: BucketState
+    retry_after: float
+    exhausted: tuple[str, ...]
+    remaining: dict[str, int]
+
+
+def window_start(window: Window, now: float) -> int:
+    return int(now // window.seconds) * window.seconds
+
+
+def current_usage(state: BucketState | None, windows: tuple[Window, ...], now: float) -> dict[str, int]:
+    """Tokens spent in each window as of ``now`` (a window that rolled over counts as empty)."""
+    used: dict[str, int] = {}
+    for w in windows:
+        usage = state.windows.get(w.name) if state else None
+        start = window_start(w, now)
+        used[w.name] = usage.used if usage and usage.start == start else 0
+    return used
+
+
+def plan_take(state: BucketState | None, windows: tuple[Window, ...], now: float, n: int = 1) -> TakeDecision:
+    """Decide whether ``n`` tokens can be taken at ``now`` and what the state becomes."""
+    if n < 1:
+        raise ValueError("a take must ask for at least one token")
+    used = current_usage(state, windows, now)
+    exhausted = tuple(w.name for w in windows if used[w.name] + n > w.limit)
+    base_version = state.version if state else 0
+    if exhausted:
+        retry_after = max(window_start(w, now) + w.seconds - now for w in windows if w.name in exhausted)
+        remaining = {w.name: max(0, w.limit - used[w.name]) for w in windows}
+        return TakeDecision(False, state or BucketState(0), retry_after, exhausted, remaining)
+    new_windows = {w.name: WindowUsage(window_start(w, now), used[w.name] + n) for w in windows}
+    remaining = {w.name: w.limit - new_windows[w.name].used for w in windows}
+    return TakeDecision(True, BucketState(base_version + 1, new_windows), 0.0, (), remaining)
+
+
+class BucketStore(Protocol):
+    """Where a bucket's state lives. ``compare_and_set`` is the single atomic step."""
+
+    def load(self, bucket: str) -> BucketState | None: ...
+
+    def compare_and_set(
+        self, bucket: str, expected_version: int, new: BucketState, expires_at: int
+    ) -> tuple[bool, BucketState | None]:
+        """Write ``new`` only if the stored version is ``expected_version`` (0 = absent).
+
+        Returns (True, new) on success, or (False, current state) when another taker won.
+        """
+        ...
+
+
+class QuotaContention(RuntimeError):
+    """Too many concurrent takers kept winning the compare-and-set."""
+
+
+class TokenBucket:
+    """Takes tokens from a shared multi-window bucket kept in a ``BucketStore``."""
+
+    def __init__(
+        self,
+        store: BucketStore,
+        bucket: str,
+        windows: tuple[Window, ...],
+        clock: Callable[[], float] = time.time,
+        max_attempts: int = 50,
+    ) -> None:
+        self._store = store
+        self._bucket = bucket
+        self._windows = windows
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._known: BucketState | None = None
+        self._fresh = False
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        return self._windows
+
+    def take(self, n: int = 1) -> TakeDecision:
+        """Take ``n`` tokens from every window, or say how long until they exist."""
+        if not self._fresh:
+            self._known = self._store.load(self._bucket)
+            self._fresh = True
+        for attempt in range(self._max_attempts):
+            now = self._clock()
+            decision = plan_take(self._known, self._windows, now, n)
+            if not decision.allowed:
+                return decision
+            expected = self._known.version if self._known else 0
+            expires_at = int(now) + 2 * max(w.seconds for w in self._windows)
+            ok, current = self._store.compare_and_set(self._bucket, expected, decision.state, expires_at)
+            self._known = current
+            if ok:
+                return decision
+            # Another taker moved the state: re-plan from what the store returned.
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+        raise QuotaContention(f"could not take {n} token(s) from {self._bucket} after {self._max_attempts} tries")
+
+    def usage(self) -> dict[str, tuple[int, int]]:
+        """(used, limit) per window as of now, read from the store."""
+        state = self._store.load(self._bucket)
+        used = current_usage(state, self._windows, self._clock())
+        return {w.name: (used[w.name], w.limit) for w in self._windows}
+
+
+def seconds_until(deadline: float, now: float) -> int:
+    return max(0, math.ceil(deadline - now))

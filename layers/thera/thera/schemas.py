@@ -1,0 +1,66 @@
+"""Arrow schemas of the lake's tables. Imported only by stages that ship pyarrow."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("ms", tz="UTC")
+
+LINEAGE_FIELDS = [
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("sweep", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("raw_key", pa.string(), nullable=False),
+    pa.field("source_page", pa.int32(), nullable=False),
+    pa.field("source_position", pa.int32(), nullable=False),
+    pa.field("pulled_at", TIMESTAMP, nullable=False),
+]
+
+BRONZE = pa.schema(
+    [
+        *LINEAGE_FIELDS,
+        pa.field("apollo_id", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("website_url", pa.string()),
+        pa.field("primary_domain", pa.string()),
+        pa.field("description", pa.string()),
+        pa.field("industries", pa.list_(pa.string())),
+        pa.field("keywords", pa.list_(pa.string())),
+        pa.field("city", pa.string()),
+        pa.field("state", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("employees", pa.int64()),
+        pa.field("founded_year", pa.int64()),
+        pa.field("linkedin_url", pa.string()),
+        pa.field("issues", pa.list_(pa.string())),
+    ]
+)
+
+SILVER_COMPANIES = pa.schema(
+    [
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("website_url", pa.string()),
+        pa.field("description", pa.string()),
+        pa.field("industries", pa.list_(pa.string())),
+        pa.field("keywords", pa.list_(pa.string())),
+        pa.field("city", pa.string()),
+        pa.field("state", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("team_size", pa.int64()),
+        pa.field("founded_year", pa.int64()),
+        pa.field("apollo_id", pa.string()),
+        pa.field("linkedin_url", pa.string()),
+        *LINEAGE_FIELDS,
+        pa.field("bronze_key", pa.string(), nullable=False),
+    ]
+)
+
+QUARANTINE_COMPANIES = pa.schema(
+    [
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string()),
+        pa.field("bronze_key", pa.string(), nullable=False),
+        *[f.with_nullable(True) for f in BRONZE],
+    ]
+)

@@ -1,0 +1,50 @@
+"""Parquet in and out, and reading a table as a schema. Only for stages that ship pyarrow."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+class SchemaMismatch(ValueError):
+    """A file whose columns cannot be read as the expected schema."""
+
+
+def from_parquet(data: bytes) -> pa.Table:
+    try:
+        return pq.read_table(io.BytesIO(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SchemaMismatch(f"not a readable Parquet file: {exc}") from None
+
+
+def to_parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def from_rows(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), schema=schema)
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns and types, or ``SchemaMismatch`` saying why not."""
+    missing = [f.name for f in schema if f.name not in table.column_names]
+    if missing:
+        raise SchemaMismatch(f"missing column(s): {', '.join(missing)}")
+    columns = []
+    for f in schema:
+        col = table[f.name]
+        if not col.type.equals(f.type):
+            try:
+                col = col.cast(f.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise SchemaMismatch(f"column {f.name}: cannot read {col.type} as {f.type}: {exc}") from None
+        if not f.nullable and col.null_count:
+            raise SchemaMismatch(f"column {f.name}: {col.null_count} null value(s) in a required column")
+        columns.append(col)
+    return pa.Table.from_arrays(columns, schema=schema)

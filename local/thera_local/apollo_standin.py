@@ -1,0 +1,258 @@
+"""An Apollo-compatible organization search on loopback, serving a company file.
+
+It speaks the wire format the real client meets: ``POST /api/v1/mixed_companies/search``
+with an ``x-api-key`` header and ``page``/``per_page`` (≤ 100, ≤ 500 pages) in the
+body, an answer of ``organizations[]`` and ``pagination{}``, and Apollo's own
+per-minute/hour/day limits, with 429s and the ``x-*-usage`` / ``x-*-requests-left``
+headers. Faults can be injected through ``/__standin/faults`` for tests and drills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+MAX_PAGES = 500
+WINDOWS = (("minute", 60), ("hour", 3600), ("day", 86400))
+HEADER_NAMES = {
+    "minute": ("x-rate-limit-minute", "x-minute-usage", "x-minute-requests-left"),
+    "hour": ("x-rate-limit-hourly", "x-hourly-usage", "x-hourly-requests-left"),
+    "day": ("x-rate-limit-24-hour", "x-24-hour-usage", "x-24-hour-requests-left"),
+}
+
+
+def organization_from_company(company: dict[str, Any]) -> dict[str, Any]:
+    """A company of the dataset (yc_companies.jsonl format) in Apollo's organization shape."""
+    key = str(company.get("yc_id") or company.get("slug") or company.get("name"))
+    return {
+        "id": hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:24],
+        "name": company.get("name"),
+        "website_url": company.get("website"),
+        "primary_domain": company.get("domain"),
+        "linkedin_url": None,
+        "founded_year": company.get("founded_year"),
+        "estimated_num_employees": company.get("team_size"),
+        "industry": (company.get("industries") or [None])[0],
+        "industries": company.get("industries") or [],
+        "keywords": company.get("tags") or [],
+        "short_description": company.get("long_description") or company.get("one_liner"),
+        "seo_description": company.get("one_liner"),
+        "city": company.get("city"),
+        "state": company.get("state"),
+        "country": company.get("country"),
+    }
+
+
+def load_companies(path: Path) -> list[dict[str, Any]]:
+    companies = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    companies.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{n}: not a JSON line: {exc.msg}") from None
+    return companies
+
+
+@dataclass
+class Faults:
+    status: int | None = None  # answer this status ...
+    count: int = 0  # ... this many times (then behave again)
+    latency: float = 0.0  # seconds added to every search answer
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ApolloStandIn:
+    def __init__(
+        self,
+        organizations: list[dict[str, Any]],
+        api_key: str,
+        limits: dict[str, int] | None = None,
+        latency: float = 0.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.organizations = organizations
+        self.api_key = api_key
+        self.limits = limits or {"minute": 50, "hour": 200, "day": 600}
+        self.faults = Faults(latency=latency)
+        self.clock = clock
+        self.usage: dict[str, tuple[int, int]] = {}  # window -> (window start, used)
+        self.calls = 0  # answered searches (200s)
+        self.requests = 0  # every search request, errors included
+        self.rejected = 0  # 429s
+        self.pages_served: list[int] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # ------------------------------------------------------------ limits
+    def _used(self, window: str, seconds: int, now: float) -> int:
+        start = int(now // seconds) * seconds
+        got = self.usage.get(window)
+        return got[1] if got and got[0] == start else 0
+
+    def _headers(self, now: float) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for window, seconds in WINDOWS:
+            used = self._used(window, seconds, now)
+            limit_h, usage_h, left_h = HEADER_NAMES[window]
+            out[limit_h] = str(self.limits[window])
+            out[usage_h] = str(used)
+            out[left_h] = str(max(0, self.limits[window] - used))
+        return out
+
+    def _spend(self, now: float) -> bool:
+        if any(self._used(w, s, now) >= self.limits[w] for w, s in WINDOWS):
+            return False
+        for window, seconds in WINDOWS:
+            start = int(now // seconds) * seconds
+            self.usage[window] = (start, self._used(window, seconds, now) + 1)
+        return True
+
+    # ------------------------------------------------------------ handlers
+    async def _search(self, request: web.Request) -> web.Response:
+        if request.headers.get("x-api-key") != self.api_key:
+            return web.json_response({"error": "Invalid access credentials."}, status=401)
+        with self._lock:
+            self.requests += 1
+            faults = self.faults
+            injected = faults.status if faults.count > 0 else None
+            if injected is not None:
+                faults.count -= 1
+        if faults.latency:
+            await asyncio.sleep(faults.latency)
+        now = self.clock()
+        if injected is not None:
+            with self._lock:
+                headers = {**self._headers(now), **faults.headers}
+            return web.json_response({"error": f"injected fault {injected}"}, status=injected, headers=headers)
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return web.json_response({"error": "body must be JSON"}, status=400)
+        page, per_page = body.get("page", 1), body.get("per_page", 10)
+        if not isinstance(page, int) or not isinstance(per_page, int) or page < 1 or not 1 <= per_page <= 100:
+            return web.json_response({"error": "page must be >= 1 and per_page between 1 and 100"}, status=422)
+        with self._lock:
+            if not self._spend(now):
+                self.rejected += 1
+                return web.json_response(
+                    {"error": "The maximum number of api calls allowed for api/v1/mixed_companies/search is exceeded"},
+                    status=429,
+                    headers=self._headers(now),
+                )
+            headers = self._headers(now)
+            self.calls += 1
+            self.pages_served.append(page)
+        matches = self._filter(body)
+        total_pages = min(MAX_PAGES, -(-len(matches) // per_page))
+        start = (page - 1) * per_page
+        orgs = matches[start : start + per_page] if page <= MAX_PAGES else []
+        payload = {
+            "breadcrumbs": [],
+            "partial_results_only": False,
+            "accounts": [],
+            "organizations": orgs,
+            "pagination": {"page": page, "per_page": per_page, "total_entries": len(matches),
+                           "total_pages": total_pages},
+        }
+        return web.json_response(payload, headers=headers)
+
+    def _filter(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        orgs = self.organizations
+        name = str(body.get("q_organization_name") or "").lower()
+        if name:
+            orgs = [o for o in orgs if name in str(o.get("name") or "").lower()]
+        locations = [str(x).lower() for x in body.get("organization_locations", []) or []]
+        if locations:
+            orgs = [o for o in orgs if any(loc in {str(o.get("country") or "").lower(),
+                                                   str(o.get("city") or "").lower()} for loc in locations)]
+        tags = {str(x).lower() for x in body.get("q_organization_keyword_tags", []) or []}
+        if tags:
+            orgs = [o for o in orgs if tags & {str(k).lower() for k in o.get("keywords") or []}]
+        return orgs
+
+    async def _health(self, request: web.Request) -> web.Response:
+        ok = request.headers.get("x-api-key") == self.api_key
+        return web.json_response({"healthy": ok, "is_logged_in": ok})
+
+    async def _set_faults(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        with self._lock:
+            self.faults = Faults(
+                status=body.get("status"),
+                count=int(body.get("count", 0)),
+                latency=float(body.get("latency", 0.0)),
+                headers={str(k): str(v) for k, v in (body.get("headers") or {}).items()},
+            )
+        return web.json_response({"ok": True})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            now = self.clock()
+            return {
+                "calls": self.calls,
+                "requests": self.requests,
+                "rejected_429": self.rejected,
+                "pages_served": list(self.pages_served),
+                "usage": {w: self._used(w, s, now) for w, s in WINDOWS},
+                "limits": dict(self.limits),
+            }
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/api/v1/mixed_companies/search", self._search)
+        app.router.add_get("/api/v1/auth/health", self._health)
+        app.router.add_post("/__standin/faults", self._set_faults)
+        app.router.add_get("/__standin/stats", self._stats)
+        return app
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self, port: int = 0) -> str:
+        ready = threading.Event()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            runner = web.AppRunner(self.app(), access_log=None)
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, "127.0.0.1", port)
+            loop.run_until_complete(site.start())
+            sock = site._server.sockets[0]  # type: ignore[union-attr]
+            self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            self._runner = runner
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="apollo-standin", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self.url
+
+    @property
+    def api_base(self) -> str:
+        return self.url + "/api/v1"
+
+    def stop(self) -> None:
+        if self._loop:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread:
+            self._thread.join(timeout=5)

@@ -1,0 +1,344 @@
+"""``thera``: run the SAM application on this machine with no AWS account and no Docker.
+
+  thera up                     run the local stack in the foreground (queues, schedules) until Ctrl-C
+  thera run daily              fire the daily schedules, wait until the queues drain, print the funnel
+  thera invoke FN -e FILE      invoke one function with an event file (like `sam local invoke`)
+  thera logs FN [--tail]       show a function's logs (like `sam logs`)
+  thera status                 queue and dead-letter depths of the running stack
+  thera down                   stop the background stack (its state is kept under .thera/)
+  thera reset                  stop it and forget all local state
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from thera_local.lambda_env import ExecutionEnvironment, function_environment
+from thera_local.schedules import scheduler_input
+from thera_local.stack import Stack, StackConfig, StackInfo, ensure_stack, stop_stack
+from thera_local.summary import dead_letter_queues, read_funnel, render
+from thera_local.template import FunctionSpec, Template
+
+
+def project_root() -> Path:
+    env = os.environ.get("THERA_PROJECT")
+    if env:
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "template.yaml").exists() and (folder / "local" / "thera_local").exists():
+            return folder
+    source = Path(__file__).resolve().parents[2]
+    if (source / "template.yaml").exists():
+        return source
+    raise SystemExit("thera: run me inside the project (no template.yaml found); or set THERA_PROJECT")
+
+
+def default_home(root: Path) -> Path:
+    return Path(os.environ.get("THERA_HOME", root / ".thera")).resolve()
+
+
+def _config(args: argparse.Namespace) -> StackConfig:
+    root = project_root()
+    overrides = dict(p.split("=", 1) for p in (getattr(args, "parameter", None) or []))
+    return StackConfig(
+        home=Path(args.home).resolve() if args.home else default_home(root),
+        template=Path(args.template).resolve() if getattr(args, "template", None) else root / "template.yaml",
+        data=Path(args.data).resolve() if args.data else root / "local" / "data" / "companies_sample.jsonl",
+        overrides=overrides,
+        apollo_latency=float(getattr(args, "apollo_latency", 0.0) or 0.0),
+        retry_delay=getattr(args, "retry_delay", None),
+        schedules=not getattr(args, "no_schedules", False),
+    )
+
+
+def _function(template: Template, name: str) -> FunctionSpec:
+    functions = template.functions()
+    for spec in functions.values():
+        if name in (spec.logical_id, spec.name):
+            return spec
+    raise SystemExit(f"thera: no function {name!r}; known: {', '.join(sorted(functions))}")
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    config = _config(args)
+    running = StackInfo.read(config.home)
+    if running and running.alive() and running.pid != os.getpid():
+        _err(f"thera: a local stack already runs (pid {running.pid}); `thera down` first")
+        return 1
+    stack = Stack(config)
+    info = stack.start()
+    print(f"local stack up (pid {info.pid})\n  AWS emulator  {info.endpoint}\n  Apollo        {info.apollo}\n"
+          f"  functions     {', '.join(stack.template.functions()) if stack.template else ''}\n"
+          f"  logs          {config.home / 'logs'}\n"
+          f"  schedules     {'on' if config.schedules else 'off'}\nCtrl-C stops it.", flush=True)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stack._stopping.is_set() or __import__("threading").Thread(target=stack.stop, daemon=True).start()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stack.wait()
+    print("local stack stopped; state saved under", config.home / "state", flush=True)
+    return 0
+
+
+def wait_for_drain(info: StackInfo, template: Template, timeout: float, echo: Any = print) -> bool:
+    """True once every non-DLQ queue is empty and no batch is being handled, twice in a row."""
+    from thera_local.emulator import aws_client
+
+    sqs = aws_client("sqs", info.endpoint)
+    dlqs = dead_letter_queues(template)
+    queues = [q for q in template.of_type("AWS::SQS::Queue") if q not in dlqs]
+    idle_checks, deadline, last = 0, time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        depth = {}
+        for q in queues:
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=template.queue_url(q, info.endpoint),
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                                "ApproximateNumberOfMessagesDelayed"],
+            )["Attributes"]
+            depth[q] = sum(int(v) for v in attrs.values())
+        in_flight = int(info.call("GET", "/status").get("in_flight", 0))
+        busy = sum(depth.values()) + in_flight
+        idle_checks = idle_checks + 1 if busy == 0 else 0
+        if idle_checks >= 2:
+            return True
+        line = "  waiting for queues: " + ", ".join(f"{q} {n}" for q, n in depth.items()) + f"; batches in flight {in_flight}"
+        if line != last:
+            echo(line)
+            last = line
+        time.sleep(0.5)
+    return False
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.flow != "daily":
+        _err(f"thera: unknown flow {args.flow!r} (known: daily)")
+        return 2
+    config = _config(args)
+    info = ensure_stack(config)
+    template = info.template_obj()
+    pulls: dict[str, Any] = {}
+    for spec in template.functions().values():
+        for sched in spec.schedules:
+            if not sched.name.startswith("Daily"):
+                continue
+            print(f"firing {spec.logical_id} ({sched.name}: {sched.expression} {sched.timezone})", flush=True)
+            event = scheduler_input(sched.input, datetime.now(UTC), f"arn:aws:scheduler:local:schedule/{sched.name}")
+            env = ExecutionEnvironment(spec, function_environment(spec, info.endpoint),
+                                       Path(info.home) / "logs" / f"{spec.logical_id}.log")
+            try:
+                result = env.invoke(event)
+            finally:
+                env.stop()
+            if not result.ok:
+                _err(f"{spec.logical_id} failed: {result.error_message} (see `thera logs {spec.logical_id}`)")
+                pulls[spec.logical_id] = {"status": "failed", "stop_reason": result.error_message}
+            else:
+                pulls[spec.logical_id] = result.payload
+    drained = wait_for_drain(info, template, args.timeout)
+    info.call("POST", "/snapshot", timeout=300)
+    funnel = read_funnel(template, info.endpoint)
+    apollo = info.call("GET", "/status").get("apollo")
+    print(render(funnel, pulls.get("ApolloPullFunction"), apollo), flush=True)
+    if not drained:
+        _err(f"thera: queues did not drain within {args.timeout:.0f}s")
+        return 1
+    return 0 if all(p.get("status") != "failed" for p in pulls.values()) else 1
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    config = _config(args)
+    info = ensure_stack(config, echo=_err)
+    spec = _function(info.template_obj(), args.function)
+    event = json.loads(Path(args.event).read_text()) if args.event else {}
+    log_path = Path(info.home) / "logs" / f"{spec.logical_id}.log"
+    start = log_path.stat().st_size if log_path.exists() else 0
+    env = ExecutionEnvironment(spec, function_environment(spec, info.endpoint), log_path)
+    try:
+        result = env.invoke(event)
+    finally:
+        env.stop()
+    with log_path.open() as fh:
+        fh.seek(start)
+        sys.stderr.write(fh.read())
+    print(json.dumps(result.payload, indent=2, default=str))
+    return 0 if result.ok else 1
+
+
+_SINCE = re.compile(r"^(\d+)([smhd])$")
+
+
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    m = _SINCE.match(text)
+    if m:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+        return datetime.now(UTC) - timedelta(**{unit: int(m.group(1))})
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _line_time(line: str) -> datetime | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        stamp = json.loads(line).get("timestamp")
+        return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f%z").astimezone(UTC) if stamp else None
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    root = project_root()
+    home = Path(args.home).resolve() if args.home else default_home(root)
+    spec = _function(Template(root / "template.yaml"), args.function)
+    path = home / "logs" / f"{spec.logical_id}.log"
+    since = _since(args.since)
+    if not path.exists() and not args.tail:
+        _err(f"thera: no logs yet for {spec.logical_id} ({path})")
+        return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(exist_ok=True)
+    current: datetime | None = None
+    with path.open() as fh:
+        while True:
+            line = fh.readline()
+            if not line:
+                if not args.tail:
+                    return 0
+                time.sleep(0.5)
+                continue
+            current = _line_time(line) or current
+            if since and (current is None or current < since):
+                continue
+            if args.filter and args.filter not in line:
+                continue
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    root = project_root()
+    home = Path(args.home).resolve() if args.home else default_home(root)
+    info = StackInfo.read(home)
+    if not info or not info.alive():
+        print("no local stack running (`thera up` or `thera run daily` starts one)")
+        return 1
+    from thera_local.emulator import aws_client
+
+    template = info.template_obj()
+    sqs = aws_client("sqs", info.endpoint)
+    dlqs = dead_letter_queues(template)
+    print(f"local stack pid {info.pid}, emulator {info.endpoint}")
+    for q in template.of_type("AWS::SQS::Queue"):
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=template.queue_url(q, info.endpoint),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        kind = "DLQ  " if q in dlqs else "queue"
+        print(f"  {kind} {q:<24} visible {attrs['ApproximateNumberOfMessages']:>5}  "
+              f"in flight {attrs['ApproximateNumberOfMessagesNotVisible']:>5}")
+    status = info.call("GET", "/status")
+    for name, stats in status["pollers"].items():
+        print(f"  poller {name}: {stats['batches']} batches, {stats['messages']} messages, "
+              f"{stats['failures']} failed, peak {stats['peak_in_flight']} in flight")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    root = project_root()
+    home = Path(args.home).resolve() if args.home else default_home(root)
+    print("local stack stopped" if stop_stack(home) else "no local stack was running")
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    root = project_root()
+    home = Path(args.home).resolve() if args.home else default_home(root)
+    stop_stack(home)
+    shutil.rmtree(home, ignore_errors=True)
+    print(f"local state removed ({home})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="thera", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, stack: bool = True) -> None:
+        p.add_argument("--home", help="state folder (default: .thera in the project, or $THERA_HOME)")
+        if stack:
+            p.add_argument("--data", help="company file in the format of yc_companies.jsonl (default: the sample)")
+            p.add_argument("--template", help=argparse.SUPPRESS)
+            p.add_argument("--parameter", action="append", metavar="NAME=VALUE",
+                           help="template parameter override (repeatable)")
+            p.add_argument("--apollo-latency", type=float, default=0.0,
+                           help="seconds the Apollo stand-in waits before each answer")
+            p.add_argument("--retry-delay", type=int, default=None,
+                           help="seconds before a failed message is retried (default: the queue's visibility timeout)")
+
+    p = sub.add_parser("up", help="run the local stack in the foreground")
+    common(p)
+    p.add_argument("--no-schedules", action="store_true", help="do not fire schedules at their times")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("run", help="fire a flow's schedules and wait until the queues drain")
+    common(p)
+    p.add_argument("flow", choices=["daily"])
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the queues to drain")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("invoke", help="invoke a function with an event file")
+    common(p)
+    p.add_argument("function")
+    p.add_argument("-e", "--event", help="event JSON file (see events/)")
+    p.set_defaults(func=cmd_invoke)
+
+    p = sub.add_parser("logs", help="show a function's logs")
+    common(p, stack=False)
+    p.add_argument("function")
+    p.add_argument("-t", "--tail", action="store_true", help="keep following new lines")
+    p.add_argument("--filter", help="only lines containing this text")
+    p.add_argument("-s", "--since", help="only lines since a time: 10m, 2h, 1d or ISO 8601")
+    p.set_defaults(func=cmd_logs)
+
+    for name, func, text in (("status", cmd_status, "queue depths of the running stack"),
+                             ("down", cmd_down, "stop the background stack"),
+                             ("reset", cmd_reset, "stop the stack and forget local state")):
+        p = sub.add_parser(name, help=text)
+        common(p, stack=False)
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

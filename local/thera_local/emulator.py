@@ -1,0 +1,257 @@
+"""The embedded AWS emulator: moto's server on loopback, provisioned from template.yaml.
+
+moto's threaded server does not make a DynamoDB request atomic, so two conditional
+updates racing on one item can both pass. Requests whose ``X-Amz-Target`` starts
+with ``DynamoDB_`` are therefore served one at a time (body read and response
+materialized inside one lock); S3 and SQS, long polls included, stay concurrent.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from thera_local.template import REGION, Template
+
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class SerializedDynamoDB:
+    """WSGI middleware: one DynamoDB request at a time, everything else untouched."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self._app(environ, start_response)
+        with self._lock:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length))
+            return list(self._app(environ, start_response))
+
+
+class _QuietHandler(MotoRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class Emulator:
+    def __init__(self, port: int = 0) -> None:
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        app = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+        return self.endpoint
+
+    @property
+    def endpoint(self) -> str:
+        if self._server is None:
+            raise RuntimeError("emulator not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, **CREDENTIALS)  # type: ignore[call-overload]
+
+
+def aws_client(service: str, endpoint: str) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, **CREDENTIALS)  # type: ignore[call-overload]
+
+
+# ---------------------------------------------------------------- provisioning
+
+
+def provision(template: Template, endpoint: str, secret_values: dict[str, str], restore_from: Path | None = None) -> None:
+    """Create every bucket, queue, table, secret and topic the template declares.
+
+    Objects and items saved by ``snapshot`` are put back before the bucket
+    notifications are wired, so restoring state does not re-trigger the stages.
+    """
+    s3, sqs, ddb = aws_client("s3", endpoint), aws_client("sqs", endpoint), aws_client("dynamodb", endpoint)
+    secrets, sns = aws_client("secretsmanager", endpoint), aws_client("sns", endpoint)
+
+    queues = template.of_type("AWS::SQS::Queue")
+    for logical in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})):
+        props = template.resolve(queues[logical].get("Properties", {}))
+        attrs = {
+            k: str(props[k])
+            for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds")
+            if k in props
+        }
+        if "RedrivePolicy" in props:
+            attrs["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+        sqs.create_queue(QueueName=template.physical(logical), Attributes=attrs)
+    for logical, res in template.of_type("AWS::SQS::QueuePolicy").items():
+        props = template.resolve(res["Properties"])
+        for url in props["Queues"]:
+            sqs.set_queue_attributes(
+                QueueUrl=url.replace("{sqs_endpoint}", endpoint),
+                Attributes={"Policy": json.dumps(props["PolicyDocument"])},
+            )
+
+    for logical, res in template.of_type("AWS::DynamoDB::Table").items():
+        props = template.resolve(res["Properties"])
+        args: dict[str, Any] = {
+            "TableName": template.physical(logical),
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if "GlobalSecondaryIndexes" in props:
+            args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        ddb.create_table(**args)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            ddb.update_time_to_live(
+                TableName=args["TableName"],
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])},
+            )
+
+    for logical in template.of_type("AWS::SecretsManager::Secret"):
+        name = template.physical(logical)
+        if logical not in secret_values:
+            raise ValueError(f"no local value for secret {logical}")
+        secrets.create_secret(Name=name, SecretString=secret_values[logical])
+
+    for logical in template.of_type("AWS::SNS::Topic"):
+        sns.create_topic(Name=template.physical(logical))
+
+    buckets = template.of_type("AWS::S3::Bucket")
+    for logical in buckets:
+        s3.create_bucket(Bucket=template.physical(logical))
+    # Bucket policies are not applied: moto enforces them, and the TLS-only policy would refuse
+    # every call over the emulator's plain-HTTP loopback endpoint.
+
+    if restore_from is not None:
+        restore(restore_from, endpoint)
+
+    for logical, res in buckets.items():
+        props = template.resolve(res.get("Properties", {}))
+        name = template.physical(logical)
+        if "BucketEncryption" in props:
+            rules = [
+                {"ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"]}
+                for r in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+        if "PublicAccessBlockConfiguration" in props:
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+            )
+        if "VersioningConfiguration" in props:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
+        notif = props.get("NotificationConfiguration", {})
+        queue_configs = [
+            {
+                "QueueArn": q["Queue"],
+                "Events": [q["Event"]],
+                "Filter": {"Key": {"FilterRules": q.get("Filter", {}).get("S3Key", {}).get("Rules", [])}},
+            }
+            for q in notif.get("QueueConfigurations", [])
+        ]
+        if queue_configs:
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs}
+            )
+
+
+# ---------------------------------------------------------------- snapshot / restore
+
+
+def snapshot(directory: Path, endpoint: str) -> dict[str, int]:
+    """Save every object, item and waiting message so a later stack can carry on from here."""
+    s3, ddb, sqs = aws_client("s3", endpoint), aws_client("dynamodb", endpoint), aws_client("sqs", endpoint)
+    tmp = directory.with_name(directory.name + ".tmp")
+    if tmp.exists():
+        _rmtree(tmp)
+    counts = {"objects": 0, "items": 0, "messages": 0}
+    for bucket in (b["Name"] for b in s3.list_buckets().get("Buckets", [])):
+        index: dict[str, dict[str, str]] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                got = s3.get_object(Bucket=bucket, Key=obj["Key"])
+                path = tmp / "s3" / bucket / obj["Key"]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(got["Body"].read())
+                index[obj["Key"]] = got.get("Metadata", {})
+                counts["objects"] += 1
+        (tmp / "s3").mkdir(parents=True, exist_ok=True)
+        (tmp / "s3" / f"{bucket}.index.json").write_text(json.dumps(index))
+    (tmp / "dynamodb").mkdir(parents=True, exist_ok=True)
+    for table in ddb.list_tables().get("TableNames", []):
+        items = [i for page in ddb.get_paginator("scan").paginate(TableName=table) for i in page.get("Items", [])]
+        (tmp / "dynamodb" / f"{table}.json").write_text(json.dumps(items))
+        counts["items"] += len(items)
+    (tmp / "sqs").mkdir(parents=True, exist_ok=True)
+    for url in sqs.list_queues().get("QueueUrls", []):
+        bodies: list[dict[str, Any]] = []
+        while True:
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
+                                      MessageAttributeNames=["All"])
+            msgs = got.get("Messages", [])
+            if not msgs:
+                break
+            bodies.extend({"Body": m["Body"], "MessageAttributes": m.get("MessageAttributes", {})} for m in msgs)
+        for m in bodies:  # put them back: the running stack keeps its messages too
+            args: dict[str, Any] = {"QueueUrl": url, "MessageBody": m["Body"]}
+            if m["MessageAttributes"]:
+                args["MessageAttributes"] = m["MessageAttributes"]
+            sqs.send_message(**args)
+        (tmp / "sqs" / (url.rsplit("/", 1)[1] + ".json")).write_text(json.dumps(bodies))
+        counts["messages"] += len(bodies)
+    if directory.exists():
+        _rmtree(directory)
+    tmp.rename(directory)
+    return counts
+
+
+def restore(directory: Path, endpoint: str) -> None:
+    s3, ddb, sqs = aws_client("s3", endpoint), aws_client("dynamodb", endpoint), aws_client("sqs", endpoint)
+    for index_file in sorted((directory / "s3").glob("*.index.json")):
+        bucket = index_file.name[: -len(".index.json")]
+        for key, metadata in json.loads(index_file.read_text()).items():
+            body = (directory / "s3" / bucket / key).read_bytes()
+            s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata)
+    for table_file in sorted((directory / "dynamodb").glob("*.json")):
+        items = json.loads(table_file.read_text())
+        for i in range(0, len(items), 25):
+            ddb.batch_write_item(
+                RequestItems={table_file.stem: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]}
+            )
+    for queue_file in sorted((directory / "sqs").glob("*.json")):
+        url = sqs.get_queue_url(QueueName=queue_file.stem)["QueueUrl"]
+        for m in json.loads(queue_file.read_text()):
+            args: dict[str, Any] = {"QueueUrl": url, "MessageBody": m["Body"]}
+            if m["MessageAttributes"]:
+                args["MessageAttributes"] = m["MessageAttributes"]
+            sqs.send_message(**args)
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path)

@@ -1,0 +1,132 @@
+"""Lambda-like execution environments: one subprocess per environment, as in Lambda.
+
+Each environment gets the function's own variables from template.yaml, imports the
+handler file once (cold start) and then serves invocations (warm). Its stdout and
+stderr go to the function's log file, with START/END/REPORT lines around each
+invocation the way CloudWatch shows them. An invocation that outlives the
+function's Timeout kills the environment, as Lambda does.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from thera_local.template import REGION, FunctionSpec
+
+
+@dataclass
+class InvokeResult:
+    ok: bool
+    payload: Any
+    duration_ms: float
+    request_id: str
+
+    @property
+    def error_message(self) -> str:
+        if self.ok:
+            return ""
+        if isinstance(self.payload, dict):
+            return f"{self.payload.get('errorType')}: {self.payload.get('errorMessage')}"
+        return str(self.payload)
+
+
+class ExecutionEnvironment:
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path) -> None:
+        self.spec = spec
+        self.env = env
+        self.log_path = log_path
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+        self.invocations = 0
+
+    def _start(self) -> None:
+        parent, child = socket.socketpair()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "thera_local.lambda_worker", str(child.fileno()),
+                 str(self.spec.handler_file.resolve()), self.spec.handler_attr, self.spec.name,
+                 str(self.spec.memory), str(self.spec.timeout)],
+                env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, pass_fds=(child.fileno(),),
+            )
+        finally:
+            log.close()
+            child.close()
+        self._conn = Connection(parent.detach())
+
+    def invoke(self, event: Any, timeout: float | None = None) -> InvokeResult:
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            assert self._conn is not None
+            request_id = str(uuid.uuid4())
+            started = time.monotonic()
+            self._conn.send((event, request_id))
+            limit = (timeout or self.spec.timeout) + 15.0  # cold start allowance on top of Timeout
+            self.invocations += 1
+            if not self._conn.poll(limit):
+                self.stop()
+                with self.log_path.open("a") as fh:
+                    fh.write(f"REPORT RequestId: {request_id}\tStatus: timeout\n"
+                             f"Task timed out after {self.spec.timeout:.2f} seconds\n")
+                return InvokeResult(False, {"errorType": "Sandbox.Timedout",
+                                            "errorMessage": f"Task timed out after {self.spec.timeout} seconds"},
+                                    (time.monotonic() - started) * 1000, request_id)
+            try:
+                ok, payload = self._conn.recv()
+            except EOFError:
+                self.stop()
+                return InvokeResult(False, {"errorType": "Runtime.ExitError",
+                                            "errorMessage": "the execution environment exited"},
+                                    (time.monotonic() - started) * 1000, request_id)
+            return InvokeResult(ok, payload, (time.monotonic() - started) * 1000, request_id)
+
+    def stop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=2)
+            self._proc = None
+
+
+def function_environment(spec: FunctionSpec, endpoint: str) -> dict[str, str]:
+    """The variables an environment of ``spec`` sees: the template's, plus Lambda's and the emulator's."""
+    env = {k: v.replace("{sqs_endpoint}", endpoint) for k, v in spec.environment.items()}
+    keep = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV") if k in os.environ}
+    return {
+        **keep,
+        **env,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+        "TZ": "UTC",
+    }

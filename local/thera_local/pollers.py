@@ -1,0 +1,189 @@
+"""SQS event source mappings, emulated from template.yaml.
+
+One poller per SQS event of a function. It runs up to MaximumConcurrency workers
+(Lambda's poller scales to that cap; five when there is none), each with its own
+execution environment. A worker gathers up to BatchSize messages, waiting at
+most MaximumBatchingWindowInSeconds once the first one arrives, invokes the
+handler, then deletes what succeeded: everything on success, everything but the
+``batchItemFailures`` when ReportBatchItemFailures is on, nothing when the
+invocation fails. What is not deleted becomes visible again after the queue's
+visibility timeout, and moto moves it to the DLQ after ``maxReceiveCount``
+receives, exactly as the redrive policy says.
+
+``retry_delay`` shortens the wait before a failed message is retried (it sets the
+message's visibility instead of waiting the whole queue timeout); tests use it to
+reach the DLQ in seconds. Left at None, the queue's own timeout applies.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from thera_local.emulator import aws_client
+from thera_local.lambda_env import ExecutionEnvironment
+from thera_local.template import REGION, FunctionSpec, SqsEvent
+
+DEFAULT_CONCURRENCY = 5
+
+
+@dataclass
+class PollerStats:
+    batches: int = 0
+    messages: int = 0
+    failures: int = 0
+    errors: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+
+
+def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The event Lambda hands a function for a batch of SQS messages."""
+    records = []
+    for m in messages:
+        records.append(
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {
+                    k: {"stringValue": v.get("StringValue"), "dataType": v.get("DataType", "String"),
+                        "stringListValues": [], "binaryListValues": []}
+                    for k, v in m.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+        )
+    return {"Records": records}
+
+
+class SqsPoller:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        event: SqsEvent,
+        queue_url: str,
+        queue_arn: str,
+        endpoint: str,
+        env: dict[str, str],
+        log_path: Path,
+        retry_delay: int | None = None,
+    ) -> None:
+        self.spec, self.event = spec, event
+        self.queue_url, self.queue_arn = queue_url, queue_arn
+        self.endpoint = endpoint
+        self.env, self.log_path = env, log_path
+        self.retry_delay = retry_delay
+        self.concurrency = event.max_concurrency or DEFAULT_CONCURRENCY
+        self.stats = PollerStats()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._envs: list[ExecutionEnvironment] = []
+
+    @property
+    def name(self) -> str:
+        return f"{self.spec.logical_id}.{self.event.name}"
+
+    def start(self) -> None:
+        for i in range(self.concurrency):
+            env = ExecutionEnvironment(self.spec, self.env, self.log_path)
+            self._envs.append(env)
+            t = threading.Thread(target=self._work, args=(env,), name=f"{self.name}#{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=self.spec.timeout + 20)
+        for env in self._envs:
+            env.stop()
+
+    def _receive_batch(self, sqs: Any) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        deadline: float | None = None
+        while not self._stop.is_set() and len(batch) < self.event.batch_size:
+            if deadline is None:
+                wait = 1
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                wait = max(0, min(1, int(left)))
+            got = sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.event.batch_size - len(batch)),
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not got:
+                if deadline is None:
+                    return batch  # idle: let the loop check for stop
+                if wait == 0:
+                    time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+                continue
+            batch.extend(got)
+            if deadline is None:
+                deadline = time.monotonic() + self.event.batching_window
+        return batch
+
+    def _work(self, env: ExecutionEnvironment) -> None:
+        sqs = aws_client("sqs", self.endpoint)
+        while not self._stop.is_set():
+            try:
+                batch = self._receive_batch(sqs)
+            except Exception:  # the emulator going away at shutdown
+                if self._stop.is_set():
+                    return
+                time.sleep(0.5)
+                continue
+            if not batch:
+                continue
+            with self._lock:
+                self.stats.in_flight += 1
+                self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.stats.in_flight)
+            try:
+                self._handle(sqs, env, batch)
+            finally:
+                with self._lock:
+                    self.stats.in_flight -= 1
+
+    def _handle(self, sqs: Any, env: ExecutionEnvironment, batch: list[dict[str, Any]]) -> None:
+        result = env.invoke(lambda_sqs_event(batch, self.queue_arn))
+        ids = {m["MessageId"]: m for m in batch}
+        failed: set[str] = set()
+        if not result.ok:
+            failed = set(ids)
+        elif self.event.report_failures and isinstance(result.payload, dict):
+            items = result.payload.get("batchItemFailures") or []
+            named = {str(i.get("itemIdentifier", "")) for i in items if isinstance(i, dict)}
+            # Lambda fails the whole batch when a failure names no message of the batch.
+            failed = set(ids) if any(n not in ids for n in named) else named
+        with self._lock:
+            self.stats.batches += 1
+            self.stats.messages += len(batch)
+            self.stats.failures += len(failed)
+            self.stats.errors += 0 if result.ok else 1
+        done = [m for mid, m in ids.items() if mid not in failed]
+        for i in range(0, len(done), 10):
+            sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done[i : i + 10])],
+            )
+        if self.retry_delay is not None and failed:
+            retry = [ids[mid] for mid in failed]
+            for i in range(0, len(retry), 10):
+                sqs.change_message_visibility_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_delay}
+                             for n, m in enumerate(retry[i : i + 10])],
+                )

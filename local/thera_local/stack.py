@@ -1,0 +1,334 @@
+"""The local stack: emulator, stand-ins, event source mappings and schedules in one process.
+
+``thera up`` runs it in the foreground; other commands start it in the background
+when it is not running (like ``docker compose up -d``) and talk to it through the
+emulator's endpoint and a small control API on loopback. Its state (objects,
+items, waiting messages) is saved under ``.thera/state`` when it stops and after
+each run, and restored when it starts, so results survive between commands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from thera_local.apollo_standin import ApolloStandIn, load_companies, organization_from_company
+from thera_local.emulator import Emulator, provision, snapshot
+from thera_local.lambda_env import ExecutionEnvironment, InvokeResult, function_environment
+from thera_local.pollers import SqsPoller
+from thera_local.schedules import next_fire, scheduler_input
+from thera_local.template import Template
+
+SECRET_FOR_APOLLO = "ApolloApiKeySecret"
+
+
+@dataclass
+class StackConfig:
+    home: Path
+    template: Path
+    data: Path
+    overrides: dict[str, str] = field(default_factory=dict)
+    apollo_latency: float = 0.0
+    retry_delay: int | None = None
+    schedules: bool = False
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "template": str(self.template.resolve()),
+            "data": str(self.data.resolve()),
+            "overrides": dict(sorted(self.overrides.items())),
+            "apollo_latency": self.apollo_latency,
+            "retry_delay": self.retry_delay,
+        }
+
+
+def data_fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class StackInfo:
+    pid: int
+    control: str
+    endpoint: str
+    apollo: str
+    template: str
+    overrides: dict[str, str]
+    identity: dict[str, Any]
+    home: str
+
+    @classmethod
+    def read(cls, home: Path) -> StackInfo | None:
+        path = home / "stack.json"
+        if not path.exists():
+            return None
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (ValueError, TypeError):
+            return None
+
+    def template_obj(self) -> Template:
+        return Template(Path(self.template), self.overrides)
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.control + path, data=data, method=method)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback control API
+            return json.loads(resp.read() or b"null")
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+            self.call("GET", "/status", timeout=5)
+        except (OSError, ValueError):
+            return False
+        return True
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.home = config.home
+        self.logs = self.home / "logs"
+        self.state = self.home / "state"
+        self.emulator = Emulator()
+        self.standin: ApolloStandIn | None = None
+        self.template: Template | None = None
+        self.pollers: list[SqsPoller] = []
+        self._control: ThreadingHTTPServer | None = None
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._snapshot_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.fired: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> StackInfo:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        manifest_path = self.home / "state.json"
+        fingerprint = data_fingerprint(self.config.data)
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        if manifest and manifest.get("data_fingerprint") != fingerprint:
+            # Another company file: its cursors and lake would not match this one.
+            shutil.rmtree(self.state, ignore_errors=True)
+            manifest = {}
+        api_key = manifest.get("apollo_key") or secrets.token_urlsafe(24)
+        manifest.update({"data": str(self.config.data.resolve()), "data_fingerprint": fingerprint,
+                         "apollo_key": api_key})
+        manifest_path.write_text(json.dumps(manifest, indent=2))
+
+        organizations = [organization_from_company(c) for c in load_companies(self.config.data)]
+        self.standin = ApolloStandIn(organizations, api_key, latency=self.config.apollo_latency)
+        self.standin.start()
+        endpoint = self.emulator.start()
+        overrides = {"ApolloBaseUrl": self.standin.api_base, **self.config.overrides}
+        self.template = Template(self.config.template, overrides)
+        restore_from = self.state if (self.state / "s3").exists() else None
+        provision(self.template, endpoint, {SECRET_FOR_APOLLO: api_key}, restore_from=restore_from)
+
+        for spec in self.template.functions().values():
+            env = function_environment(spec, endpoint)
+            for event in spec.sqs_events:
+                poller = SqsPoller(
+                    spec, event,
+                    queue_url=self.template.queue_url(event.queue, endpoint),
+                    queue_arn=self.template.arn(event.queue),
+                    endpoint=endpoint, env=env, log_path=self.logs / f"{spec.logical_id}.log",
+                    retry_delay=self.config.retry_delay,
+                )
+                poller.start()
+                self.pollers.append(poller)
+        if self.config.schedules:
+            t = threading.Thread(target=self._run_schedules, name="scheduler", daemon=True)
+            t.start()
+            self._threads.append(t)
+        self._start_control()
+        assert self._control is not None
+        info = StackInfo(
+            pid=os.getpid(),
+            control=f"http://127.0.0.1:{self._control.server_address[1]}",
+            endpoint=endpoint,
+            apollo=self.standin.url,
+            template=str(self.config.template.resolve()),
+            overrides=overrides,
+            identity=self.config.identity(),
+            home=str(self.home),
+        )
+        (self.home / "stack.json").write_text(json.dumps(asdict(info), indent=2))
+        return info
+
+    def stop(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        for poller in self.pollers:
+            poller._stop.set()
+        for poller in self.pollers:
+            poller.stop()
+        self.save()
+        if self._control:
+            self._control.shutdown()
+            self._control.server_close()
+        if self.standin:
+            self.standin.stop()
+        self.emulator.stop()
+        info = StackInfo.read(self.home)
+        if info and info.pid == os.getpid():
+            (self.home / "stack.json").unlink(missing_ok=True)
+        self._stopped.set()
+
+    def save(self) -> dict[str, int]:
+        with self._snapshot_lock:
+            return snapshot(self.state, self.emulator.endpoint)
+
+    def wait(self) -> None:
+        """Block until the stack has stopped (Ctrl-C, SIGTERM or ``thera down``)."""
+        while not self._stopped.wait(0.5):
+            pass
+
+    # ------------------------------------------------------------ status
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "pollers": {p.name: asdict(p.stats) for p in self.pollers},
+            "in_flight": sum(p.stats.in_flight for p in self.pollers),
+            "apollo": self.standin.stats() if self.standin else {},
+            "fired": self.fired[-20:],
+        }
+
+    # ------------------------------------------------------------ schedules
+    def _run_schedules(self) -> None:
+        assert self.template is not None
+        specs = self.template.functions()
+        plan = []
+        now = datetime.now(UTC)
+        for spec in specs.values():
+            for sched in spec.schedules:
+                plan.append([next_fire(sched.expression, sched.timezone, now), spec, sched])
+        while not self._stopping.wait(1.0):
+            now = datetime.now(UTC)
+            for item in plan:
+                when, spec, sched = item
+                if when <= now:
+                    item[0] = next_fire(sched.expression, sched.timezone, now)
+                    event = scheduler_input(sched.input, when, f"arn:aws:scheduler:local:schedule/{sched.name}")
+                    result = self.invoke(spec.logical_id, event)
+                    self.fired.append({"function": spec.logical_id, "schedule": sched.name,
+                                       "at": when.isoformat(), "ok": result.ok})
+
+    def invoke(self, logical_id: str, event: Any) -> InvokeResult:
+        assert self.template is not None
+        spec = self.template.functions()[logical_id]
+        env = ExecutionEnvironment(spec, function_environment(spec, self.emulator.endpoint),
+                                   self.logs / f"{logical_id}.log")
+        try:
+            return env.invoke(event)
+        finally:
+            env.stop()
+
+    # ------------------------------------------------------------ control API
+    def _start_control(self) -> None:
+        stack = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _reply(self, body: Any, status: int = 200) -> None:
+                data = json.dumps(body, default=str).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path == "/status":
+                    self._reply(stack.status())
+                else:
+                    self._reply({"error": "not found"}, 404)
+
+            def do_POST(self) -> None:
+                if self.path == "/snapshot":
+                    self._reply(stack.save())
+                elif self.path == "/shutdown":
+                    self._reply({"ok": True})
+                    threading.Thread(target=stack.stop, daemon=True).start()
+                else:
+                    self._reply({"error": "not found"}, 404)
+
+        self._control = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        t = threading.Thread(target=self._control.serve_forever, name="control", daemon=True)
+        t.start()
+
+
+# ---------------------------------------------------------------- background stack
+
+
+def ensure_stack(config: StackConfig, echo: Any = print) -> StackInfo:
+    """The running stack for this config, started in the background when there is none."""
+    info = StackInfo.read(config.home)
+    if info and info.alive():
+        if info.identity == config.identity():
+            return info
+        echo("the local stack runs with other settings; restarting it")
+        stop_stack(config.home)
+    config.home.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "thera_local.cli", "up", "--home", str(config.home), "--data", str(config.data),
+           "--template", str(config.template), "--apollo-latency", str(config.apollo_latency), "--no-schedules"]
+    if config.retry_delay is not None:
+        cmd += ["--retry-delay", str(config.retry_delay)]
+    for k, v in config.overrides.items():
+        cmd += ["--parameter", f"{k}={v}"]
+    (config.home / "stack.json").unlink(missing_ok=True)
+    log = (config.home / "stack.log").open("a")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        info = StackInfo.read(config.home)
+        if info and info.pid == proc.pid and info.alive():
+            echo(f"local stack started in the background (pid {proc.pid}); stop it with `thera down`")
+            return info
+        if proc.poll() is not None:
+            raise RuntimeError(f"the local stack exited at start; see {config.home / 'stack.log'}")
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"the local stack did not start in time; see {config.home / 'stack.log'}")
+
+
+def stop_stack(home: Path, timeout: float = 120) -> bool:
+    info = StackInfo.read(home)
+    if not info or not info.alive():
+        (home / "stack.json").unlink(missing_ok=True)
+        return False
+    try:
+        info.call("POST", "/shutdown")
+    except OSError:
+        os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(info.pid, 0)
+        except OSError:
+            return True
+        time.sleep(0.2)
+    os.kill(info.pid, signal.SIGKILL)
+    return True
