@@ -165,8 +165,12 @@ class ApolloStandIn:
             "partial_results_only": False,
             "accounts": [],
             "organizations": orgs,
-            "pagination": {"page": page, "per_page": per_page, "total_entries": len(matches),
-                           "total_pages": total_pages},
+            "pagination": {
+                "page": page,
+                "per_page": per_page,
+                "total_entries": len(matches),
+                "total_pages": total_pages,
+            },
         }
         return web.json_response(payload, headers=headers)
 
@@ -177,8 +181,13 @@ class ApolloStandIn:
             orgs = [o for o in orgs if name in str(o.get("name") or "").lower()]
         locations = [str(x).lower() for x in body.get("organization_locations", []) or []]
         if locations:
-            orgs = [o for o in orgs if any(loc in {str(o.get("country") or "").lower(),
-                                                   str(o.get("city") or "").lower()} for loc in locations)]
+            orgs = [
+                o
+                for o in orgs
+                if any(
+                    loc in {str(o.get("country") or "").lower(), str(o.get("city") or "").lower()} for loc in locations
+                )
+            ]
         tags = {str(x).lower() for x in body.get("q_organization_keyword_tags", []) or []}
         if tags:
             orgs = [o for o in orgs if tags & {str(k).lower() for k in o.get("keywords") or []}]

@@ -1,12 +1,12 @@
 """``thera``: run the SAM application on this machine with no AWS account and no Docker.
 
-  thera up                     run the local stack in the foreground (queues, schedules) until Ctrl-C
-  thera run daily              fire the daily schedules, wait until the queues drain, print the funnel
-  thera invoke FN -e FILE      invoke one function with an event file (like `sam local invoke`)
-  thera logs FN [--tail]       show a function's logs (like `sam logs`)
-  thera status                 queue and dead-letter depths of the running stack
-  thera down                   stop the background stack (its state is kept under .thera/)
-  thera reset                  stop it and forget all local state
+thera up                     run the local stack in the foreground (queues, schedules) until Ctrl-C
+thera run daily              fire the daily schedules, wait until the queues drain, print the funnel
+thera invoke FN -e FILE      invoke one function with an event file (like `sam local invoke`)
+thera logs FN [--tail]       show a function's logs (like `sam logs`)
+thera status                 queue and dead-letter depths of the running stack
+thera down                   stop the background stack (its state is kept under .thera/)
+thera reset                  stop it and forget all local state
 """
 
 from __future__ import annotations
@@ -85,10 +85,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 1
     stack = Stack(config)
     info = stack.start()
-    print(f"local stack up (pid {info.pid})\n  AWS emulator  {info.endpoint}\n  Apollo        {info.apollo}\n"
-          f"  functions     {', '.join(stack.template.functions()) if stack.template else ''}\n"
-          f"  logs          {config.home / 'logs'}\n"
-          f"  schedules     {'on' if config.schedules else 'off'}\nCtrl-C stops it.", flush=True)
+    print(
+        f"local stack up (pid {info.pid})\n  AWS emulator  {info.endpoint}\n  Apollo        {info.apollo}\n"
+        f"  functions     {', '.join(stack.template.functions()) if stack.template else ''}\n"
+        f"  logs          {config.home / 'logs'}\n"
+        f"  schedules     {'on' if config.schedules else 'off'}\nCtrl-C stops it.",
+        flush=True,
+    )
 
     def on_signal(signum: int, frame: Any) -> None:
         stack._stopping.is_set() or __import__("threading").Thread(target=stack.stop, daemon=True).start()
@@ -113,8 +116,11 @@ def wait_for_drain(info: StackInfo, template: Template, timeout: float, echo: An
         for q in queues:
             attrs = sqs.get_queue_attributes(
                 QueueUrl=template.queue_url(q, info.endpoint),
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                                "ApproximateNumberOfMessagesDelayed"],
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
             )["Attributes"]
             depth[q] = sum(int(v) for v in attrs.values())
         in_flight = int(info.call("GET", "/status").get("in_flight", 0))
@@ -122,7 +128,11 @@ def wait_for_drain(info: StackInfo, template: Template, timeout: float, echo: An
         idle_checks = idle_checks + 1 if busy == 0 else 0
         if idle_checks >= 2:
             return True
-        line = "  waiting for queues: " + ", ".join(f"{q} {n}" for q, n in depth.items()) + f"; batches in flight {in_flight}"
+        line = (
+            "  waiting for queues: "
+            + ", ".join(f"{q} {n}" for q, n in depth.items())
+            + f"; batches in flight {in_flight}"
+        )
         if line != last:
             echo(line)
             last = line
@@ -144,8 +154,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 continue
             print(f"firing {spec.logical_id} ({sched.name}: {sched.expression} {sched.timezone})", flush=True)
             event = scheduler_input(sched.input, datetime.now(UTC), f"arn:aws:scheduler:local:schedule/{sched.name}")
-            env = ExecutionEnvironment(spec, function_environment(spec, info.endpoint),
-                                       Path(info.home) / "logs" / f"{spec.logical_id}.log")
+            env = ExecutionEnvironment(
+                spec, function_environment(spec, info.endpoint), Path(info.home) / "logs" / f"{spec.logical_id}.log"
+            )
             try:
                 result = env.invoke(event)
             finally:
@@ -256,12 +267,16 @@ def cmd_status(args: argparse.Namespace) -> int:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
         kind = "DLQ  " if q in dlqs else "queue"
-        print(f"  {kind} {q:<24} visible {attrs['ApproximateNumberOfMessages']:>5}  "
-              f"in flight {attrs['ApproximateNumberOfMessagesNotVisible']:>5}")
+        print(
+            f"  {kind} {q:<24} visible {attrs['ApproximateNumberOfMessages']:>5}  "
+            f"in flight {attrs['ApproximateNumberOfMessagesNotVisible']:>5}"
+        )
     status = info.call("GET", "/status")
     for name, stats in status["pollers"].items():
-        print(f"  poller {name}: {stats['batches']} batches, {stats['messages']} messages, "
-              f"{stats['failures']} failed, peak {stats['peak_in_flight']} in flight")
+        print(
+            f"  poller {name}: {stats['batches']} batches, {stats['messages']} messages, "
+            f"{stats['failures']} failed, peak {stats['peak_in_flight']} in flight"
+        )
     return 0
 
 
@@ -282,8 +297,9 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="thera", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="thera", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, stack: bool = True) -> None:
@@ -291,12 +307,18 @@ def build_parser() -> argparse.ArgumentParser:
         if stack:
             p.add_argument("--data", help="company file in the format of yc_companies.jsonl (default: the sample)")
             p.add_argument("--template", help=argparse.SUPPRESS)
-            p.add_argument("--parameter", action="append", metavar="NAME=VALUE",
-                           help="template parameter override (repeatable)")
-            p.add_argument("--apollo-latency", type=float, default=0.0,
-                           help="seconds the Apollo stand-in waits before each answer")
-            p.add_argument("--retry-delay", type=int, default=None,
-                           help="seconds before a failed message is retried (default: the queue's visibility timeout)")
+            p.add_argument(
+                "--parameter", action="append", metavar="NAME=VALUE", help="template parameter override (repeatable)"
+            )
+            p.add_argument(
+                "--apollo-latency", type=float, default=0.0, help="seconds the Apollo stand-in waits before each answer"
+            )
+            p.add_argument(
+                "--retry-delay",
+                type=int,
+                default=None,
+                help="seconds before a failed message is retried (default: the queue's visibility timeout)",
+            )
 
     p = sub.add_parser("up", help="run the local stack in the foreground")
     common(p)
@@ -323,9 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-s", "--since", help="only lines since a time: 10m, 2h, 1d or ISO 8601")
     p.set_defaults(func=cmd_logs)
 
-    for name, func, text in (("status", cmd_status, "queue depths of the running stack"),
-                             ("down", cmd_down, "stop the background stack"),
-                             ("reset", cmd_reset, "stop the stack and forget local state")):
+    for name, func, text in (
+        ("status", cmd_status, "queue depths of the running stack"),
+        ("down", cmd_down, "stop the background stack"),
+        ("reset", cmd_reset, "stop the stack and forget local state"),
+    ):
         p = sub.add_parser(name, help=text)
         common(p, stack=False)
         p.set_defaults(func=func)

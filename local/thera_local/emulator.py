@@ -85,7 +85,9 @@ def aws_client(service: str, endpoint: str) -> Any:
 # ---------------------------------------------------------------- provisioning
 
 
-def provision(template: Template, endpoint: str, secret_values: dict[str, str], restore_from: Path | None = None) -> None:
+def provision(
+    template: Template, endpoint: str, secret_values: dict[str, str], restore_from: Path | None = None
+) -> None:
     """Create every bucket, queue, table, secret and topic the template declares.
 
     Objects and items saved by ``snapshot`` are put back before the bucket
@@ -105,7 +107,7 @@ def provision(template: Template, endpoint: str, secret_values: dict[str, str], 
         if "RedrivePolicy" in props:
             attrs["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
         sqs.create_queue(QueueName=template.physical(logical), Attributes=attrs)
-    for logical, res in template.of_type("AWS::SQS::QueuePolicy").items():
+    for res in template.of_type("AWS::SQS::QueuePolicy").values():
         props = template.resolve(res["Properties"])
         for url in props["Queues"]:
             sqs.set_queue_attributes(
@@ -210,8 +212,9 @@ def snapshot(directory: Path, endpoint: str) -> dict[str, int]:
     for url in sqs.list_queues().get("QueueUrls", []):
         bodies: list[dict[str, Any]] = []
         while True:
-            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
-                                      MessageAttributeNames=["All"])
+            got = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, MessageAttributeNames=["All"]
+            )
             msgs = got.get("Messages", [])
             if not msgs:
                 break

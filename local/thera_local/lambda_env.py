@@ -9,6 +9,7 @@ function's Timeout kills the environment, as Lambda does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -56,10 +57,22 @@ class ExecutionEnvironment:
         log = self.log_path.open("ab")
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "thera_local.lambda_worker", str(child.fileno()),
-                 str(self.spec.handler_file.resolve()), self.spec.handler_attr, self.spec.name,
-                 str(self.spec.memory), str(self.spec.timeout)],
-                env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, pass_fds=(child.fileno(),),
+                [
+                    sys.executable,
+                    "-m",
+                    "thera_local.lambda_worker",
+                    str(child.fileno()),
+                    str(self.spec.handler_file.resolve()),
+                    self.spec.handler_attr,
+                    self.spec.name,
+                    str(self.spec.memory),
+                    str(self.spec.timeout),
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(child.fileno(),),
             )
         finally:
             log.close()
@@ -79,26 +92,35 @@ class ExecutionEnvironment:
             if not self._conn.poll(limit):
                 self.stop()
                 with self.log_path.open("a") as fh:
-                    fh.write(f"REPORT RequestId: {request_id}\tStatus: timeout\n"
-                             f"Task timed out after {self.spec.timeout:.2f} seconds\n")
-                return InvokeResult(False, {"errorType": "Sandbox.Timedout",
-                                            "errorMessage": f"Task timed out after {self.spec.timeout} seconds"},
-                                    (time.monotonic() - started) * 1000, request_id)
+                    fh.write(
+                        f"REPORT RequestId: {request_id}\tStatus: timeout\n"
+                        f"Task timed out after {self.spec.timeout:.2f} seconds\n"
+                    )
+                return InvokeResult(
+                    False,
+                    {
+                        "errorType": "Sandbox.Timedout",
+                        "errorMessage": f"Task timed out after {self.spec.timeout} seconds",
+                    },
+                    (time.monotonic() - started) * 1000,
+                    request_id,
+                )
             try:
                 ok, payload = self._conn.recv()
             except EOFError:
                 self.stop()
-                return InvokeResult(False, {"errorType": "Runtime.ExitError",
-                                            "errorMessage": "the execution environment exited"},
-                                    (time.monotonic() - started) * 1000, request_id)
+                return InvokeResult(
+                    False,
+                    {"errorType": "Runtime.ExitError", "errorMessage": "the execution environment exited"},
+                    (time.monotonic() - started) * 1000,
+                    request_id,
+                )
             return InvokeResult(ok, payload, (time.monotonic() - started) * 1000, request_id)
 
     def stop(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
             self._conn.close()
             self._conn = None
         if self._proc is not None:

@@ -95,15 +95,20 @@ def serve(argv: list[str]) -> None:
             try:
                 reply = (True, json.loads(json.dumps(handler(event, ctx), default=str)))
             except Exception as exc:
-                err = {"errorType": type(exc).__name__, "errorMessage": str(exc), "requestId": request_id,
-                       "stackTrace": traceback.format_exception(exc)}
+                err = {
+                    "errorType": type(exc).__name__,
+                    "errorMessage": str(exc),
+                    "requestId": request_id,
+                    "stackTrace": traceback.format_exception(exc),
+                }
                 print(json.dumps({"level": "ERROR", "message": "invocation failed", **err}), flush=True)
                 reply = (False, err)
         duration = (time.monotonic() - started) * 1000
         print(f"END RequestId: {request_id}", flush=True)
         init = f"\tInit Duration: {init_ms:.2f} ms" if first else ""
-        print(f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tMemory Size: {memory} MB{init}",
-              flush=True)
+        print(
+            f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tMemory Size: {memory} MB{init}", flush=True
+        )
         first = False
         conn.send(reply)
 

@@ -51,8 +51,12 @@ def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str
                 "body": m["Body"],
                 "attributes": m.get("Attributes", {}),
                 "messageAttributes": {
-                    k: {"stringValue": v.get("StringValue"), "dataType": v.get("DataType", "String"),
-                        "stringListValues": [], "binaryListValues": []}
+                    k: {
+                        "stringValue": v.get("StringValue"),
+                        "dataType": v.get("DataType", "String"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                    }
                     for k, v in m.get("MessageAttributes", {}).items()
                 },
                 "md5OfBody": m.get("MD5OfBody", ""),
@@ -184,6 +188,8 @@ class SqsPoller:
             for i in range(0, len(retry), 10):
                 sqs.change_message_visibility_batch(
                     QueueUrl=self.queue_url,
-                    Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_delay}
-                             for n, m in enumerate(retry[i : i + 10])],
+                    Entries=[
+                        {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_delay}
+                        for n, m in enumerate(retry[i : i + 10])
+                    ],
                 )

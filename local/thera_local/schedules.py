@@ -15,8 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-_MONTHS = {m: i for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), 1)}
-_DAYS = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split(), 1)}
+_MONTHS = {
+    m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)
+}
+_DAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), 1)}
 
 
 class ScheduleError(ValueError):
@@ -81,8 +83,12 @@ def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
     day = local.replace(hour=0, minute=0)
     for _ in range(366 * 5):
         aws_dow = (day.weekday() + 1) % 7 + 1
-        if ((years is None or day.year in years) and (months is None or day.month in months)
-                and (dom is None or day.day in dom) and (dow is None or aws_dow in dow)):
+        if (
+            (years is None or day.year in years)
+            and (months is None or day.month in months)
+            and (dom is None or day.day in dom)
+            and (dow is None or aws_dow in dow)
+        ):
             for h in sorted(hours) if hours is not None else range(24):
                 for m in sorted(minutes) if minutes is not None else range(60):
                     candidate = day.replace(hour=h, minute=m)
@@ -99,8 +105,10 @@ def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
 def scheduler_input(template_input: str | None, scheduled: datetime, schedule_arn: str) -> Any:
     """The target input as Scheduler sends it, with its context attributes filled in."""
     text = template_input or "{}"
-    text = (text.replace("<aws.scheduler.scheduled-time>", scheduled.strftime("%Y-%m-%dT%H:%M:%SZ"))
-            .replace("<aws.scheduler.execution-id>", str(uuid.uuid4()))
-            .replace("<aws.scheduler.schedule-arn>", schedule_arn)
-            .replace("<aws.scheduler.attempt-number>", "1"))
+    text = (
+        text.replace("<aws.scheduler.scheduled-time>", scheduled.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        .replace("<aws.scheduler.execution-id>", str(uuid.uuid4()))
+        .replace("<aws.scheduler.schedule-arn>", schedule_arn)
+        .replace("<aws.scheduler.attempt-number>", "1")
+    )
     return json.loads(text)

@@ -33,7 +33,7 @@ from thera_local.pollers import SqsPoller
 from thera_local.schedules import next_fire, scheduler_input
 from thera_local.template import Template
 
-SECRET_FOR_APOLLO = "ApolloApiKeySecret"
+SECRET_FOR_APOLLO = "ApolloApiKeySecret"  # noqa: S105 - a logical id in template.yaml
 
 
 @dataclass
@@ -90,7 +90,7 @@ class StackInfo:
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.control + path, data=data, method=method)
+        req = urllib.request.Request(self.control + path, data=data, method=method)  # noqa: S310 - loopback
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback control API
             return json.loads(resp.read() or b"null")
 
@@ -131,8 +131,9 @@ class Stack:
             shutil.rmtree(self.state, ignore_errors=True)
             manifest = {}
         api_key = manifest.get("apollo_key") or secrets.token_urlsafe(24)
-        manifest.update({"data": str(self.config.data.resolve()), "data_fingerprint": fingerprint,
-                         "apollo_key": api_key})
+        manifest.update(
+            {"data": str(self.config.data.resolve()), "data_fingerprint": fingerprint, "apollo_key": api_key}
+        )
         manifest_path.write_text(json.dumps(manifest, indent=2))
 
         organizations = [organization_from_company(c) for c in load_companies(self.config.data)]
@@ -148,10 +149,13 @@ class Stack:
             env = function_environment(spec, endpoint)
             for event in spec.sqs_events:
                 poller = SqsPoller(
-                    spec, event,
+                    spec,
+                    event,
                     queue_url=self.template.queue_url(event.queue, endpoint),
                     queue_arn=self.template.arn(event.queue),
-                    endpoint=endpoint, env=env, log_path=self.logs / f"{spec.logical_id}.log",
+                    endpoint=endpoint,
+                    env=env,
+                    log_path=self.logs / f"{spec.logical_id}.log",
                     retry_delay=self.config.retry_delay,
                 )
                 poller.start()
@@ -231,14 +235,16 @@ class Stack:
                     item[0] = next_fire(sched.expression, sched.timezone, now)
                     event = scheduler_input(sched.input, when, f"arn:aws:scheduler:local:schedule/{sched.name}")
                     result = self.invoke(spec.logical_id, event)
-                    self.fired.append({"function": spec.logical_id, "schedule": sched.name,
-                                       "at": when.isoformat(), "ok": result.ok})
+                    self.fired.append(
+                        {"function": spec.logical_id, "schedule": sched.name, "at": when.isoformat(), "ok": result.ok}
+                    )
 
     def invoke(self, logical_id: str, event: Any) -> InvokeResult:
         assert self.template is not None
         spec = self.template.functions()[logical_id]
-        env = ExecutionEnvironment(spec, function_environment(spec, self.emulator.endpoint),
-                                   self.logs / f"{logical_id}.log")
+        env = ExecutionEnvironment(
+            spec, function_environment(spec, self.emulator.endpoint), self.logs / f"{logical_id}.log"
+        )
         try:
             return env.invoke(event)
         finally:
@@ -292,8 +298,21 @@ def ensure_stack(config: StackConfig, echo: Any = print) -> StackInfo:
         echo("the local stack runs with other settings; restarting it")
         stop_stack(config.home)
     config.home.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "thera_local.cli", "up", "--home", str(config.home), "--data", str(config.data),
-           "--template", str(config.template), "--apollo-latency", str(config.apollo_latency), "--no-schedules"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "thera_local.cli",
+        "up",
+        "--home",
+        str(config.home),
+        "--data",
+        str(config.data),
+        "--template",
+        str(config.template),
+        "--apollo-latency",
+        str(config.apollo_latency),
+        "--no-schedules",
+    ]
     if config.retry_delay is not None:
         cmd += ["--retry-delay", str(config.retry_delay)]
     for k, v in config.overrides.items():

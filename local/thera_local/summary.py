@@ -42,7 +42,9 @@ class Funnel:
 
 def read_funnel(template: Template, endpoint: str) -> Funnel:
     functions = template.functions()
-    pull_env = {k: v.replace("{sqs_endpoint}", endpoint) for k, v in functions["ApolloPullFunction"].environment.items()}
+    pull_env = {
+        k: v.replace("{sqs_endpoint}", endpoint) for k, v in functions["ApolloPullFunction"].environment.items()
+    }
     settings = ApolloPullSettings.from_env(pull_env)
     s3, ddb, sqs = aws_client("s3", endpoint), aws_client("dynamodb", endpoint), aws_client("sqs", endpoint)
     store = S3ObjectStore(s3, settings.bucket)
@@ -90,8 +92,10 @@ def render(funnel: Funnel, pull: dict[str, Any] | None, apollo: dict[str, Any] |
     lines = []
     sweep = funnel.sweep
     state = "complete" if sweep.get("complete") else f"in progress, next page {sweep.get('next_page')}"
-    lines.append(f"Funnel — sweep {sweep.get('sweep', '-')} ({state}; "
-                 f"{sweep.get('companies', 0)} of {sweep.get('total_entries', '?')} companies landed)")
+    lines.append(
+        f"Funnel — sweep {sweep.get('sweep', '-')} ({state}; "
+        f"{sweep.get('companies', 0)} of {sweep.get('total_entries', '?')} companies landed)"
+    )
     if pull:
         lines.append(
             f"  Apollo pull        {pull.get('companies', 0)} companies pulled this run in "
@@ -102,11 +106,15 @@ def render(funnel: Funnel, pull: dict[str, Any] | None, apollo: dict[str, Any] |
     quota = " · ".join(f"{w} {used}/{limit}" for w, (used, limit) in funnel.quota.items())
     lines.append(f"  Quota spent        {quota}  (token bucket, per window now)")
     if apollo:
-        lines.append(f"  Apollo stand-in    {apollo.get('calls', 0)} searches answered, "
-                     f"{apollo.get('rejected_429', 0)} refused with 429 since the stack started")
+        lines.append(
+            f"  Apollo stand-in    {apollo.get('calls', 0)} searches answered, "
+            f"{apollo.get('rejected_429', 0)} refused with 429 since the stack started"
+        )
     lines.append(f"  Bronze             {funnel.bronze_rows} rows in {funnel.bronze_files} file(s)")
-    lines.append(f"  Silver             {funnel.silver_current} companies (one row per domain; "
-                 f"{funnel.silver_rows} rows in {funnel.silver_files} file(s))")
+    lines.append(
+        f"  Silver             {funnel.silver_current} companies (one row per domain; "
+        f"{funnel.silver_rows} rows in {funnel.silver_files} file(s))"
+    )
     lines.append(f"  Deduplicated       {funnel.duplicates_dropped} older row(s) of a domain seen again")
     total_q = sum(funnel.quarantined.values())
     detail = ", ".join(f"{reason} {n}" for reason, n in funnel.quarantined.items()) or "none"

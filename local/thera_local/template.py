@@ -45,8 +45,23 @@ def _tag(name: str) -> Any:
 
 for _short in ("Ref", "Condition"):
     _CfnLoader.add_constructor(f"!{_short}", _tag(_short))
-for _fn in ("GetAtt", "Sub", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or", "FindInMap", "Base64",
-            "GetAZs", "ImportValue", "Cidr"):
+for _fn in (
+    "GetAtt",
+    "Sub",
+    "Join",
+    "Select",
+    "Split",
+    "If",
+    "Equals",
+    "Not",
+    "And",
+    "Or",
+    "FindInMap",
+    "Base64",
+    "GetAZs",
+    "ImportValue",
+    "Cidr",
+):
     _CfnLoader.add_constructor(f"!{_fn}", _tag(f"Fn::{_fn}"))
 
 
@@ -199,7 +214,7 @@ class Template:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self._ref(str(arg))
             if key == "Fn::GetAtt":

@@ -48,7 +48,9 @@ class SilverResult:
 def normalize_domains(primary_domain: pa.ChunkedArray | pa.Array, website_url: pa.ChunkedArray | pa.Array) -> pa.Array:
     """Lowercase host with no scheme, path, port, ``www.`` or trailing dot; null when there is none."""
     primary = pc.utf8_trim_whitespace(primary_domain)
-    source = pc.if_else(pc.greater(pc.fill_null(pc.utf8_length(primary), 0), 0), primary, pc.utf8_trim_whitespace(website_url))
+    source = pc.if_else(
+        pc.greater(pc.fill_null(pc.utf8_length(primary), 0), 0), primary, pc.utf8_trim_whitespace(website_url)
+    )
     host = pc.struct_field(pc.extract_regex(pc.utf8_lower(source), _HOST), "host")
     host = pc.utf8_rtrim(host, characters=".")
     return pc.if_else(pc.greater(pc.fill_null(pc.utf8_length(host), 0), 0), host, pa.scalar(None, pa.string()))

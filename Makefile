@@ -1,0 +1,55 @@
+# Two commands do everything on a fresh machine with Python 3.11, git and make:
+#   make demo   - set up, then run the daily flow locally on the bundled sample (DATA=file for another)
+#   make test   - set up, then lint, type-check, validate and build the template, run every test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+DATA ?= local/data/companies_sample.jsonl
+PYTEST_ARGS ?=
+export PATH := $(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: venv demo test lint typecheck template build pytest bench down clean
+
+$(VENV)/.installed: requirements/dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(BIN)/thera run daily --data $(DATA)
+	@echo "Logs: $(BIN)/thera logs ApolloPullFunction | BronzeToSilverFunction; stop the stack: $(BIN)/thera down"
+
+test: venv lint typecheck template build pytest
+
+lint: venv
+	$(BIN)/ruff check .
+
+typecheck: venv
+	$(BIN)/mypy layers/thera/thera
+
+template: venv
+	$(BIN)/sam validate --lint
+	$(BIN)/cfn-lint template.yaml
+
+build: venv
+	$(BIN)/sam build
+
+pytest: venv
+	$(BIN)/pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python bench/transform.py
+
+down: venv
+	$(BIN)/thera down
+
+clean:
+	-$(BIN)/thera reset
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""Shared fixtures. Every test runs with the network closed except loopback."""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+SAMPLE = ROOT / "local" / "data" / "companies_sample.jsonl"
+
+# Powertools reads these when the handler modules are imported (as the template's Globals set them).
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "thera")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Thera")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: Any) -> Any:
+    host = address[0] if isinstance(address, tuple) else None
+    if host is not None:
+        try:
+            ip = ipaddress.ip_address(socket.gethostbyname(host) if host != "localhost" else "127.0.0.1")
+        except (OSError, ValueError):
+            raise OSError(f"test tried to reach {host!r}: only loopback is allowed") from None
+        if not ip.is_loopback:
+            raise OSError(f"test tried to reach {host}: only loopback is allowed")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+
+
+def load_event(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text())
+
+
+class FakeContext:
+    """A Lambda context for handlers called in-process."""
+
+    def __init__(self, function_name: str = "test-function", timeout_ms: int = 900_000) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "test"
+        self._timeout_ms = timeout_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._timeout_ms
+
+
+@pytest.fixture
+def lambda_context() -> FakeContext:
+    return FakeContext()
+
+
+def load_handler_module(function_dir: str) -> ModuleType:
+    """Import functions/<dir>/app.py under a unique name (every handler file is called app.py)."""
+    path = ROOT / "functions" / function_dir / "app.py"
+    spec = importlib.util.spec_from_file_location(f"handler_{function_dir}_{uuid.uuid4().hex[:6]}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def _reset_metrics() -> Iterator[None]:
+    yield
+    from thera.observability import metrics
+
+    metrics.clear_metrics()

@@ -1,0 +1,56 @@
+"""The emulated event source mapping: partial failures, redrive to the DLQ, batching."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLE
+from tests.unit.test_silver import row, table
+from thera import keys
+from thera.tables import to_parquet
+from thera_local.emulator import aws_client
+from thera_local.stack import Stack, StackConfig
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(
+        StackConfig(
+            home=tmp_path / "home", template=ROOT / "template.yaml", data=SAMPLE, retry_delay=1, schedules=False
+        )
+    )
+    s.start()
+    yield s
+    s.stop()
+
+
+def depth(sqs: object, url: str) -> int:
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]  # type: ignore[attr-defined]
+    return sum(int(attrs[k]) for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"))
+
+
+def test_poison_message_lands_in_the_dlq_after_max_receives_while_good_ones_are_processed(stack: Stack) -> None:
+    assert stack.template is not None
+    endpoint = stack.emulator.endpoint
+    sqs, s3 = aws_client("sqs", endpoint), aws_client("s3", endpoint)
+    queue = stack.template.queue_url("BronzeQueue", endpoint)
+    dlq = stack.template.queue_url("BronzeDLQ", endpoint)
+    bucket = stack.template.physical("DataLakeBucket")
+    sqs.send_message(QueueUrl=queue, MessageBody="{this is not an S3 notification")
+    key = "bronze/companies/date=2026-11-22/sweep=2026-11-22/page=00007.parquet"
+    s3.put_object(Bucket=bucket, Key=key, Body=to_parquet(table(row(0), row(1))))
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and depth(sqs, dlq) == 0:
+        time.sleep(0.5)
+    got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in got] == ["{this is not an S3 notification"]
+    assert int(got[0]["Attributes"]["ApproximateReceiveCount"]) >= 5  # maxReceiveCount from the template
+    s3.head_object(Bucket=bucket, Key=keys.silver_for_bronze(key))  # the good record of the same queue went through
+    assert depth(sqs, queue) == 0
+    stats = stack.status()["pollers"]["BronzeToSilverFunction.BronzeObjects"]
+    assert stats["failures"] >= 5 and stats["peak_in_flight"] <= 5

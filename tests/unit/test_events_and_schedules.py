@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import load_event
+from thera.events import BadEvent, s3_objects_from_sqs_body
+from thera.wiring import ScheduleEvent
+from thera_local.schedules import ScheduleError, next_fire, scheduler_input
+
+
+def test_sample_bronze_event_decodes_the_url_encoded_key() -> None:
+    body = load_event("bronze_to_silver_sqs.json")["Records"][0]["body"]
+    (obj,) = s3_objects_from_sqs_body(body)
+    assert obj.key == "bronze/companies/date=2026-11-22/sweep=2026-11-22/page=00001.parquet"
+    assert obj.bucket == "thera-dev-lake-123456789012-us-east-1"
+
+
+def test_s3_test_event_carries_no_objects() -> None:
+    assert s3_objects_from_sqs_body(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{not json", "not JSON"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"Records": []}', "no S3 Records"),
+        ('{"Records": [{"s3": {}}]}', "missing a field"),
+    ],
+)
+def test_malformed_bodies_are_bad_events(body: str, message: str) -> None:
+    with pytest.raises(BadEvent, match=message):
+        s3_objects_from_sqs_body(body)
+
+
+def test_daily_pull_fires_at_one_in_sao_paulo() -> None:
+    fire = next_fire("cron(0 1 * * ? *)", "America/Sao_Paulo", datetime(2026, 11, 22, 5, tzinfo=UTC))
+    assert fire == datetime(2026, 11, 23, 4, tzinfo=UTC)
+
+
+def test_weekly_cron_names_the_day() -> None:
+    fire = next_fire("cron(0 3 ? * MON *)", "America/Sao_Paulo", datetime(2026, 11, 22, 0, tzinfo=UTC))
+    assert fire == datetime(2026, 11, 23, 6, tzinfo=UTC)  # Monday 03:00 at UTC-3
+
+
+def test_cron_with_both_day_fields_is_refused() -> None:
+    with pytest.raises(ScheduleError, match="must be '\\?'"):
+        next_fire("cron(0 1 * * MON *)", "UTC", datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_schedule_input_fills_scheduler_context_and_business_date_follows_the_time_zone() -> None:
+    event = scheduler_input(
+        '{"scheduled_time": "<aws.scheduler.scheduled-time>"}', datetime(2026, 11, 22, 2, 30, tzinfo=UTC), "arn"
+    )
+    assert event == {"scheduled_time": "2026-11-22T02:30:00Z"}
+    assert ScheduleEvent.parse(event).business_date("America/Sao_Paulo") == "2026-11-21"
+    assert (
+        ScheduleEvent.parse(load_event("apollo_pull_schedule.json")).business_date("America/Sao_Paulo") == "2026-11-22"
+    )
+
+
+def test_bad_schedule_time_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="not an ISO 8601"):
+        ScheduleEvent.parse({"scheduled_time": "yesterday"})
