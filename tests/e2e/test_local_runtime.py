@@ -13,19 +13,16 @@ from tests.unit.test_silver import row, table
 from thera import keys
 from thera.tables import to_parquet
 from thera_local.emulator import aws_client
-from thera_local.stack import Stack, StackConfig
+from thera_local.stack import StackConfig, StackInfo, ensure_stack, stop_stack
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(
-        StackConfig(
-            home=tmp_path / "home", template=ROOT / "template.yaml", data=SAMPLE, retry_delay=1, schedules=False
-        )
-    )
-    s.start()
-    yield s
-    s.stop()
+def stack(tmp_path: Path) -> Iterator[StackInfo]:
+    """A background stack (its own process: moto's backends are per process) that retries after 1 s."""
+    config = StackConfig(home=tmp_path / "home", template=ROOT / "template.yaml", data=SAMPLE, retry_delay=1)
+    info = ensure_stack(config, echo=lambda _: None)
+    yield info
+    stop_stack(config.home)
 
 
 def depth(sqs: object, url: str) -> int:
@@ -33,13 +30,12 @@ def depth(sqs: object, url: str) -> int:
     return sum(int(attrs[k]) for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"))
 
 
-def test_poison_message_lands_in_the_dlq_after_max_receives_while_good_ones_are_processed(stack: Stack) -> None:
-    assert stack.template is not None
-    endpoint = stack.emulator.endpoint
+def test_poison_message_lands_in_the_dlq_after_max_receives_while_good_ones_are_processed(stack: StackInfo) -> None:
+    template, endpoint = stack.template_obj(), stack.endpoint
     sqs, s3 = aws_client("sqs", endpoint), aws_client("s3", endpoint)
-    queue = stack.template.queue_url("BronzeQueue", endpoint)
-    dlq = stack.template.queue_url("BronzeDLQ", endpoint)
-    bucket = stack.template.physical("DataLakeBucket")
+    queue = template.queue_url("BronzeQueue", endpoint)
+    dlq = template.queue_url("BronzeDLQ", endpoint)
+    bucket = template.physical("DataLakeBucket")
     sqs.send_message(QueueUrl=queue, MessageBody="{this is not an S3 notification")
     key = "bronze/companies/date=2026-11-22/sweep=2026-11-22/page=00007.parquet"
     s3.put_object(Bucket=bucket, Key=key, Body=to_parquet(table(row(0), row(1))))
@@ -52,5 +48,5 @@ def test_poison_message_lands_in_the_dlq_after_max_receives_while_good_ones_are_
     assert int(got[0]["Attributes"]["ApproximateReceiveCount"]) >= 5  # maxReceiveCount from the template
     s3.head_object(Bucket=bucket, Key=keys.silver_for_bronze(key))  # the good record of the same queue went through
     assert depth(sqs, queue) == 0
-    stats = stack.status()["pollers"]["BronzeToSilverFunction.BronzeObjects"]
+    stats = stack.call("GET", "/status")["pollers"]["BronzeToSilverFunction.BronzeObjects"]
     assert stats["failures"] >= 5 and stats["peak_in_flight"] <= 5

@@ -16,7 +16,9 @@ class SchemaMismatch(ValueError):
 
 def from_parquet(data: bytes) -> pa.Table:
     try:
-        return pq.read_table(io.BytesIO(data))
+        # BufferReader reads the bytes in place (BytesIO would copy them, and leaves reader threads behind
+        # that can abort the interpreter at exit: apache/arrow#33975).
+        return pq.read_table(pa.BufferReader(data))
     except (pa.ArrowInvalid, OSError) as exc:
         raise SchemaMismatch(f"not a readable Parquet file: {exc}") from None
 
