@@ -16,22 +16,27 @@ LINEAGE_FIELDS = [
     pa.field("pulled_at", TIMESTAMP, nullable=False),
 ]
 
+# Company fields that pass from bronze to silver as they are.
+CARRIED_FIELDS = [
+    pa.field("website_url", pa.string()),
+    pa.field("description", pa.string()),
+    pa.field("industries", pa.list_(pa.string())),
+    pa.field("keywords", pa.list_(pa.string())),
+    pa.field("city", pa.string()),
+    pa.field("state", pa.string()),
+    pa.field("country", pa.string()),
+    pa.field("founded_year", pa.int64()),
+    pa.field("apollo_id", pa.string()),
+    pa.field("linkedin_url", pa.string()),
+]
+
 BRONZE = pa.schema(
     [
         *LINEAGE_FIELDS,
-        pa.field("apollo_id", pa.string()),
         pa.field("name", pa.string()),
-        pa.field("website_url", pa.string()),
         pa.field("primary_domain", pa.string()),
-        pa.field("description", pa.string()),
-        pa.field("industries", pa.list_(pa.string())),
-        pa.field("keywords", pa.list_(pa.string())),
-        pa.field("city", pa.string()),
-        pa.field("state", pa.string()),
-        pa.field("country", pa.string()),
         pa.field("employees", pa.int64()),
-        pa.field("founded_year", pa.int64()),
-        pa.field("linkedin_url", pa.string()),
+        *CARRIED_FIELDS,
         pa.field("issues", pa.list_(pa.string())),
     ]
 )
@@ -40,17 +45,8 @@ SILVER_COMPANIES = pa.schema(
     [
         pa.field("domain", pa.string(), nullable=False),
         pa.field("name", pa.string(), nullable=False),
-        pa.field("website_url", pa.string()),
-        pa.field("description", pa.string()),
-        pa.field("industries", pa.list_(pa.string())),
-        pa.field("keywords", pa.list_(pa.string())),
-        pa.field("city", pa.string()),
-        pa.field("state", pa.string()),
-        pa.field("country", pa.string()),
         pa.field("team_size", pa.int64()),
-        pa.field("founded_year", pa.int64()),
-        pa.field("apollo_id", pa.string()),
-        pa.field("linkedin_url", pa.string()),
+        *CARRIED_FIELDS,
         *LINEAGE_FIELDS,
         pa.field("bronze_key", pa.string(), nullable=False),
     ]

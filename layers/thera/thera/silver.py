@@ -185,22 +185,8 @@ def transform(bronze: pa.Table, bronze_key: str, rules: QualityRules | None = No
         [
             pc.filter(domains, keep),
             pc.utf8_trim_whitespace(picked["name"]),
-            *[
-                picked[name]
-                for name in (
-                    "website_url",
-                    "description",
-                    "industries",
-                    "keywords",
-                    "city",
-                    "state",
-                    "country",
-                    "employees",
-                    "founded_year",
-                    "apollo_id",
-                    "linkedin_url",
-                )
-            ],
+            picked["employees"],
+            *[picked[f.name] for f in schemas.CARRIED_FIELDS],
             *[picked[f.name] for f in schemas.LINEAGE_FIELDS],
             pa.repeat(bronze_key, picked.num_rows),
         ],
