@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 
 from thera import keys
-from thera.adapters.aws import DynamoBucketStore, DynamoStateStore, S3ObjectStore
+from thera.adapters.aws import DynamoStateStore, DynamoVersionedStore, S3ObjectStore
 from thera.config import ApolloPullSettings
 from thera.ingest import CURSOR_KEY
 from thera.quota import TokenBucket
@@ -50,7 +50,7 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
     store = S3ObjectStore(s3, settings.bucket)
     funnel = Funnel()
     funnel.sweep = DynamoStateStore(ddb, settings.state_table).get(CURSOR_KEY) or {}
-    funnel.quota = TokenBucket(DynamoBucketStore(ddb, settings.quota_table), APOLLO_BUCKET, settings.windows).usage()
+    funnel.quota = TokenBucket(DynamoVersionedStore(ddb, settings.quota_table), APOLLO_BUCKET, settings.windows).usage()
 
     bronze = store.list(keys.BRONZE_COMPANIES)
     funnel.bronze_files = len(bronze)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -53,7 +54,7 @@ def test_pull_lands_raw_and_bronze_and_notifies_the_bronze_queue(
     state = aws.client("dynamodb").get_item(TableName=aws.template.physical("QuotaTable"), Key={"pk": {"S": "apollo"}})[
         "Item"
     ]
-    assert state["day_used"]["N"] == "5"
+    assert json.loads(state["doc"]["S"])["day"]["used"] == 5
     assert standin.stats()["calls"] == 5
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.integration.conftest import Aws
 from tests.unit.test_quota import WINDOWS, run_race
-from thera.adapters.aws import DynamoBucketStore
+from thera.adapters.aws import DynamoVersionedStore
 from thera.quota import TokenBucket, default_windows
 
 T0 = 86400.0 * 20833
@@ -15,13 +17,18 @@ def test_eight_threads_never_overspend_the_dynamodb_bucket(aws: Aws) -> None:
 
     def bucket() -> TokenBucket:
         return TokenBucket(
-            DynamoBucketStore(aws.client("dynamodb"), table), "apollo", WINDOWS, clock=lambda: T0 + 10, max_attempts=500
+            DynamoVersionedStore(aws.client("dynamodb"), table),
+            "apollo",
+            WINDOWS,
+            clock=lambda: T0 + 10,
+            max_attempts=500,
         )
 
     granted = run_race(bucket, threads=8, takes=20)
     assert granted == 50
     item = aws.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "apollo"}}, ConsistentRead=True)["Item"]
-    assert (item["minute_used"]["N"], item["hour_used"]["N"], item["day_used"]["N"]) == ("50", "50", "50")
+    doc = json.loads(item["doc"]["S"])
+    assert (doc["minute"]["used"], doc["hour"]["used"], doc["day"]["used"]) == (50, 50, 50)
     assert int(item["version"]["N"]) == 50  # every grant was exactly one successful compare-and-set
 
 
@@ -29,7 +36,7 @@ def test_hour_window_binds_across_minutes_on_the_emulator(aws: Aws) -> None:
     table = aws.template.physical("QuotaTable")
     now = [T0]
     bucket = TokenBucket(
-        DynamoBucketStore(aws.client("dynamodb"), table),
+        DynamoVersionedStore(aws.client("dynamodb"), table),
         "apollo",
         default_windows(per_minute=3, per_hour=5, per_day=600),
         clock=lambda: now[0],

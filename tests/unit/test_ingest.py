@@ -10,7 +10,7 @@ from typing import Any
 
 from thera import keys
 from thera.adapters.apollo import RateLimitInfo, SearchPage
-from thera.adapters.memory import MemoryBucketStore, MemoryObjectStore, MemoryStateStore
+from thera.adapters.memory import MemoryObjectStore, MemoryStateStore, MemoryVersionedStore
 from thera.ingest import CURSOR_KEY, PullReport, QuotaGuard, decode_raw_page, pull_companies
 from thera.quota import TokenBucket, default_windows
 from thera.wiring import bronze_parquet
@@ -40,7 +40,7 @@ class FakeSearch:
 class Env:
     def __init__(self, n: int = 25, per_day: int = 600) -> None:
         self.orgs = [{"id": str(i), "name": f"Co {i}", "primary_domain": f"co{i}.com"} for i in range(n)]
-        self.store, self.cursors, self.buckets = MemoryObjectStore(), MemoryStateStore(), MemoryBucketStore()
+        self.store, self.cursors, self.buckets = MemoryObjectStore(), MemoryStateStore(), MemoryVersionedStore()
         self.clock = T0 + 3600 * 5
         self.per_day = per_day
 

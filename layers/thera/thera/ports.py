@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -25,3 +26,23 @@ class StateStore(Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
 
     def put(self, key: str, doc: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Versioned:
+    version: int
+    doc: dict[str, Any]
+
+
+class VersionedStore(Protocol):
+    """Shared state changed only by compare-and-set: the atomic step under concurrent writers
+    (token buckets, circuit breakers)."""
+
+    def load(self, key: str) -> Versioned | None: ...
+
+    def compare_and_set(
+        self, key: str, expected_version: int, doc: dict[str, Any], expires_at: int | None = None
+    ) -> tuple[bool, Versioned | None]:
+        """Store ``doc`` as version ``expected_version + 1`` only if the stored version is
+        ``expected_version`` (0 = absent). Returns (True, new) or (False, what is stored now)."""
+        ...

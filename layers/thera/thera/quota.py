@@ -3,19 +3,20 @@
 Each window (minute, hour, day) holds ``limit`` tokens and is refilled to full at
 its boundary (UTC-aligned fixed windows, the way provider quotas such as Apollo's
 reset). A take succeeds only if every window has the tokens, and then spends from
-all of them at once. The state carries a version so that a store can apply a
-planned take as one compare-and-set: the atomic step that keeps concurrent takers
-from overspending.
+all of them at once. The state carries a version so that a ``VersionedStore`` can
+apply a planned take as one compare-and-set: the atomic step that keeps concurrent
+takers from overspending.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any
+
+from thera.ports import Versioned, VersionedStore
 
 
 @dataclass(frozen=True)
@@ -80,19 +81,15 @@ def plan_take(state: BucketState | None, windows: tuple[Window, ...], now: float
     return TakeDecision(True, BucketState(base_version + 1, new_windows), 0.0, (), remaining)
 
 
-class BucketStore(Protocol):
-    """Where a bucket's state lives. ``compare_and_set`` is the single atomic step."""
+def _to_doc(state: BucketState) -> dict[str, Any]:
+    return {name: {"start": u.start, "used": u.used} for name, u in state.windows.items()}
 
-    def load(self, bucket: str) -> BucketState | None: ...
 
-    def compare_and_set(
-        self, bucket: str, expected_version: int, new: BucketState, expires_at: int
-    ) -> tuple[bool, BucketState | None]:
-        """Write ``new`` only if the stored version is ``expected_version`` (0 = absent).
-
-        Returns (True, new) on success, or (False, current state) when another taker won.
-        """
-        ...
+def _from(stored: Versioned | None) -> BucketState | None:
+    if stored is None:
+        return None
+    windows = {name: WindowUsage(int(w["start"]), int(w["used"])) for name, w in stored.doc.items()}
+    return BucketState(stored.version, windows)
 
 
 class QuotaContention(RuntimeError):
@@ -100,11 +97,11 @@ class QuotaContention(RuntimeError):
 
 
 class TokenBucket:
-    """Takes tokens from a shared multi-window bucket kept in a ``BucketStore``."""
+    """Takes tokens from a shared multi-window bucket kept in a ``VersionedStore``."""
 
     def __init__(
         self,
-        store: BucketStore,
+        store: VersionedStore,
         bucket: str,
         windows: tuple[Window, ...],
         clock: Callable[[], float] = time.time,
@@ -125,7 +122,7 @@ class TokenBucket:
     def take(self, n: int = 1) -> TakeDecision:
         """Take ``n`` tokens from every window, or say how long until they exist."""
         if not self._fresh:
-            self._known = self._store.load(self._bucket)
+            self._known = _from(self._store.load(self._bucket))
             self._fresh = True
         for attempt in range(self._max_attempts):
             now = self._clock()
@@ -134,8 +131,8 @@ class TokenBucket:
                 return decision
             expected = self._known.version if self._known else 0
             expires_at = int(now) + 2 * max(w.seconds for w in self._windows)
-            ok, current = self._store.compare_and_set(self._bucket, expected, decision.state, expires_at)
-            self._known = current
+            ok, current = self._store.compare_and_set(self._bucket, expected, _to_doc(decision.state), expires_at)
+            self._known = _from(current)
             if ok:
                 return decision
             # Another taker moved the state: re-plan from what the store returned.
@@ -144,10 +141,6 @@ class TokenBucket:
 
     def usage(self) -> dict[str, tuple[int, int]]:
         """(used, limit) per window as of now, read from the store."""
-        state = self._store.load(self._bucket)
+        state = _from(self._store.load(self._bucket))
         used = current_usage(state, self._windows, self._clock())
         return {w.name: (used[w.name], w.limit) for w in self._windows}
-
-
-def seconds_until(deadline: float, now: float) -> int:
-    return max(0, math.ceil(deadline - now))

@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from thera import schemas
 from thera.adapters.apollo import ApolloClient
-from thera.adapters.aws import DynamoBucketStore, DynamoStateStore, S3ObjectStore
+from thera.adapters.aws import DynamoStateStore, DynamoVersionedStore, S3ObjectStore
 from thera.config import ApolloPullSettings, BronzeToSilverSettings
 from thera.events import s3_objects_from_sqs_body
 from thera.ingest import PullReport, QuotaGuard, pull_companies
@@ -81,7 +81,9 @@ def bronze_parquet(rows: list[dict[str, Any]]) -> bytes:
 async def run_pull(
     settings: ApolloPullSettings, event: ScheduleEvent, run_id: str, time_left: Callable[[], float]
 ) -> PullReport:
-    bucket = TokenBucket(DynamoBucketStore(client("dynamodb"), settings.quota_table), APOLLO_BUCKET, settings.windows)
+    bucket = TokenBucket(
+        DynamoVersionedStore(client("dynamodb"), settings.quota_table), APOLLO_BUCKET, settings.windows
+    )
 
     def on_wait(windows: tuple[str, ...], seconds: float) -> None:
         logger.info("quota window full, waiting", extra={"windows": windows, "wait_seconds": round(seconds, 1)})

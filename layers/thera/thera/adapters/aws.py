@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from thera.quota import BucketState, WindowUsage
+from thera.ports import Versioned
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -63,14 +63,13 @@ class DynamoStateStore:
         )
 
 
-class DynamoBucketStore:
-    """Token-bucket state in one item per bucket; every take is one conditional UpdateItem.
+class DynamoVersionedStore:
+    """Versioned JSON documents, one item each (``pk``, ``version``, ``doc``, TTL ``expires_at``).
 
-    Item: ``pk``, ``version`` and, per window, ``<name>_start`` / ``<name>_used``;
-    ``expires_at`` is the table's TTL attribute. The condition ``version = :expected``
-    (or ``attribute_not_exists(pk)``) makes the whole multi-window take a single
-    compare-and-set; on a lost race the current item comes back with the error
-    (``ReturnValuesOnConditionCheckFailure``), so no extra read is needed.
+    ``compare_and_set`` is one conditional ``UpdateItem`` (``version = :expected``, or
+    ``attribute_not_exists(pk)`` for a new item). On a lost race the current item
+    comes back with the error (``ReturnValuesOnConditionCheckFailure``), so the
+    caller re-plans without another read.
     """
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
@@ -78,31 +77,28 @@ class DynamoBucketStore:
         self._table = table
 
     @staticmethod
-    def _decode(item: dict[str, Any] | None) -> BucketState | None:
+    def _decode(item: dict[str, Any] | None) -> Versioned | None:
         if not item or "version" not in item:
             return None
-        windows: dict[str, WindowUsage] = {}
-        for attr, value in item.items():
-            if attr.endswith("_start"):
-                name = attr[: -len("_start")]
-                used = item.get(f"{name}_used", {"N": "0"})
-                windows[name] = WindowUsage(int(value["N"]), int(used["N"]))
-        return BucketState(int(item["version"]["N"]), windows)
+        return Versioned(int(item["version"]["N"]), json.loads(item["doc"]["S"]))
 
-    def load(self, bucket: str) -> BucketState | None:
-        item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": bucket}}, ConsistentRead=True).get("Item")
+    def load(self, key: str) -> Versioned | None:
+        item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
         return self._decode(item)
 
     def compare_and_set(
-        self, bucket: str, expected_version: int, new: BucketState, expires_at: int
-    ) -> tuple[bool, BucketState | None]:
-        names: dict[str, str] = {"#v": "version", "#exp": "expires_at"}
-        values: dict[str, Any] = {":new": {"N": str(new.version)}, ":exp": {"N": str(expires_at)}}
-        sets = ["#v = :new", "#exp = :exp"]
-        for i, (name, usage) in enumerate(sorted(new.windows.items())):
-            names[f"#s{i}"], names[f"#u{i}"] = f"{name}_start", f"{name}_used"
-            values[f":s{i}"], values[f":u{i}"] = {"N": str(usage.start)}, {"N": str(usage.used)}
-            sets += [f"#s{i} = :s{i}", f"#u{i} = :u{i}"]
+        self, key: str, expected_version: int, doc: dict[str, Any], expires_at: int | None = None
+    ) -> tuple[bool, Versioned | None]:
+        values: dict[str, Any] = {
+            ":new": {"N": str(expected_version + 1)},
+            ":doc": {"S": json.dumps(doc, sort_keys=True)},
+        }
+        sets = ["#v = :new", "#doc = :doc"]
+        names = {"#v": "version", "#doc": "doc"}
+        if expires_at is not None:
+            names["#exp"] = "expires_at"
+            values[":exp"] = {"N": str(expires_at)}
+            sets.append("#exp = :exp")
         if expected_version == 0:
             condition = "attribute_not_exists(pk)"
         else:
@@ -111,7 +107,7 @@ class DynamoBucketStore:
         try:
             self._ddb.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": bucket}},
+                Key={"pk": {"S": key}},
                 UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
@@ -122,4 +118,4 @@ class DynamoBucketStore:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
             return False, self._decode(exc.response.get("Item"))  # type: ignore[arg-type]
-        return True, new
+        return True, Versioned(expected_version + 1, doc)

@@ -6,7 +6,7 @@ import copy
 import threading
 from typing import Any
 
-from thera.quota import BucketState
+from thera.ports import Versioned
 
 
 class MemoryObjectStore:
@@ -44,24 +44,24 @@ class MemoryStateStore:
         self.docs[key] = copy.deepcopy(doc)
 
 
-class MemoryBucketStore:
+class MemoryVersionedStore:
     """Compare-and-set under a lock: the reference semantics for the DynamoDB adapter."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.states: dict[str, BucketState] = {}
+        self.items: dict[str, Versioned] = {}
 
-    def load(self, bucket: str) -> BucketState | None:
+    def load(self, key: str) -> Versioned | None:
         with self._lock:
-            return self.states.get(bucket)
+            return self.items.get(key)
 
     def compare_and_set(
-        self, bucket: str, expected_version: int, new: BucketState, expires_at: int
-    ) -> tuple[bool, BucketState | None]:
+        self, key: str, expected_version: int, doc: dict[str, Any], expires_at: int | None = None
+    ) -> tuple[bool, Versioned | None]:
         with self._lock:
-            current = self.states.get(bucket)
-            current_version = current.version if current else 0
-            if current_version != expected_version:
+            current = self.items.get(key)
+            if (current.version if current else 0) != expected_version:
                 return False, current
-            self.states[bucket] = new
+            new = Versioned(expected_version + 1, copy.deepcopy(doc))
+            self.items[key] = new
             return True, new
