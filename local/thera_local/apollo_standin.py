@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from thera_local.loopback import LoopbackServer
+
 MAX_PAGES = 500
 WINDOWS = (("minute", 60), ("hour", 3600), ("day", 86400))
 HEADER_NAMES = {
@@ -72,7 +74,9 @@ class Faults:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class ApolloStandIn:
+class ApolloStandIn(LoopbackServer):
+    thread_name = "apollo-standin"
+
     def __init__(
         self,
         organizations: list[dict[str, Any]],
@@ -81,6 +85,7 @@ class ApolloStandIn:
         latency: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self.organizations = organizations
         self.api_key = api_key
         self.limits = limits or {"minute": 50, "hour": 200, "day": 600}
@@ -92,10 +97,6 @@ class ApolloStandIn:
         self.rejected = 0  # 429s
         self.pages_served: list[int] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
 
     # ------------------------------------------------------------ limits
     def _used(self, window: str, seconds: int, now: float) -> int:
@@ -231,37 +232,6 @@ class ApolloStandIn:
         app.router.add_get("/__standin/stats", self._stats)
         return app
 
-    # ------------------------------------------------------------ lifecycle
-    def start(self, port: int = 0) -> str:
-        ready = threading.Event()
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            runner = web.AppRunner(self.app(), access_log=None)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", port)
-            loop.run_until_complete(site.start())
-            sock = site._server.sockets[0]  # type: ignore[union-attr]
-            self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-            self._runner = runner
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="apollo-standin", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self.url
-
     @property
     def api_base(self) -> str:
         return self.url + "/api/v1"
-
-    def stop(self) -> None:
-        if self._loop:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread:
-            self._thread.join(timeout=5)

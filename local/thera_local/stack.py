@@ -28,12 +28,15 @@ from typing import Any
 
 from thera_local.apollo_standin import ApolloStandIn, load_companies, organization_from_company
 from thera_local.emulator import Emulator, provision, snapshot
+from thera_local.firecrawl_standin import FirecrawlStandIn
 from thera_local.lambda_env import ExecutionEnvironment, InvokeResult, function_environment
 from thera_local.pollers import SqsPoller
 from thera_local.schedules import next_fire, scheduler_input
+from thera_local.sites_standin import SitesStandIn
 from thera_local.template import Template
 
 SECRET_FOR_APOLLO = "ApolloApiKeySecret"  # noqa: S105 - a logical id in template.yaml
+SECRET_FOR_FIRECRAWL = "FirecrawlApiKeySecret"  # noqa: S105 - a logical id in template.yaml
 
 
 @dataclass
@@ -45,6 +48,7 @@ class StackConfig:
     apollo_latency: float = 0.0
     retry_delay: int | None = None
     schedules: bool = False
+    site_timeout_seconds: float = 30.0
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -70,6 +74,8 @@ class StackInfo:
     control: str
     endpoint: str
     apollo: str
+    firecrawl: str
+    sites: str
     template: str
     overrides: dict[str, str]
     identity: dict[str, Any]
@@ -111,6 +117,8 @@ class Stack:
         self.state = self.home / "state"
         self.emulator = Emulator()
         self.standin: ApolloStandIn | None = None
+        self.sites: SitesStandIn | None = None
+        self.firecrawl: FirecrawlStandIn | None = None
         self.template: Template | None = None
         self.pollers: list[SqsPoller] = []
         self._control: ThreadingHTTPServer | None = None
@@ -131,19 +139,39 @@ class Stack:
             shutil.rmtree(self.state, ignore_errors=True)
             manifest = {}
         api_key = manifest.get("apollo_key") or secrets.token_urlsafe(24)
+        firecrawl_key = manifest.get("firecrawl_key") or "fc-" + secrets.token_hex(16)
         manifest.update(
-            {"data": str(self.config.data.resolve()), "data_fingerprint": fingerprint, "apollo_key": api_key}
+            {
+                "data": str(self.config.data.resolve()),
+                "data_fingerprint": fingerprint,
+                "apollo_key": api_key,
+                "firecrawl_key": firecrawl_key,
+            }
         )
         manifest_path.write_text(json.dumps(manifest, indent=2))
 
-        organizations = [organization_from_company(c) for c in load_companies(self.config.data)]
-        self.standin = ApolloStandIn(organizations, api_key, latency=self.config.apollo_latency)
+        companies = load_companies(self.config.data)
+        self.standin = ApolloStandIn(
+            [organization_from_company(c) for c in companies], api_key, latency=self.config.apollo_latency
+        )
         self.standin.start()
+        self.sites = SitesStandIn(companies, slow_seconds=self.config.site_timeout_seconds)
+        self.sites.start()
+        ca_file = self.sites.write_ca(self.home / "sites-ca.pem")
+        self.firecrawl = FirecrawlStandIn(self.sites, firecrawl_key)
+        self.firecrawl.start()
         endpoint = self.emulator.start()
-        overrides = {"ApolloBaseUrl": self.standin.api_base, **self.config.overrides}
+        overrides = {
+            "ApolloBaseUrl": self.standin.api_base,
+            "FirecrawlBaseUrl": self.firecrawl.url,
+            "LocalDnsUrl": self.sites.dns_url,
+            "ExtraCaBundle": str(ca_file),
+            **self.config.overrides,
+        }
         self.template = Template(self.config.template, overrides)
         restore_from = self.state if (self.state / "s3").exists() else None
-        provision(self.template, endpoint, {SECRET_FOR_APOLLO: api_key}, restore_from=restore_from)
+        secret_values = {SECRET_FOR_APOLLO: api_key, SECRET_FOR_FIRECRAWL: firecrawl_key}
+        provision(self.template, endpoint, secret_values, restore_from=restore_from)
 
         for spec in self.template.functions().values():
             env = function_environment(spec, endpoint)
@@ -171,6 +199,8 @@ class Stack:
             control=f"http://127.0.0.1:{self._control.server_address[1]}",
             endpoint=endpoint,
             apollo=self.standin.url,
+            firecrawl=self.firecrawl.url,
+            sites=self.sites.url,
             template=str(self.config.template.resolve()),
             overrides=overrides,
             identity=self.config.identity(),
@@ -191,8 +221,9 @@ class Stack:
         if self._control:
             self._control.shutdown()
             self._control.server_close()
-        if self.standin:
-            self.standin.stop()
+        for server in (self.standin, self.firecrawl, self.sites):
+            if server:
+                server.stop()
         self.emulator.stop()
         info = StackInfo.read(self.home)
         if info and info.pid == os.getpid():
@@ -215,6 +246,8 @@ class Stack:
             "pollers": {p.name: asdict(p.stats) for p in self.pollers},
             "in_flight": sum(p.stats.in_flight for p in self.pollers),
             "apollo": self.standin.stats() if self.standin else {},
+            "firecrawl": self.firecrawl.stats() if self.firecrawl else {},
+            "sites": self.sites.stats() if self.sites else {},
             "fired": self.fired[-20:],
         }
 

@@ -16,7 +16,7 @@ from thera.ingest import CURSOR_KEY
 from thera.quota import TokenBucket
 from thera.silver import current_companies
 from thera.tables import from_parquet
-from thera.wiring import APOLLO_BUCKET
+from thera.wiring import APOLLO_BUCKET, FIRECRAWL_BREAKER
 from thera_local.emulator import aws_client
 from thera_local.template import Template
 
@@ -34,6 +34,13 @@ class Funnel:
     queues: dict[str, int] = field(default_factory=dict)
     dead_letters: dict[str, int] = field(default_factory=dict)
     silver_table: pa.Table | None = None
+    health_scores: list[int] = field(default_factory=list)
+    health_passed: int = 0
+    health_flags: dict[str, int] = field(default_factory=dict)
+    crawled: int = 0
+    crawl_failures: dict[str, int] = field(default_factory=dict)
+    cache_skips: int = 0
+    breaker: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duplicates_dropped(self) -> int:
@@ -69,6 +76,29 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
             reasons[json.loads(store.get(key))["reason"]] += 1
     funnel.quarantined = dict(reasons.most_common())
 
+    health = [from_parquet(store.get(k)) for k in store.list(keys.SILVER_DOMAIN_HEALTH)]
+    if health:
+        latest = pa.concat_tables(health).sort_by([("checked_at", "descending")]).to_pylist()
+        per_domain: dict[str, dict[str, Any]] = {}
+        for rec in latest:
+            per_domain.setdefault(rec["domain"], rec)
+        funnel.health_scores = [r["score"] for r in per_domain.values()]
+        funnel.health_passed = sum(1 for r in per_domain.values() if r["passed"])
+        funnel.health_flags = dict(Counter(f for r in per_domain.values() for f in r["flags"]).most_common())
+    funnel.crawled = len(store.list(keys.SILVER_FIRECRAWL))
+    funnel.crawl_failures = dict(
+        Counter(json.loads(store.get(k))["reason"] for k in store.list(keys.QUARANTINE_FIRECRAWL)).most_common()
+    )
+    crawl_env = functions["FirecrawlFunction"].environment
+    cache_table, breaker_table = crawl_env["CRAWL_CACHE_TABLE"], crawl_env["BREAKER_TABLE"]
+    funnel.cache_skips = sum(
+        int(item.get("skips", {"N": "0"})["N"])
+        for page in ddb.get_paginator("scan").paginate(TableName=cache_table)
+        for item in page.get("Items", [])
+    )
+    breaker = DynamoVersionedStore(ddb, breaker_table).load(FIRECRAWL_BREAKER)
+    funnel.breaker = breaker.doc if breaker else {"state": "closed", "transitions": []}
+
     dlqs = dead_letter_queues(template)
     for logical in template.of_type("AWS::SQS::Queue"):
         url = template.queue_url(logical, endpoint)
@@ -86,6 +116,16 @@ def dead_letter_queues(template: Template) -> set[str]:
             target = policy["deadLetterTargetArn"]
             targets.add(target["Fn::GetAtt"][0] if isinstance(target, dict) else str(target))
     return targets
+
+
+def histogram(scores: list[int], width: int = 40) -> list[str]:
+    """Scores in bins of ten (90–100 together), one text bar each."""
+    bins = [0] * 10
+    for value in scores:
+        bins[min(9, value // 10)] += 1
+    top = max(bins) or 1
+    labels = [f"{10 * i:>3}–{10 * i + 9:<3}" for i in range(9)] + [" 90–100"]
+    return [f"{labels[i]} {'#' * round(width * n / top):<{width}} {n}" for i, n in enumerate(bins)]
 
 
 def render(funnel: Funnel, pull: dict[str, Any] | None, apollo: dict[str, Any] | None) -> str:
@@ -119,6 +159,21 @@ def render(funnel: Funnel, pull: dict[str, Any] | None, apollo: dict[str, Any] |
     total_q = sum(funnel.quarantined.values())
     detail = ", ".join(f"{reason} {n}" for reason, n in funnel.quarantined.items()) or "none"
     lines.append(f"  Quarantined        {total_q} row(s): {detail}")
+    lines.append(
+        f"  Domain health      {len(funnel.health_scores)} checked, {funnel.health_passed} passed "
+        f"(score >= MIN_HEALTH_SCORE); scores:"
+    )
+    lines.extend("    " + line for line in histogram(funnel.health_scores))
+    flags = ", ".join(f"{f} {n}" for f, n in funnel.health_flags.items()) or "none"
+    lines.append(f"  Health flags       {flags}")
+    failures = ", ".join(f"{r} {n}" for r, n in funnel.crawl_failures.items()) or "none"
+    lines.append(
+        f"  Crawl              {funnel.crawled} page(s) crawled, {funnel.cache_skips} skipped by the "
+        f"recent-crawl cache, {sum(funnel.crawl_failures.values())} failed: {failures}"
+    )
+    moves = funnel.breaker.get("transitions", [])
+    path = " → ".join([moves[0][1], *[m[2] for m in moves]]) if moves else "no transition"
+    lines.append(f"  Firecrawl breaker  {funnel.breaker.get('state', 'closed')} ({len(moves)} transition(s): {path})")
     lines.append("  Queues             " + ", ".join(f"{q} {n}" for q, n in funnel.queues.items()))
     lines.append("  Dead-letter queues " + ", ".join(f"{q} {n}" for q, n in funnel.dead_letters.items()))
     return "\n".join(lines)

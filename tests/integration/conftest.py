@@ -15,6 +15,7 @@ from thera_local.lambda_env import function_environment
 from thera_local.template import Template
 
 API_KEY = "local-test-key"
+FIRECRAWL_KEY = "fc-local-test-key"
 
 
 @dataclass
@@ -50,7 +51,7 @@ def aws(emulator: Emulator) -> Aws:
     req = urllib.request.Request(emulator.endpoint + "/moto-api/reset", method="POST")  # noqa: S310
     urllib.request.urlopen(req, timeout=10).close()  # noqa: S310 - loopback emulator
     template = Template(ROOT / "template.yaml", {"ApolloBaseUrl": "http://127.0.0.1:9/api/v1"})
-    provision(template, emulator.endpoint, {"ApolloApiKeySecret": API_KEY})
+    provision(template, emulator.endpoint, {"ApolloApiKeySecret": API_KEY, "FirecrawlApiKeySecret": FIRECRAWL_KEY})
     return Aws(emulator.endpoint, template)
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
+from tests.scripted import Script, run_against
 from thera.adapters.apollo import ApolloAuthError, ApolloClient, ApolloError, ApolloRateLimited, ApolloUnavailable
 
 OK_BODY = {
@@ -30,45 +29,22 @@ LIMIT_HEADERS = {
 
 
 def serve(
-    script: list[tuple[int, dict[str, Any], dict[str, str]]],
-    test: Callable[[ApolloClient, list[Any]], Awaitable[Any]],
-    **client_args: Any,
+    script: Script, test: Callable[[ApolloClient, list[Any]], Awaitable[Any]], **client_args: Any
 ) -> tuple[Any, list[dict[str, Any]], list[float]]:
     """Run ``test`` against a server answering the scripted (status, body, headers) in turn."""
-    seen: list[dict[str, Any]] = []
     sleeps: list[float] = []
-
-    async def handler(request: web.Request) -> web.Response:
-        seen.append({"key": request.headers.get("x-api-key"), "body": await request.json()})
-        status, body, headers = script[min(len(seen), len(script)) - 1]
-        return web.json_response(body, status=status, headers=headers)
 
     async def fake_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    async def main() -> Any:
-        app = web.Application()
-        app.router.add_post("/api/v1/mixed_companies/search", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        try:
-            async with aiohttp.ClientSession() as session:
-                client = ApolloClient(
-                    session,
-                    f"http://127.0.0.1:{port}/api/v1",
-                    "secret-key",
-                    sleep=fake_sleep,
-                    clock=lambda: 1_000_020.0,
-                    **client_args,
-                )
-                return await test(client, seen)
-        finally:
-            await runner.cleanup()
+    async def run(session: aiohttp.ClientSession, base: str, seen: list[Any]) -> Any:
+        client = ApolloClient(
+            session, f"{base}/api/v1", "secret-key", sleep=fake_sleep, clock=lambda: 1_000_020.0, **client_args
+        )
+        return await test(client, seen)
 
-    return asyncio.run(main()), seen, sleeps
+    result, seen = run_against("/api/v1/mixed_companies/search", script, run)
+    return result, [{"key": s["headers"].get("x-api-key"), "body": s["body"]} for s in seen], sleeps
 
 
 async def first_page(client: ApolloClient, seen: list[Any]) -> Any:

@@ -28,6 +28,23 @@ QUOTA_MAX_WAIT_SECONDS = "QUOTA_MAX_WAIT_SECONDS"
 BUSINESS_TIMEZONE = "BUSINESS_TIMEZONE"
 MAX_TEAM_SIZE = "MAX_TEAM_SIZE"
 MIN_FOUNDED_YEAR = "MIN_FOUNDED_YEAR"
+DOMAINS_TABLE = "DOMAINS_TABLE"
+HEALTH_QUEUE_URL = "HEALTH_QUEUE_URL"
+CRAWL_QUEUE_URL = "CRAWL_QUEUE_URL"
+MIN_HEALTH_SCORE = "MIN_HEALTH_SCORE"
+HEALTH_CHECK_TIMEOUT_SECONDS = "HEALTH_CHECK_TIMEOUT_SECONDS"
+HEALTH_CONCURRENCY = "HEALTH_CONCURRENCY"
+LOCAL_DNS_URL = "LOCAL_DNS_URL"
+EXTRA_CA_BUNDLE = "EXTRA_CA_BUNDLE"
+FIRECRAWL_BASE_URL = "FIRECRAWL_BASE_URL"
+FIRECRAWL_SECRET_ID = "FIRECRAWL_SECRET_ID"  # noqa: S105 - the variable name, not a secret
+FIRECRAWL_TIMEOUT_MS = "FIRECRAWL_TIMEOUT_MS"
+CRAWL_CACHE_TABLE = "CRAWL_CACHE_TABLE"
+BREAKER_TABLE = "BREAKER_TABLE"
+RECRAWL_AFTER_DAYS = "RECRAWL_AFTER_DAYS"
+BREAKER_FAILURE_THRESHOLD = "BREAKER_FAILURE_THRESHOLD"
+BREAKER_COOLDOWN_SECONDS = "BREAKER_COOLDOWN_SECONDS"
+BREAKER_SUCCESS_THRESHOLD = "BREAKER_SUCCESS_THRESHOLD"
 
 
 class ConfigError(ValueError):
@@ -100,6 +117,8 @@ class BronzeToSilverSettings:
     bucket: str
     max_team_size: int
     min_founded_year: int
+    domains_table: str
+    health_queue_url: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BronzeToSilverSettings:
@@ -107,4 +126,64 @@ class BronzeToSilverSettings:
             bucket=_required(env, DATA_LAKE_BUCKET),
             max_team_size=_int(env, MAX_TEAM_SIZE, 2_000_000, minimum=1),
             min_founded_year=_int(env, MIN_FOUNDED_YEAR, 1800, minimum=1),
+            domains_table=_required(env, DOMAINS_TABLE),
+            health_queue_url=_required(env, HEALTH_QUEUE_URL),
+        )
+
+
+@dataclass(frozen=True)
+class DomainHealthSettings:
+    bucket: str
+    crawl_queue_url: str
+    min_score: int
+    timeout_seconds: int
+    concurrency: int
+    local_dns_url: str
+    extra_ca_bundle: str
+    timezone: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DomainHealthSettings:
+        return cls(
+            bucket=_required(env, DATA_LAKE_BUCKET),
+            crawl_queue_url=_required(env, CRAWL_QUEUE_URL),
+            min_score=_int(env, MIN_HEALTH_SCORE, 70, minimum=0, maximum=100),
+            timeout_seconds=_int(env, HEALTH_CHECK_TIMEOUT_SECONDS, 5, minimum=1, maximum=60),
+            concurrency=_int(env, HEALTH_CONCURRENCY, 50, minimum=1, maximum=1000),
+            local_dns_url=env.get(LOCAL_DNS_URL, "").strip(),
+            extra_ca_bundle=env.get(EXTRA_CA_BUNDLE, "").strip(),
+            timezone=env.get(BUSINESS_TIMEZONE, "").strip() or "America/Sao_Paulo",
+        )
+
+
+@dataclass(frozen=True)
+class FirecrawlSettings:
+    bucket: str
+    base_url: str
+    secret_id: str
+    timeout_ms: int
+    crawl_queue_url: str
+    cache_table: str
+    breaker_table: str
+    recrawl_after_days: int
+    failure_threshold: int
+    cooldown_seconds: int
+    success_threshold: int
+    timezone: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FirecrawlSettings:
+        return cls(
+            bucket=_required(env, DATA_LAKE_BUCKET),
+            base_url=_required(env, FIRECRAWL_BASE_URL).rstrip("/"),
+            secret_id=_required(env, FIRECRAWL_SECRET_ID),
+            timeout_ms=_int(env, FIRECRAWL_TIMEOUT_MS, 30_000, minimum=1000, maximum=120_000),
+            crawl_queue_url=_required(env, CRAWL_QUEUE_URL),
+            cache_table=_required(env, CRAWL_CACHE_TABLE),
+            breaker_table=_required(env, BREAKER_TABLE),
+            recrawl_after_days=_int(env, RECRAWL_AFTER_DAYS, 30, minimum=0),
+            failure_threshold=_int(env, BREAKER_FAILURE_THRESHOLD, 5, minimum=1),
+            cooldown_seconds=_int(env, BREAKER_COOLDOWN_SECONDS, 60, minimum=1, maximum=900),
+            success_threshold=_int(env, BREAKER_SUCCESS_THRESHOLD, 2, minimum=1),
+            timezone=env.get(BUSINESS_TIMEZONE, "").strip() or "America/Sao_Paulo",
         )

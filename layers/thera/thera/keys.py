@@ -8,6 +8,10 @@ RAW_APOLLO = "raw/apollo/"
 BRONZE_COMPANIES = "bronze/companies/"
 SILVER_COMPANIES = "silver/companies/"
 QUARANTINE_COMPANIES = "quarantine/companies/"
+SILVER_DOMAIN_HEALTH = "silver/domain_health/"
+RAW_FIRECRAWL = "raw/firecrawl/"
+SILVER_FIRECRAWL = "silver/firecrawl/"
+QUARANTINE_FIRECRAWL = "quarantine/firecrawl/"
 
 _BRONZE_KEY = re.compile(r"^bronze/companies/date=(\d{4}-\d{2}-\d{2})/sweep=([\w.-]+)/page=(\d{5})\.parquet$")
 
@@ -38,3 +42,19 @@ def quarantine_for_bronze(bronze_key: str) -> str:
 def _check_bronze(key: str) -> None:
     if not is_bronze_companies(key):
         raise ValueError(f"not a bronze companies key: {key!r}")
+
+
+def domain_health_part(date: str, part: str) -> str:
+    return f"{SILVER_DOMAIN_HEALTH}date={date}/part-{part}.parquet"
+
+
+def raw_firecrawl(date: str, domain: str) -> str:
+    return f"{RAW_FIRECRAWL}date={date}/{domain}.json"
+
+
+def silver_firecrawl(date: str, domain: str) -> str:
+    return f"{SILVER_FIRECRAWL}date={date}/{domain}.parquet"
+
+
+def quarantine_firecrawl(date: str, domain: str) -> str:
+    return f"{QUARANTINE_FIRECRAWL}date={date}/{domain}.json"

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class ObjectStore(Protocol):
@@ -28,6 +34,30 @@ class StateStore(Protocol):
     def put(self, key: str, doc: dict[str, Any]) -> None: ...
 
 
+class MessageQueue(Protocol):
+    """Where a stage hands work to the next (an SQS queue in AWS)."""
+
+    def send_many(self, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None: ...
+
+
+class DomainRegistry(Protocol):
+    """The last known content hash per domain: which silver rows are new or changed."""
+
+    def hashes(self, domains: list[str]) -> dict[str, str]: ...
+
+    def remember(self, hashes: dict[str, str], source: str) -> None: ...
+
+
+class CrawlCache(Protocol):
+    """When each domain was last crawled (a table with TTL in AWS)."""
+
+    def crawled_at(self, domain: str) -> float | None: ...
+
+    def remember(self, domain: str, crawled_at: float, expires_at: int) -> None: ...
+
+    def note_skip(self, domain: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class Versioned:
     version: int
@@ -46,3 +76,43 @@ class VersionedStore(Protocol):
         """Store ``doc`` as version ``expected_version + 1`` only if the stored version is
         ``expected_version`` (0 = absent). Returns (True, new) or (False, what is stored now)."""
         ...
+
+
+class Unknown(Enum):
+    """Marks a state not read yet (None already means "absent")."""
+
+    TOKEN = 0
+
+
+UNKNOWN = Unknown.TOKEN
+
+
+class Contention(RuntimeError):
+    """Too many concurrent writers kept winning the compare-and-set."""
+
+
+def cas_update(
+    store: VersionedStore,
+    key: str,
+    plan: Callable[[Versioned | None], tuple[dict[str, Any] | None, T]],
+    *,
+    known: Versioned | Unknown | None = UNKNOWN,
+    expires_at: int | None = None,
+    max_attempts: int = 50,
+) -> tuple[T, Versioned | None]:
+    """Apply ``plan`` (current state -> new document or None for "no write", result) atomically.
+
+    A lost race hands back the stored state and ``plan`` runs again on it. Returns the
+    result and the state now stored, which callers may pass back as ``known`` to skip a read.
+    """
+    current = store.load(key) if known is UNKNOWN else known
+    for attempt in range(max_attempts):
+        new_doc, result = plan(current)
+        if new_doc is None:
+            return result, current
+        ok, stored = store.compare_and_set(key, current.version if current else 0, new_doc, expires_at)
+        current = stored
+        if ok:
+            return result, current
+        time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+    raise Contention(f"{key}: gave up after {max_attempts} compare-and-set attempts")

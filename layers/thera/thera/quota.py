@@ -10,13 +10,12 @@ takers from overspending.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from thera.ports import Versioned, VersionedStore
+from thera.ports import UNKNOWN, Unknown, Versioned, VersionedStore, cas_update
 
 
 @dataclass(frozen=True)
@@ -92,10 +91,6 @@ def _from(stored: Versioned | None) -> BucketState | None:
     return BucketState(stored.version, windows)
 
 
-class QuotaContention(RuntimeError):
-    """Too many concurrent takers kept winning the compare-and-set."""
-
-
 class TokenBucket:
     """Takes tokens from a shared multi-window bucket kept in a ``VersionedStore``."""
 
@@ -112,32 +107,27 @@ class TokenBucket:
         self._windows = windows
         self._clock = clock
         self._max_attempts = max_attempts
-        self._known: BucketState | None = None
-        self._fresh = False
+        self._known: Versioned | Unknown | None = UNKNOWN
 
     @property
     def windows(self) -> tuple[Window, ...]:
         return self._windows
 
     def take(self, n: int = 1) -> TakeDecision:
-        """Take ``n`` tokens from every window, or say how long until they exist."""
-        if not self._fresh:
-            self._known = _from(self._store.load(self._bucket))
-            self._fresh = True
-        for attempt in range(self._max_attempts):
-            now = self._clock()
-            decision = plan_take(self._known, self._windows, now, n)
-            if not decision.allowed:
-                return decision
-            expected = self._known.version if self._known else 0
-            expires_at = int(now) + 2 * max(w.seconds for w in self._windows)
-            ok, current = self._store.compare_and_set(self._bucket, expected, _to_doc(decision.state), expires_at)
-            self._known = _from(current)
-            if ok:
-                return decision
-            # Another taker moved the state: re-plan from what the store returned.
-            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
-        raise QuotaContention(f"could not take {n} token(s) from {self._bucket} after {self._max_attempts} tries")
+        """Take ``n`` tokens from every window, or say how long until they exist.
+
+        A refusal planned from a cached state is final: others only ever add usage.
+        """
+
+        def plan(current: Versioned | None) -> tuple[dict[str, Any] | None, TakeDecision]:
+            decision = plan_take(_from(current), self._windows, self._clock(), n)
+            return (_to_doc(decision.state) if decision.allowed else None), decision
+
+        expires_at = int(self._clock()) + 2 * max(w.seconds for w in self._windows)
+        decision, self._known = cas_update(
+            self._store, self._bucket, plan, known=self._known, expires_at=expires_at, max_attempts=self._max_attempts
+        )
+        return decision
 
     def usage(self) -> dict[str, tuple[int, int]]:
         """(used, limit) per window as of now, read from the store."""

@@ -60,3 +60,41 @@ QUARANTINE_COMPANIES = pa.schema(
         *[f.with_nullable(True) for f in BRONZE],
     ]
 )
+
+DOMAIN_HEALTH = pa.schema(
+    [
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("score", pa.int32(), nullable=False),
+        pa.field("passed", pa.bool_(), nullable=False),
+        pa.field("flags", pa.list_(pa.string())),
+        pa.field("dns", pa.bool_()),
+        pa.field("http", pa.bool_()),
+        pa.field("https", pa.bool_()),
+        pa.field("tls", pa.bool_()),
+        pa.field("redirects", pa.bool_()),
+        pa.field("content", pa.bool_()),
+        pa.field("checked_at", TIMESTAMP, nullable=False),
+        pa.field("record_hash", pa.string()),
+        pa.field("silver_key", pa.string()),
+        pa.field("correlation_id", pa.string()),
+    ]
+)
+
+SILVER_FIRECRAWL = pa.schema(
+    [
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("title", pa.string()),
+        pa.field("description", pa.string()),
+        pa.field("language", pa.string()),
+        pa.field("markdown", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("word_count", pa.int32()),
+        pa.field("headings", pa.int32()),
+        pa.field("richness", pa.int32(), nullable=False),
+        pa.field("status_code", pa.int32()),
+        pa.field("crawled_at", TIMESTAMP, nullable=False),
+        pa.field("raw_key", pa.string(), nullable=False),
+        pa.field("correlation_id", pa.string()),
+    ]
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,13 +21,34 @@ import aiohttp
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from thera import schemas
 from thera.adapters.apollo import ApolloClient
-from thera.adapters.aws import DynamoStateStore, DynamoVersionedStore, S3ObjectStore
-from thera.config import ApolloPullSettings, BronzeToSilverSettings
+from thera.adapters.aws import (
+    DynamoCrawlCache,
+    DynamoDomainRegistry,
+    DynamoStateStore,
+    DynamoVersionedStore,
+    S3ObjectStore,
+    SqsQueue,
+)
+from thera.adapters.firecrawl import FirecrawlClient
+from thera.adapters.web import HealthChecker, make_resolver, make_ssl_context
+from thera.breaker import BreakerConfig, CircuitBreaker
+from thera.config import (
+    ApolloPullSettings,
+    BronzeToSilverSettings,
+    DomainHealthSettings,
+    FirecrawlSettings,
+)
+from thera.crawl import CrawlOutcome, CrawlService
 from thera.events import s3_objects_from_sqs_body
+from thera.gate import GateOutcome, record_health
+from thera.health import Observations
 from thera.ingest import PullReport, QuotaGuard, pull_companies
+from thera.messages import CrawlRequest, HealthRequest
 from thera.observability import logger, metrics
 from thera.quota import TokenBucket
 from thera.refine import RefineOutcome, refine_bronze_object
@@ -34,11 +56,16 @@ from thera.silver import QualityRules
 from thera.tables import from_rows, to_parquet
 
 APOLLO_BUCKET = "apollo"
+FIRECRAWL_BREAKER = "firecrawl"
 
 
 @cache
 def client(service: str) -> Any:
     return boto3.client(service)  # type: ignore[call-overload]
+
+
+def business_date(timezone: str, now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date().isoformat()
 
 
 def api_key_from_secret(secret_id: str) -> str:
@@ -120,14 +147,102 @@ def refine_message(settings: BronzeToSilverSettings, body: str) -> list[RefineOu
     """One SQS message (an S3 notification) → silver for each bronze object it names."""
     rules = QualityRules(max_team_size=settings.max_team_size, min_founded_year=settings.min_founded_year)
     store = S3ObjectStore(client("s3"), settings.bucket)
+    registry = DynamoDomainRegistry(client("dynamodb"), settings.domains_table)
+    health_queue = SqsQueue(client("sqs"), settings.health_queue_url)
     outcomes = []
     for obj in s3_objects_from_sqs_body(body):
         if obj.bucket != settings.bucket:
             raise ValueError(f"notification for bucket {obj.bucket!r}, expected {settings.bucket!r}")
-        outcome = refine_bronze_object(store, obj.key, rules)
+        outcome = refine_bronze_object(store, obj.key, rules, registry, health_queue)
         logger.info("bronze object refined", extra={"outcome": outcome.as_dict()})
         metrics.add_metric("SilverRows", MetricUnit.Count, outcome.silver_rows)
         metrics.add_metric("QuarantinedRows", MetricUnit.Count, sum(outcome.quarantined.values()))
         metrics.add_metric("DuplicateRows", MetricUnit.Count, outcome.duplicates)
+        metrics.add_metric("DomainsSentToHealth", MetricUnit.Count, outcome.sent_to_health)
         outcomes.append(outcome)
     return outcomes
+
+
+async def _check(settings: DomainHealthSettings, requests: list[HealthRequest]) -> list[Observations]:
+    resolver = make_resolver(settings.local_dns_url or None)
+    ssl_context = make_ssl_context(settings.extra_ca_bundle or None)
+    async with HealthChecker(resolver, ssl_context, settings.timeout_seconds, settings.concurrency) as checker:
+        return await checker.check_many([r.domain for r in requests])
+
+
+def health_batch(settings: DomainHealthSettings, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Parse every record (a malformed one fails alone), check all domains concurrently, record, pass on."""
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    def parse(record: SQSRecord) -> HealthRequest:
+        return HealthRequest.parse(record.body)
+
+    with processor(event.get("Records", []), parse, context):
+        parsed = processor.process()
+    requests = [result for status, result, _ in parsed if status == "success"]
+    observations = asyncio.run(_check(settings, requests)) if requests else []
+    outcome: GateOutcome = record_health(
+        requests,
+        observations,
+        store=S3ObjectStore(client("s3"), settings.bucket),
+        crawl_queue=SqsQueue(client("sqs"), settings.crawl_queue_url),
+        min_score=settings.min_score,
+        date=business_date(settings.timezone),
+        now=datetime.now(UTC),
+    )
+    for result in outcome.results:
+        logger.info(
+            "domain checked",
+            extra={
+                "domain": result.domain,
+                "score": result.score,
+                "passed": result.passed,
+                "flags": list(result.flags),
+            },
+        )
+    metrics.add_metric("DomainsChecked", MetricUnit.Count, len(outcome.results))
+    metrics.add_metric("DomainsPassed", MetricUnit.Count, len(outcome.passed))
+    return dict(processor.response())
+
+
+async def _crawl(settings: FirecrawlSettings, request: CrawlRequest, owner: str) -> CrawlOutcome:
+    def on_transition(before: str, after: str) -> None:
+        logger.warning("circuit breaker transition", extra={"breaker": FIRECRAWL_BREAKER, "from": before, "to": after})
+        metrics.add_metric(f"BreakerTo_{after}", MetricUnit.Count, 1)
+
+    breaker = CircuitBreaker(
+        DynamoVersionedStore(client("dynamodb"), settings.breaker_table),
+        FIRECRAWL_BREAKER,
+        BreakerConfig(settings.failure_threshold, settings.cooldown_seconds, settings.success_threshold),
+        owner=owner,
+        on_transition=on_transition,
+    )
+    async with aiohttp.ClientSession() as session:
+        scraper = FirecrawlClient(
+            session, settings.base_url, api_key_from_secret(settings.secret_id), timeout_ms=settings.timeout_ms
+        )
+        service = CrawlService(
+            store=S3ObjectStore(client("s3"), settings.bucket),
+            cache=DynamoCrawlCache(client("dynamodb"), settings.cache_table),
+            breaker=breaker,
+            scraper=scraper,
+            recrawl_after_days=settings.recrawl_after_days,
+            date=business_date(settings.timezone),
+            clock=time.time,
+        )
+        return await service.crawl(request)
+
+
+def crawl_message(settings: FirecrawlSettings, body: str, owner: str) -> dict[str, object]:
+    """One CrawlQueue message: crawl it, or send it again later when the breaker says wait."""
+    request = CrawlRequest.parse(body)
+    logger.append_keys(domain=request.domain, correlation_id=request.correlation_id)
+    outcome = asyncio.run(_crawl(settings, request, owner))
+    if outcome.status == "deferred":
+        again = CrawlRequest(
+            request.domain, request.url, request.health_score, request.correlation_id, request.deferrals + 1
+        )
+        SqsQueue(client("sqs"), settings.crawl_queue_url).send_many([again.body()], outcome.defer_seconds)
+    logger.info("crawl finished", extra={"outcome": outcome.as_dict()})
+    metrics.add_metric(f"Crawl_{outcome.status}", MetricUnit.Count, 1)
+    return outcome.as_dict()

@@ -12,6 +12,7 @@ from thera.ports import Versioned
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sqs.client import SQSClient
 
 
 class S3ObjectStore:
@@ -119,3 +120,92 @@ class DynamoVersionedStore:
                 raise
             return False, self._decode(exc.response.get("Item"))  # type: ignore[arg-type]
         return True, Versioned(expected_version + 1, doc)
+
+
+class SqsQueue:
+    """Batched sends (10 per call); entries SQS refuses are retried, then reported."""
+
+    def __init__(self, client: SQSClient, url: str) -> None:
+        self._sqs = client
+        self.url = url
+
+    def send_many(self, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None:
+        for start in range(0, len(bodies), 10):
+            entries = [
+                {"Id": str(i), "MessageBody": json.dumps(b, sort_keys=True), "DelaySeconds": delay_seconds}
+                for i, b in enumerate(bodies[start : start + 10])
+            ]
+            for _ in range(3):
+                failed = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries).get("Failed", [])  # type: ignore[arg-type]
+                if not failed:
+                    break
+                retry = {f["Id"] for f in failed if not f.get("SenderFault")}
+                if len(retry) < len(failed):
+                    raise RuntimeError(f"SQS refused messages: {failed}")
+                entries = [e for e in entries if e["Id"] in retry]
+            else:
+                raise RuntimeError(f"SQS kept failing {len(entries)} message(s) to {self.url}")
+
+
+class DynamoDomainRegistry:
+    """``pk`` = domain, ``hash`` = content hash of the silver row last sent on, ``source`` = its silver key."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._ddb = client
+        self._table = table
+
+    def hashes(self, domains: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        unique = sorted(set(domains))
+        for start in range(0, len(unique), 100):
+            request: Any = {
+                self._table: {
+                    "Keys": [{"pk": {"S": d}} for d in unique[start : start + 100]],
+                    "ProjectionExpression": "pk, #h",
+                    "ExpressionAttributeNames": {"#h": "hash"},
+                }
+            }
+            while request:
+                got = self._ddb.batch_get_item(RequestItems=request)
+                for item in got.get("Responses", {}).get(self._table, []):
+                    found[item["pk"]["S"]] = item["hash"]["S"]
+                request = got.get("UnprocessedKeys") or None
+        return found
+
+    def remember(self, hashes: dict[str, str], source: str) -> None:
+        items = [
+            {"PutRequest": {"Item": {"pk": {"S": d}, "hash": {"S": h}, "source": {"S": source}}}}
+            for d, h in sorted(hashes.items())
+        ]
+        for start in range(0, len(items), 25):
+            request: Any = {self._table: items[start : start + 25]}
+            while request:
+                request = self._ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
+
+
+class DynamoCrawlCache:
+    """``pk`` = domain, ``crawled_at`` (epoch seconds), ``expires_at`` (TTL), ``skips`` (counter)."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._ddb = client
+        self._table = table
+
+    def crawled_at(self, domain: str) -> float | None:
+        item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": domain}}, ConsistentRead=True).get("Item")
+        return float(item["crawled_at"]["N"]) if item and "crawled_at" in item else None
+
+    def remember(self, domain: str, crawled_at: float, expires_at: int) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": domain}},
+            UpdateExpression="SET crawled_at = :c, expires_at = :e",
+            ExpressionAttributeValues={":c": {"N": str(crawled_at)}, ":e": {"N": str(expires_at)}},
+        )
+
+    def note_skip(self, domain: str) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": domain}},
+            UpdateExpression="ADD skips :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )

@@ -65,3 +65,41 @@ class MemoryVersionedStore:
             new = Versioned(expected_version + 1, copy.deepcopy(doc))
             self.items[key] = new
             return True, new
+
+
+class MemoryQueue:
+    def __init__(self) -> None:
+        self.sent: list[tuple[dict[str, Any], int]] = []
+
+    def send_many(self, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None:
+        self.sent.extend((copy.deepcopy(b), delay_seconds) for b in bodies)
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [b for b, _ in self.sent]
+
+
+class MemoryRegistry:
+    def __init__(self) -> None:
+        self.known: dict[str, str] = {}
+
+    def hashes(self, domains: list[str]) -> dict[str, str]:
+        return {d: self.known[d] for d in domains if d in self.known}
+
+    def remember(self, hashes: dict[str, str], source: str) -> None:
+        self.known.update(hashes)
+
+
+class MemoryCrawlCache:
+    def __init__(self) -> None:
+        self.crawled: dict[str, float] = {}
+        self.skips: dict[str, int] = {}
+
+    def crawled_at(self, domain: str) -> float | None:
+        return self.crawled.get(domain)
+
+    def remember(self, domain: str, crawled_at: float, expires_at: int) -> None:
+        self.crawled[domain] = crawled_at
+
+    def note_skip(self, domain: str) -> None:
+        self.skips[domain] = self.skips.get(domain, 0) + 1

@@ -1,0 +1,111 @@
+"""Firecrawl scrape (``POST /v2/scrape``) over aiohttp.
+
+Retries what Firecrawl's docs call retryable (408, 429 after ``Retry-After``, 500,
+502, 503, 504, timeouts, connection errors) with full-jitter backoff; a wait longer
+than ``max_retry_after`` is not slept in the function but handed back as
+``FirecrawlUnavailable.retry_after``. 402 and other 4xx are final: ``FirecrawlRejected``
+with the status and Firecrawl's reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+RETRYABLE = {408, 429, 500, 502, 503, 504}
+
+
+class FirecrawlError(RuntimeError):
+    pass
+
+
+class FirecrawlRejected(FirecrawlError):
+    """A final answer: not worth retrying (402 no credits, 400 bad request, 401/403 key, 404...)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"Firecrawl refused the scrape with HTTP {status}: {reason}")
+        self.status, self.reason = status, reason
+
+
+class FirecrawlUnavailable(FirecrawlError):
+    """Firecrawl did not answer usefully after the retries: an outage signal for the breaker."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ScrapeResult:
+    markdown: str
+    metadata: dict[str, Any]
+    body: dict[str, Any]
+
+    @property
+    def target_status(self) -> int:
+        try:
+            return int(self.metadata.get("statusCode") or 0)
+        except (TypeError, ValueError):
+            return 0
+
+
+class FirecrawlClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_ms: int = 30_000,
+        max_attempts: int = 3,
+        base_delay: float = 1.0,
+        max_delay: float = 20.0,
+        max_retry_after: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._session = session
+        self._url = base_url.rstrip("/") + "/v2/scrape"
+        self._key = api_key
+        self._timeout_ms = timeout_ms
+        self._max_attempts, self._base_delay, self._max_delay = max_attempts, base_delay, max_delay
+        self._max_retry_after = max_retry_after
+        self._sleep = sleep
+        self.attempts = 0
+
+    async def scrape(self, url: str) -> ScrapeResult:
+        body = {"url": url, "formats": ["markdown"], "onlyMainContent": True, "timeout": self._timeout_ms}
+        headers = {"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"}
+        timeout = aiohttp.ClientTimeout(total=self._timeout_ms / 1000 + 10)
+        problem = "no attempt made"
+        for attempt in range(self._max_attempts):
+            self.attempts += 1
+            wait = random.uniform(0, min(self._max_delay, self._base_delay * 2**attempt))
+            try:
+                async with self._session.post(self._url, json=body, headers=headers, timeout=timeout) as resp:
+                    payload: Any = await resp.json(content_type=None) if resp.content_length != 0 else {}
+                    status, retry_after = resp.status, resp.headers.get("Retry-After")
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+                await self._sleep(wait)
+                continue
+            reason = str(payload.get("error") or "") if isinstance(payload, dict) else ""
+            if status == 200 and isinstance(payload, dict) and payload.get("success"):
+                data = payload.get("data") or {}
+                return ScrapeResult(str(data.get("markdown") or ""), dict(data.get("metadata") or {}), payload)
+            if status not in RETRYABLE:
+                raise FirecrawlRejected(status, reason or "unexpected answer")
+            problem = f"HTTP {status}: {reason}"
+            if status == 429 and retry_after:
+                with contextlib.suppress(ValueError):
+                    wait = max(wait, float(retry_after))
+                if wait > self._max_retry_after:
+                    raise FirecrawlUnavailable(f"Firecrawl rate limit: {reason}", retry_after=wait)
+            if attempt + 1 < self._max_attempts:
+                await self._sleep(wait)
+        raise FirecrawlUnavailable(f"Firecrawl scrape failed after {self._max_attempts} attempts: {problem}")

@@ -1,0 +1,172 @@
+"""Crawl one healthy domain's home page through Firecrawl, behind the shared circuit breaker.
+
+Outcomes, and what happens to the message:
+
+- ``cached`` / ``already_done``: crawled within ``RECRAWL_AFTER_DAYS`` (no call) or
+  already landed today (a redelivery): done.
+- ``crawled``: raw answer to ``raw/firecrawl/``, cleaned text and richness to
+  ``silver/firecrawl/``, the cache updated: done.
+- ``target_failed`` / ``rejected``: the site answered badly through Firecrawl, or
+  Firecrawl refused the request (402, 4xx): recorded under ``quarantine/firecrawl/``
+  with the reason, never retried: done.
+- ``deferred``: the breaker is open, or this failure opened it, or a half-open probe
+  failed. The message is sent again with a delay instead of being retried, because
+  SQS counts every receive toward ``maxReceiveCount`` and a visibility change does
+  not reset that count: an outage must not push good messages into the DLQ.
+- ``TransientCrawlError`` raised: Firecrawl failed while the breaker stays closed:
+  the message is retried by SQS and reaches the DLQ only if it keeps failing alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+import pyarrow as pa
+
+from thera import keys, schemas
+from thera.adapters.firecrawl import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
+from thera.breaker import OPEN, CircuitBreaker
+from thera.content import analyze
+from thera.messages import CrawlRequest
+from thera.ports import CrawlCache, ObjectStore
+from thera.tables import to_parquet
+
+MIN_DEFER_SECONDS = 1
+MAX_DEFER_SECONDS = 900  # SQS DelaySeconds limit
+
+
+class TransientCrawlError(RuntimeError):
+    pass
+
+
+class Scraper(Protocol):
+    async def scrape(self, url: str) -> ScrapeResult: ...
+
+
+@dataclass
+class CrawlOutcome:
+    domain: str
+    status: str
+    reason: str = ""
+    richness: int | None = None
+    key: str = ""
+    defer_seconds: int = 0
+    probe: bool = False
+    breaker_state: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class CrawlService:
+    def __init__(
+        self,
+        *,
+        store: ObjectStore,
+        cache: CrawlCache,
+        breaker: CircuitBreaker,
+        scraper: Scraper,
+        recrawl_after_days: int,
+        date: str,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store, self._cache, self._breaker, self._scraper = store, cache, breaker, scraper
+        self._recrawl_seconds = recrawl_after_days * 86400
+        self._date, self._clock = date, clock
+
+    async def crawl(self, request: CrawlRequest) -> CrawlOutcome:
+        domain = request.domain
+        now = self._clock()
+        last = self._cache.crawled_at(domain)
+        if last is not None and now - last < self._recrawl_seconds:
+            self._cache.note_skip(domain)
+            return CrawlOutcome(domain, "cached", reason=f"crawled {int((now - last) // 86400)} day(s) ago")
+        silver_key = keys.silver_firecrawl(self._date, domain)
+        if self._store.metadata(silver_key) is not None:
+            return CrawlOutcome(domain, "already_done", key=silver_key)
+
+        permit = self._breaker.allow()
+        if not permit.allowed:
+            return CrawlOutcome(
+                domain,
+                "deferred",
+                reason=f"breaker {permit.state}",
+                defer_seconds=_defer(permit.retry_after),
+                breaker_state=permit.state,
+            )
+        try:
+            result = await self._scraper.scrape(request.url)
+        except FirecrawlUnavailable as exc:
+            state = self._breaker.record_failure()
+            if permit.probe or state == OPEN:
+                wait = max(exc.retry_after, self._breaker.config.cooldown_seconds)
+                return CrawlOutcome(
+                    domain,
+                    "deferred",
+                    reason=str(exc),
+                    defer_seconds=_defer(wait),
+                    probe=permit.probe,
+                    breaker_state=state,
+                )
+            raise TransientCrawlError(str(exc)) from exc
+        except FirecrawlRejected as exc:
+            self._breaker.record_success()  # Firecrawl is up; it said no to this request
+            return self._record_failure(request, "rejected", f"http_{exc.status}", exc.reason, permit.probe)
+        state = self._breaker.record_success()
+        if result.target_status >= 400 or result.target_status == 0 or not result.markdown.strip():
+            reason = f"target_status_{result.target_status}" if result.target_status else "target_unreachable"
+            detail = str(result.metadata.get("error") or "no content")
+            return self._record_failure(request, "target_failed", reason, detail, permit.probe, state)
+        return self._land(request, result, permit.probe, state)
+
+    def _land(self, request: CrawlRequest, result: ScrapeResult, probe: bool, state: str) -> CrawlOutcome:
+        now = self._clock()
+        raw_key = keys.raw_firecrawl(self._date, request.domain)
+        self._store.put(raw_key, json.dumps(result.body, sort_keys=True).encode())
+        page = analyze(result.markdown, result.metadata)
+        row = {
+            "domain": request.domain,
+            "url": request.url,
+            "title": result.metadata.get("title"),
+            "description": result.metadata.get("description"),
+            "language": result.metadata.get("language"),
+            "markdown": result.markdown,
+            "text": page.text,
+            "word_count": page.word_count,
+            "headings": page.headings,
+            "richness": page.richness,
+            "status_code": result.target_status,
+            "crawled_at": datetime.fromtimestamp(now, UTC),
+            "raw_key": raw_key,
+            "correlation_id": request.correlation_id,
+        }
+        silver_key = keys.silver_firecrawl(self._date, request.domain)
+        self._store.put(silver_key, to_parquet(pa.Table.from_pylist([row], schema=schemas.SILVER_FIRECRAWL)))
+        self._cache.remember(request.domain, now, int(now + self._recrawl_seconds))
+        return CrawlOutcome(
+            request.domain, "crawled", richness=page.richness, key=silver_key, probe=probe, breaker_state=state
+        )
+
+    def _record_failure(
+        self, request: CrawlRequest, status: str, reason: str, detail: str, probe: bool, state: str = ""
+    ) -> CrawlOutcome:
+        key = keys.quarantine_firecrawl(self._date, request.domain)
+        doc = {
+            "domain": request.domain,
+            "url": request.url,
+            "status": status,
+            "reason": reason,
+            "detail": detail,
+            "correlation_id": request.correlation_id,
+            "at": datetime.fromtimestamp(self._clock(), UTC).isoformat(),
+        }
+        self._store.put(key, json.dumps(doc, sort_keys=True).encode())
+        return CrawlOutcome(request.domain, status, reason=reason, key=key, probe=probe, breaker_state=state)
+
+
+def _defer(seconds: float) -> int:
+    return int(min(MAX_DEFER_SECONDS, max(MIN_DEFER_SECONDS, round(seconds + 0.5))))

@@ -1,0 +1,82 @@
+"""The domain health gate: score every checked domain, keep the results, pass the healthy ones on."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from thera import keys, schemas
+from thera.health import HealthResult, Observations, score
+from thera.messages import CrawlRequest, HealthRequest
+from thera.ports import MessageQueue, ObjectStore
+from thera.tables import to_parquet
+
+
+@dataclass
+class GateOutcome:
+    results: list[HealthResult] = field(default_factory=list)
+    passed: list[str] = field(default_factory=list)
+    health_key: str = ""
+    written: bool = False
+
+
+def part_name(requests: list[HealthRequest]) -> str:
+    """Same batch content, same key: a redelivered batch overwrites nothing new."""
+    text = "\n".join(sorted(f"{r.domain} {r.record_hash}" for r in requests))
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:20]
+
+
+def health_table(pairs: list[tuple[HealthRequest, HealthResult]], checked_at: datetime) -> pa.Table:
+    rows: list[dict[str, Any]] = []
+    for request, result in pairs:
+        rows.append(
+            {
+                "domain": result.domain,
+                "score": result.score,
+                "passed": result.passed,
+                "flags": list(result.flags),
+                **result.checks,
+                "checked_at": checked_at,
+                "record_hash": request.record_hash,
+                "silver_key": request.silver_key,
+                "correlation_id": request.correlation_id,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=schemas.DOMAIN_HEALTH)
+
+
+def record_health(
+    requests: list[HealthRequest],
+    observations: list[Observations],
+    *,
+    store: ObjectStore,
+    crawl_queue: MessageQueue,
+    min_score: int,
+    date: str,
+    now: datetime,
+) -> GateOutcome:
+    """Write the batch's results to silver/domain_health/, then send the passing domains to crawl."""
+    outcome = GateOutcome()
+    pairs = [(req, score(obs, min_score)) for req, obs in zip(requests, observations, strict=True)]
+    outcome.results = [result for _, result in pairs]
+    if not pairs:
+        return outcome
+    outcome.health_key = keys.domain_health_part(date, part_name(requests))
+    if store.metadata(outcome.health_key) is None:
+        store.put(outcome.health_key, to_parquet(health_table(pairs, now)))
+        outcome.written = True
+    crawl = []
+    for request, result in pairs:
+        if result.passed:
+            scheme = "https" if result.checks["https"] and result.checks["tls"] else "http"
+            crawl.append(
+                CrawlRequest(result.domain, f"{scheme}://{result.domain}/", result.score, request.correlation_id).body()
+            )
+            outcome.passed.append(result.domain)
+    if crawl:
+        crawl_queue.send_many(crawl)
+    return outcome

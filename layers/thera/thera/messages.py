@@ -1,0 +1,91 @@
+"""The messages stages send each other, parsed strictly: a malformed one is a ``BadMessage``."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+_DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9\-]{0,61}[a-z0-9])$")
+
+
+class BadMessage(ValueError):
+    """A message that will never succeed: it goes to the DLQ with this reason."""
+
+
+def _load(body: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise BadMessage(f"message body is not JSON: {exc.msg} at {exc.pos}") from None
+    if not isinstance(doc, dict):
+        raise BadMessage("message body is not a JSON object")
+    return doc
+
+
+def _domain(doc: dict[str, Any]) -> str:
+    domain = doc.get("domain")
+    if not isinstance(domain, str) or len(domain) > 253 or not _DOMAIN.match(domain):
+        raise BadMessage(f"'domain' is missing or not a domain name: {str(domain)[:80]!r}")
+    return domain
+
+
+def _text(doc: dict[str, Any], name: str, required: bool = False) -> str:
+    value = doc.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise BadMessage(f"'{name}' must be a non-empty string")
+    return value
+
+
+@dataclass(frozen=True)
+class HealthRequest:
+    """BronzeToSilver → DomainHealth: a new or changed company domain to check."""
+
+    domain: str
+    name: str
+    record_hash: str
+    silver_key: str
+    correlation_id: str
+
+    @classmethod
+    def parse(cls, body: str) -> HealthRequest:
+        doc = _load(body)
+        return cls(
+            _domain(doc),
+            _text(doc, "name"),
+            _text(doc, "record_hash", True),
+            _text(doc, "silver_key"),
+            _text(doc, "correlation_id"),
+        )
+
+    def body(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CrawlRequest:
+    """DomainHealth → Firecrawl: a healthy domain's page to scrape."""
+
+    domain: str
+    url: str
+    health_score: int
+    correlation_id: str
+    deferrals: int = 0
+
+    @classmethod
+    def parse(cls, body: str) -> CrawlRequest:
+        doc = _load(body)
+        domain = _domain(doc)
+        url = _text(doc, "url", True)
+        if url not in (f"https://{domain}/", f"http://{domain}/"):
+            raise BadMessage(f"'url' must be the domain's home page, got {url[:120]!r}")
+        score, deferrals = doc.get("health_score", 0), doc.get("deferrals", 0)
+        if not isinstance(score, int) or not isinstance(deferrals, int):
+            raise BadMessage("'health_score' and 'deferrals' must be integers")
+        return cls(domain, url, score, _text(doc, "correlation_id"), deferrals)
+
+    def body(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,155 @@
+"""The health gate's outputs and the crawl service's outcomes, with in-memory ports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.unit.test_silver import row, table
+from thera import keys
+from thera.adapters.firecrawl import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
+from thera.adapters.memory import MemoryCrawlCache, MemoryObjectStore, MemoryQueue, MemoryRegistry, MemoryVersionedStore
+from thera.breaker import OPEN, BreakerConfig, CircuitBreaker
+from thera.crawl import CrawlService, TransientCrawlError
+from thera.gate import record_health
+from thera.health import Observations
+from thera.messages import CrawlRequest, HealthRequest
+from thera.refine import fan_out
+from thera.silver import transform
+from thera.tables import from_parquet
+
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+
+
+def test_gate_writes_every_result_and_sends_only_passing_domains() -> None:
+    store, queue = MemoryObjectStore(), MemoryQueue()
+    requests = [HealthRequest(d, d, "h", "silver/x", "run-1") for d in ("good.com", "parked.com", "gone.com")]
+    observations = [
+        Observations("good.com", dns_ok=True, http_status=301, https_status=200, final_status=200, text_chars=500),
+        Observations(
+            "parked.com", dns_ok=True, http_status=301, https_status=200, final_status=200, text_chars=500, parked=True
+        ),
+        Observations("gone.com"),
+    ]
+    out = record_health(
+        requests, observations, store=store, crawl_queue=queue, min_score=70, date="2026-11-22", now=NOW
+    )
+    assert out.passed == ["good.com"]
+    assert queue.bodies == [
+        {
+            "domain": "good.com",
+            "url": "https://good.com/",
+            "health_score": 100,
+            "correlation_id": "run-1",
+            "deferrals": 0,
+        }
+    ]
+    health = from_parquet(store.get(out.health_key)).to_pylist()
+    assert [(r["domain"], r["score"], r["flags"]) for r in health] == [
+        ("good.com", 100, []),
+        ("parked.com", 50, ["parked_page"]),
+        ("gone.com", 0, ["dns_unresolved"]),
+    ]
+    again = record_health(
+        requests, observations, store=store, crawl_queue=queue, min_score=70, date="2026-11-22", now=NOW
+    )
+    assert again.health_key == out.health_key and not again.written  # a redelivered batch writes nothing new
+
+
+def test_fan_out_sends_only_new_or_changed_domains() -> None:
+    registry, queue = MemoryRegistry(), MemoryQueue()
+    silver = transform(table(row(0), row(1)), "bronze/companies/date=2026-11-22/sweep=s/page=00001.parquet").silver
+    assert fan_out(silver, "silver/a", registry, queue) == 2
+    assert fan_out(silver, "silver/a", registry, queue) == 0  # replay: nothing new
+    changed = transform(
+        table(row(0, description="pivoted to drones"), row(1)),
+        "bronze/companies/date=2026-11-23/sweep=s/page=00001.parquet",
+    ).silver
+    assert fan_out(changed, "silver/b", registry, queue) == 1
+    assert [b["domain"] for b in queue.bodies] == ["company0.com", "company1.com", "company0.com"]
+
+
+class FakeScraper:
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.calls: list[str] = []
+
+    async def scrape(self, url: str) -> ScrapeResult:
+        self.calls.append(url)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+PAGE = ScrapeResult(
+    "# Acme\n\nWarehouse robots for retailers and grocers, with fleet software.",
+    {"title": "Acme", "statusCode": 200},
+    {"success": True},
+)
+
+
+class Env:
+    def __init__(self, scraper: FakeScraper) -> None:
+        self.store, self.cache, self.breakers = MemoryObjectStore(), MemoryCrawlCache(), MemoryVersionedStore()
+        self.scraper, self.now = scraper, NOW.timestamp()
+
+    def crawl(self, domain: str = "acme.com", owner: str = "m1") -> Any:
+        breaker = CircuitBreaker(self.breakers, "firecrawl", BreakerConfig(2, 60, 1), owner, lambda: self.now)
+        service = CrawlService(
+            store=self.store,
+            cache=self.cache,
+            breaker=breaker,
+            scraper=self.scraper,
+            recrawl_after_days=30,
+            date=datetime.fromtimestamp(self.now, UTC).date().isoformat(),
+            clock=lambda: self.now,
+        )
+        return asyncio.run(service.crawl(CrawlRequest(domain, f"https://{domain}/", 90, "run-1")))
+
+
+def test_a_crawl_lands_raw_and_silver_and_a_redelivery_calls_nothing() -> None:
+    env = Env(FakeScraper(PAGE))
+    first = env.crawl()
+    assert first.status == "crawled" and first.richness is not None
+    assert env.store.metadata(keys.raw_firecrawl("2026-11-22", "acme.com")) is not None
+    page = from_parquet(env.store.get(first.key)).to_pylist()[0]
+    assert page["title"] == "Acme" and "Warehouse robots" in page["text"]
+    second = env.crawl()
+    assert second.status == "cached" and env.scraper.calls == ["https://acme.com/"]
+    assert env.cache.skips == {"acme.com": 1}
+    env.now += 31 * 86400  # past RECRAWL_AFTER_DAYS: crawled again
+    assert env.crawl().status == "crawled" and len(env.scraper.calls) == 2
+
+
+def test_site_errors_and_refusals_are_recorded_with_their_reason_not_retried() -> None:
+    env = Env(FakeScraper(ScrapeResult("", {"statusCode": 500}, {}), FirecrawlRejected(402, "Insufficient credits")))
+    down = env.crawl("down.com")
+    assert (down.status, down.reason) == ("target_failed", "target_status_500")
+    refused = env.crawl("other.com")
+    assert (refused.status, refused.reason) == ("rejected", "http_402")
+    record = json.loads(env.store.get(keys.quarantine_firecrawl("2026-11-22", "other.com")))
+    assert record["detail"] == "Insufficient credits"
+    assert env.breakers.load("firecrawl") is None or env.breakers.load("firecrawl").doc["failures"] == 0
+
+
+def test_outage_retries_while_closed_then_defers_once_the_breaker_opens() -> None:
+    env = Env(FakeScraper(FirecrawlUnavailable("HTTP 503")))
+    with pytest.raises(TransientCrawlError):
+        env.crawl("a.com")  # first failure: SQS retries this message
+    opened = env.crawl("b.com")  # second failure opens the breaker: deferred, not burned
+    assert opened.status == "deferred" and opened.breaker_state == OPEN and opened.defer_seconds >= 60
+    calls = len(env.scraper.calls)
+    waiting = env.crawl("c.com")
+    assert waiting.status == "deferred" and len(env.scraper.calls) == calls  # open: no call reaches Firecrawl
+    env.now += 61
+    probe = env.crawl("d.com")
+    assert probe.probe and probe.status == "deferred"  # the probe failed: reopened, message deferred
+    env.scraper.answers = [PAGE]
+    env.now += 61
+    recovered = env.crawl("e.com")
+    assert recovered.status == "crawled" and recovered.probe and recovered.breaker_state == "closed"
