@@ -25,7 +25,7 @@ from typing import Any
 
 from thera_local.lambda_env import ExecutionEnvironment, function_environment
 from thera_local.schedules import scheduler_input
-from thera_local.stack import Stack, StackConfig, StackInfo, ensure_stack, stop_stack
+from thera_local.stack import Stack, StackConfig, StackInfo, ensure_stack, http_json, stop_stack
 from thera_local.summary import dead_letter_queues, read_funnel, render
 from thera_local.template import FunctionSpec, Template
 
@@ -280,6 +280,36 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fault(args: argparse.Namespace) -> int:
+    """Drive a stand-in's fault switches: an outage, N answers of one status, added latency."""
+    root = project_root()
+    home = Path(args.home).resolve() if args.home else default_home(root)
+    info = StackInfo.read(home)
+    if not info or not info.alive():
+        _err("thera: no local stack running (`thera up` or `thera run daily` starts one)")
+        return 1
+    body: dict[str, Any] = {}
+    if args.reset:
+        body["reset"] = True
+    if args.outage is not None:
+        body["outage"] = args.outage == "on"
+    if args.status is not None:
+        body.update(status=args.status, count=args.count)
+    if args.latency is not None:
+        body["latency"] = args.latency
+    if args.retry_after is not None:
+        body["retry_after"] = args.retry_after
+    if args.service == "apollo":
+        if "outage" in body:
+            _err("thera: the Apollo stand-in has no outage switch; use --status 500 --count N")
+            return 2
+        body.pop("reset", None)
+        body.pop("retry_after", None)
+    base = info.firecrawl if args.service == "firecrawl" else info.apollo
+    print(json.dumps(http_json("POST", base + "/__standin/faults", body)))
+    return 0
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     root = project_root()
     home = Path(args.home).resolve() if args.home else default_home(root)
@@ -344,6 +374,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", help="only lines containing this text")
     p.add_argument("-s", "--since", help="only lines since a time: 10m, 2h, 1d or ISO 8601")
     p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("fault", help="switch a stand-in's faults: outage, status codes, latency")
+    common(p, stack=False)
+    p.add_argument("service", choices=["firecrawl", "apollo"])
+    p.add_argument("--outage", choices=["on", "off"], help="firecrawl: answer 503 to every scrape")
+    p.add_argument("--status", type=int, help="answer this HTTP status (e.g. 429, 500, 402) ...")
+    p.add_argument("--count", type=int, default=1, help="... this many times")
+    p.add_argument("--retry-after", type=int, help="firecrawl: Retry-After seconds on 429s")
+    p.add_argument("--latency", type=float, help="seconds added to every answer")
+    p.add_argument("--reset", action="store_true", help="firecrawl: back to normal first")
+    p.set_defaults(func=cmd_fault)
 
     for name, func, text in (
         ("status", cmd_status, "queue depths of the running stack"),

@@ -95,10 +95,7 @@ class StackInfo:
         return Template(Path(self.template), self.overrides)
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.control + path, data=data, method=method)  # noqa: S310 - loopback
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback control API
-            return json.loads(resp.read() or b"null")
+        return http_json(method, self.control + path, body, timeout)
 
     def alive(self) -> bool:
         try:
@@ -107,6 +104,17 @@ class StackInfo:
         except (OSError, ValueError):
             return False
         return True
+
+
+def http_json(method: str, url: str, body: Any = None, timeout: float = 30) -> Any:
+    """One JSON request to a loopback service of the stack (control API, stand-ins)."""
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(f"not a local stack address: {url}")
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - checked above
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - checked above
+        return json.loads(resp.read() or b"null")
 
 
 class Stack:

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from tests.conftest import ROOT, SAMPLE
 from thera.silver import normalize_domain, valid_domain_mask
-from thera_local.stack import StackInfo
+from thera_local.stack import StackInfo, http_json
 from thera_local.summary import read_funnel
 
 
@@ -53,7 +53,16 @@ def test_daily_flow_lands_deduplicated_silver_and_explains_the_quarantine(make_c
     assert len(got) == len(set(got)), "silver holds a domain twice"
     assert set(got) == domains
     assert funnel.quarantined == dict(reasons)
-    assert funnel.dead_letters == {"BronzeDLQ": 0}
+    assert set(funnel.dead_letters.values()) == {0}
+    # every silver domain was checked; exactly the healthy stand-in sites passed and were crawled
+    info = StackInfo.read(cli.home)
+    assert info is not None
+    modes = http_json("GET", info.sites + "/__standin/sites")
+    healthy = {d for d in got if modes.get(d) == "ok"}
+    assert len(funnel.health_scores) == len(got)
+    assert funnel.health_passed == len(healthy) == funnel.crawled
+    assert funnel.health_flags.get("dns_unresolved", 0) == sum(1 for d in got if modes.get(d, "dns_miss") == "dns_miss")
+    assert funnel.health_flags.get("parked_page", 0) == sum(1 for d in got if modes.get(d) == "parked")
     assert funnel.quota["day"] == (3, 600)  # 300 companies, 100 per page: 3 calls spent
     logs = cli.run("logs", "ApolloPullFunction").stdout
     assert "apollo pull finished" in logs and "REPORT RequestId" in logs

@@ -39,6 +39,7 @@ EXTRA_CA_BUNDLE = "EXTRA_CA_BUNDLE"
 FIRECRAWL_BASE_URL = "FIRECRAWL_BASE_URL"
 FIRECRAWL_SECRET_ID = "FIRECRAWL_SECRET_ID"  # noqa: S105 - the variable name, not a secret
 FIRECRAWL_TIMEOUT_MS = "FIRECRAWL_TIMEOUT_MS"
+FIRECRAWL_MAX_ATTEMPTS = "FIRECRAWL_MAX_ATTEMPTS"
 CRAWL_CACHE_TABLE = "CRAWL_CACHE_TABLE"
 BREAKER_TABLE = "BREAKER_TABLE"
 RECRAWL_AFTER_DAYS = "RECRAWL_AFTER_DAYS"
@@ -162,6 +163,7 @@ class FirecrawlSettings:
     base_url: str
     secret_id: str
     timeout_ms: int
+    max_attempts: int
     crawl_queue_url: str
     cache_table: str
     breaker_table: str
@@ -178,6 +180,7 @@ class FirecrawlSettings:
             base_url=_required(env, FIRECRAWL_BASE_URL).rstrip("/"),
             secret_id=_required(env, FIRECRAWL_SECRET_ID),
             timeout_ms=_int(env, FIRECRAWL_TIMEOUT_MS, 30_000, minimum=1000, maximum=120_000),
+            max_attempts=_int(env, FIRECRAWL_MAX_ATTEMPTS, 3, minimum=1, maximum=10),
             crawl_queue_url=_required(env, CRAWL_QUEUE_URL),
             cache_table=_required(env, CRAWL_CACHE_TABLE),
             breaker_table=_required(env, BREAKER_TABLE),

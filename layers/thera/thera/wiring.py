@@ -219,7 +219,11 @@ async def _crawl(settings: FirecrawlSettings, request: CrawlRequest, owner: str)
     )
     async with aiohttp.ClientSession() as session:
         scraper = FirecrawlClient(
-            session, settings.base_url, api_key_from_secret(settings.secret_id), timeout_ms=settings.timeout_ms
+            session,
+            settings.base_url,
+            api_key_from_secret(settings.secret_id),
+            timeout_ms=settings.timeout_ms,
+            max_attempts=settings.max_attempts,
         )
         service = CrawlService(
             store=S3ObjectStore(client("s3"), settings.bucket),
