@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from thera_local.loopback import LoopbackServer
+from thera_local.loopback import LoopbackServer, take_injected
 
 MAX_PAGES = 500
 WINDOWS = (("minute", 60), ("hour", 3600), ("day", 86400))
@@ -129,9 +129,7 @@ class ApolloStandIn(LoopbackServer):
         with self._lock:
             self.requests += 1
             faults = self.faults
-            injected = faults.status if faults.count > 0 else None
-            if injected is not None:
-                faults.count -= 1
+            injected = take_injected(faults)
         if faults.latency:
             await asyncio.sleep(faults.latency)
         now = self.clock()

@@ -248,12 +248,18 @@ def cmd_logs(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    root = project_root()
-    home = Path(args.home).resolve() if args.home else default_home(root)
+def _running(args: argparse.Namespace) -> StackInfo | None:
+    home = Path(args.home).resolve() if args.home else default_home(project_root())
     info = StackInfo.read(home)
     if not info or not info.alive():
-        print("no local stack running (`thera up` or `thera run daily` starts one)")
+        _err("thera: no local stack running (`thera up` or `thera run daily` starts one)")
+        return None
+    return info
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    info = _running(args)
+    if info is None:
         return 1
     from thera_local.emulator import aws_client
 
@@ -282,11 +288,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_fault(args: argparse.Namespace) -> int:
     """Drive a stand-in's fault switches: an outage, N answers of one status, added latency."""
-    root = project_root()
-    home = Path(args.home).resolve() if args.home else default_home(root)
-    info = StackInfo.read(home)
-    if not info or not info.alive():
-        _err("thera: no local stack running (`thera up` or `thera run daily` starts one)")
+    info = _running(args)
+    if info is None:
         return 1
     body: dict[str, Any] = {}
     if args.reset:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from thera_local.loopback import LoopbackServer
+from thera_local.loopback import LoopbackServer, take_injected
 from thera_local.sites_standin import ERROR_500_TEXT, SitesStandIn, parked_lines
 
 TIMELINE_LIMIT = 100_000  # change points kept; a long run stops recording rather than growing without end
@@ -155,9 +155,7 @@ class FirecrawlStandIn(LoopbackServer):
             return _error(401, "Unauthorized")
         with self._lock:
             faults = self.faults
-            injected = faults.status if faults.count > 0 else None
-            if injected is not None:
-                faults.count -= 1
+            injected = take_injected(faults)
         if faults.latency:
             await asyncio.sleep(faults.latency)
         if faults.outage:

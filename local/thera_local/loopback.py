@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -131,3 +132,14 @@ class LoopbackServer:
         if thread is not None:
             thread.join(timeout=5)
         self._loop = self._runner = self._thread = None
+
+
+def take_injected(faults: Any) -> int | None:
+    """The status to inject for this request, if any (``faults.status``, ``faults.count`` more times).
+
+    Call it under the server's lock: it spends one of the count.
+    """
+    if faults.status is None or faults.count <= 0:
+        return None
+    faults.count -= 1
+    return int(faults.status)

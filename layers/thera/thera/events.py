@@ -8,14 +8,13 @@ no ``Records``: it parses to an empty list.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from thera.messages import BadMessage, load_object
 
-class BadEvent(ValueError):
-    """A message whose body is not the event it claims to be."""
+BadEvent = BadMessage  # a message whose body is not the event it claims to be
 
 
 @dataclass(frozen=True)
@@ -30,12 +29,7 @@ class S3ObjectEvent:
 
 def s3_objects_from_sqs_body(body: str) -> list[S3ObjectEvent]:
     """The objects named by one SQS message body carrying an S3 notification."""
-    try:
-        doc = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise BadEvent(f"message body is not JSON: {exc.msg} at {exc.pos}") from None
-    if not isinstance(doc, dict):
-        raise BadEvent("message body is not a JSON object")
+    doc = load_object(body)
     if doc.get("Event") == "s3:TestEvent":
         return []
     records = doc.get("Records")

@@ -14,7 +14,8 @@ class BadMessage(ValueError):
     """A message that will never succeed: it goes to the DLQ with this reason."""
 
 
-def _load(body: str) -> dict[str, Any]:
+def load_object(body: str) -> dict[str, Any]:
+    """A message body that must be a JSON object."""
     try:
         doc = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -52,7 +53,7 @@ class HealthRequest:
 
     @classmethod
     def parse(cls, body: str) -> HealthRequest:
-        doc = _load(body)
+        doc = load_object(body)
         return cls(
             _domain(doc),
             _text(doc, "name"),
@@ -77,7 +78,7 @@ class CrawlRequest:
 
     @classmethod
     def parse(cls, body: str) -> CrawlRequest:
-        doc = _load(body)
+        doc = load_object(body)
         domain = _domain(doc)
         url = _text(doc, "url", True)
         if url not in (f"https://{domain}/", f"http://{domain}/"):
