@@ -46,6 +46,8 @@ pytest: venv
 
 bench: venv
 	$(BIN)/python bench/transform.py
+	$(BIN)/python bench/health.py
+	$(BIN)/python bench/crawl.py
 
 down: venv
 	$(BIN)/thera down

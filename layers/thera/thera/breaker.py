@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from thera.ports import Versioned, VersionedStore, cas_update
+from thera.ports import UNKNOWN, Unknown, Versioned, VersionedStore, cas_update
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 MAX_TRANSITIONS = 50
@@ -112,6 +112,7 @@ class CircuitBreaker:
     ) -> None:
         self._store, self.name, self.config = store, name, config
         self._owner, self._clock, self._on_transition = owner, clock, on_transition
+        self._known: Versioned | Unknown | None = UNKNOWN  # the state last seen: saves a read on the next change
 
     def _apply(
         self, plan: Callable[[Versioned | None, BreakerConfig, float, str], tuple[dict[str, Any] | None, Any]]
@@ -122,13 +123,16 @@ class CircuitBreaker:
             before[:] = [_doc(current)["state"]]
             return plan(current, self.config, self._clock(), self._owner)
 
-        result, stored = cas_update(self._store, self.name, step)
+        result, stored = cas_update(self._store, self.name, step, known=self._known)
+        self._known = stored
         after = _doc(stored)["state"]
         if self._on_transition and before and before[0] != after:
             self._on_transition(before[0], after)
         return result
 
     def allow(self) -> Permit:
+        """Whether a call may go out now. Always reads the stored state: other consumers move it."""
+        self._known = UNKNOWN
         permit: Permit = self._apply(plan_allow)
         return permit
 
