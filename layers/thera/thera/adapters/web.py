@@ -43,17 +43,21 @@ class HttpEndpointResolver(AbstractResolver):
     def __init__(self, url: str) -> None:
         self._url = url
         self._session: aiohttp.ClientSession | None = None
+        self._answers: dict[str, dict[str, Any]] = {}  # one lookup per host: the answer covers every port
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        async with self._session.get(self._url, params={"host": host}) as resp:
-            if resp.status == 404:
-                raise OSError(socket.EAI_NONAME, f"{host}: name does not resolve")
-            resp.raise_for_status()
-            answer = await resp.json()
+        answer = self._answers.get(host)
+        if answer is None:
+            if self._session is None:
+                self._session = aiohttp.ClientSession()
+            async with self._session.get(self._url, params={"host": host}) as resp:
+                if resp.status == 404:
+                    raise OSError(socket.EAI_NONAME, f"{host}: name does not resolve")
+                resp.raise_for_status()
+                answer = await resp.json()
+            self._answers[host] = answer
         mapped = int(answer.get("ports", {}).get(str(port), port))
         return [
             ResolveResult(
