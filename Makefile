@@ -24,7 +24,7 @@ venv: $(VENV)/.installed
 
 demo: venv
 	$(BIN)/thera run daily --data $(DATA)
-	@echo "Logs: $(BIN)/thera logs ApolloPullFunction | BronzeToSilverFunction; stop the stack: $(BIN)/thera down"
+	@echo "Logs: $(BIN)/thera logs FUNCTION (e.g. ApolloPullFunction, FirecrawlFunction); stop the stack: $(BIN)/thera down"
 
 test: venv lint typecheck template build pytest
 
