@@ -19,9 +19,12 @@ import asyncio
 import datetime as dt
 import hashlib
 import html
+import json
 import re
 import socket
 import ssl
+import subprocess
+import sys
 import tempfile
 import threading
 from collections import Counter
@@ -383,3 +386,73 @@ class SitesStandIn(LoopbackServer):
         if self._refused is not None:
             self._refused.close()
             self._refused = None
+
+
+# ---------------------------------------------------------------- its own process
+
+
+class SitesProcess:
+    """The sites in a process of their own, so that the health checks' load (hundreds of TLS
+    handshakes a second) does not compete with the emulator for one interpreter lock.
+
+    The child builds the same sites (modes follow from the seed), writes the CA file, prints
+    one JSON line with its addresses and serves until its stdin closes (the parent stopped
+    or died).
+    """
+
+    def __init__(self, data: Path, ca_path: Path, slow_seconds: float = 30.0) -> None:
+        self.data, self.ca_path, self.slow_seconds = data, ca_path, slow_seconds
+        self._proc: subprocess.Popen[str] | None = None
+        self.url = self.dns_url = ""
+
+    def start(self) -> SitesProcess:
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "thera_local.sites_standin",
+                str(self.data),
+                str(self.ca_path),
+                str(self.slow_seconds),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            self._proc.wait(timeout=10)
+            raise RuntimeError(f"the sites stand-in exited at start (exit {self._proc.returncode})")
+        ready = json.loads(line)
+        self.url, self.dns_url = ready["url"], ready["dns_url"]
+        return self
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+        self._proc = None
+
+
+def _serve(data: str, ca_path: str, slow_seconds: str) -> None:
+    from thera_local.apollo_standin import load_companies
+
+    sites = SitesStandIn(load_companies(Path(data)), slow_seconds=float(slow_seconds))
+    sites.start()
+    sites.write_ca(ca_path)
+    print(json.dumps({"url": sites.url, "dns_url": sites.dns_url}), flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        sites.stop()
+
+
+if __name__ == "__main__":
+    _serve(*sys.argv[1:4])

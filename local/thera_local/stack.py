@@ -32,7 +32,7 @@ from thera_local.firecrawl_standin import FirecrawlStandIn
 from thera_local.lambda_env import ExecutionEnvironment, InvokeResult, function_environment
 from thera_local.pollers import SqsPoller
 from thera_local.schedules import next_fire, scheduler_input
-from thera_local.sites_standin import SitesStandIn
+from thera_local.sites_standin import SitesProcess, SitesStandIn
 from thera_local.template import Template
 
 SECRET_FOR_APOLLO = "ApolloApiKeySecret"  # noqa: S105 - a logical id in template.yaml
@@ -125,7 +125,7 @@ class Stack:
         self.state = self.home / "state"
         self.emulator = Emulator()
         self.standin: ApolloStandIn | None = None
-        self.sites: SitesStandIn | None = None
+        self.sites: SitesProcess | None = None
         self.firecrawl: FirecrawlStandIn | None = None
         self.template: Template | None = None
         self.pollers: list[SqsPoller] = []
@@ -163,10 +163,10 @@ class Stack:
             [organization_from_company(c) for c in companies], api_key, latency=self.config.apollo_latency
         )
         self.standin.start()
-        self.sites = SitesStandIn(companies, slow_seconds=self.config.site_timeout_seconds)
-        self.sites.start()
-        ca_file = self.sites.write_ca(self.home / "sites-ca.pem")
-        self.firecrawl = FirecrawlStandIn(self.sites, firecrawl_key)
+        ca_file = self.home / "sites-ca.pem"
+        self.sites = SitesProcess(self.config.data, ca_file, self.config.site_timeout_seconds).start()
+        # Firecrawl answers from the same sites' content, built here from the same seed
+        self.firecrawl = FirecrawlStandIn(SitesStandIn(companies), firecrawl_key)
         self.firecrawl.start()
         endpoint = self.emulator.start()
         overrides = {
@@ -255,7 +255,7 @@ class Stack:
             "in_flight": sum(p.stats.in_flight for p in self.pollers),
             "apollo": self.standin.stats() if self.standin else {},
             "firecrawl": self.firecrawl.stats() if self.firecrawl else {},
-            "sites": self.sites.stats() if self.sites else {},
+            "sites": http_json("GET", self.sites.url + "/__standin/stats") if self.sites else {},
             "fired": self.fired[-20:],
         }
 
