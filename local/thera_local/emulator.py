@@ -1,9 +1,12 @@
 """The embedded AWS emulator: moto's server on loopback, provisioned from template.yaml.
 
 moto's threaded server does not make a DynamoDB request atomic, so two conditional
-updates racing on one item can both pass. Requests whose ``X-Amz-Target`` starts
-with ``DynamoDB_`` are therefore served one at a time (body read and response
-materialized inside one lock); S3 and SQS, long polls included, stay concurrent.
+updates racing on one item can both pass; nor an SQS receive, so two concurrent
+receives can hand out the same message (measured: 1 in 2,000 with 6 threads). Requests
+whose ``X-Amz-Target`` names a DynamoDB operation, or an SQS receive, delete or
+visibility change, are therefore served one at a time (body read and response
+materialized inside one lock). S3, SQS sends and any receive that long-polls
+(``WaitTimeSeconds`` > 0) stay concurrent; the runtime's own pollers do not long-poll.
 """
 
 from __future__ import annotations
@@ -26,20 +29,40 @@ CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class SerializedDynamoDB:
-    """WSGI middleware: one DynamoDB request at a time, everything else untouched."""
+_SQS_SERIAL = {
+    "AmazonSQS.ReceiveMessage",
+    "AmazonSQS.DeleteMessage",
+    "AmazonSQS.DeleteMessageBatch",
+    "AmazonSQS.ChangeMessageVisibility",
+    "AmazonSQS.ChangeMessageVisibilityBatch",
+}
+
+
+class SerializedRequests:
+    """WSGI middleware: DynamoDB requests and SQS receives/deletes one at a time, the rest untouched."""
 
     def __init__(self, app: WsgiApp) -> None:
         self._app = app
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not (target.startswith("DynamoDB_") or target in _SQS_SERIAL):
+            return self._app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        if target == "AmazonSQS.ReceiveMessage" and _long_poll(body):
             return self._app(environ, start_response)
         with self._lock:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length))
             return list(self._app(environ, start_response))
+
+
+def _long_poll(body: bytes) -> bool:
+    try:
+        return int(json.loads(body or b"{}").get("WaitTimeSeconds") or 0) > 0
+    except (ValueError, TypeError, AttributeError):
+        return False
 
 
 def _fast_sqs_clock() -> None:
@@ -74,7 +97,7 @@ class Emulator:
 
     def start(self) -> str:
         _fast_sqs_clock()
-        app = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
+        app = SerializedRequests(DomainDispatcherApplication(create_backend_app))
         self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()
@@ -210,7 +233,7 @@ def snapshot(directory: Path, endpoint: str) -> dict[str, int]:
     tmp = directory.with_name(directory.name + ".tmp")
     if tmp.exists():
         _rmtree(tmp)
-    counts = {"objects": 0, "items": 0, "messages": 0}
+    counts = {"objects": 0, "items": 0, "messages": 0, "unsaved_messages": 0}
     for bucket in (b["Name"] for b in s3.list_buckets().get("Buckets", [])):
         index: dict[str, dict[str, str]] = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
@@ -231,6 +254,7 @@ def snapshot(directory: Path, endpoint: str) -> dict[str, int]:
     (tmp / "sqs").mkdir(parents=True, exist_ok=True)
     for url in sqs.list_queues().get("QueueUrls", []):
         bodies: list[dict[str, Any]] = []
+        handles: list[str] = []
         while True:
             got = sqs.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, MessageAttributeNames=["All"]
@@ -239,11 +263,22 @@ def snapshot(directory: Path, endpoint: str) -> dict[str, int]:
             if not msgs:
                 break
             bodies.extend({"Body": m["Body"], "MessageAttributes": m.get("MessageAttributes", {})} for m in msgs)
-        for m in bodies:  # put them back: the running stack keeps its messages too
-            args: dict[str, Any] = {"QueueUrl": url, "MessageBody": m["Body"]}
-            if m["MessageAttributes"]:
-                args["MessageAttributes"] = m["MessageAttributes"]
-            sqs.send_message(**args)
+            handles.extend(m["ReceiptHandle"] for m in msgs)
+        for i in range(0, len(handles), 10):  # hand them back: the running stack keeps its messages
+            sqs.change_message_visibility_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                    for n, h in enumerate(handles[i : i + 10])
+                ],
+            )
+        # delayed messages and ones a consumer holds cannot be read: say so rather than pretend
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        counts["unsaved_messages"] += int(attrs["ApproximateNumberOfMessagesDelayed"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"]
+        )
         (tmp / "sqs" / (url.rsplit("/", 1)[1] + ".json")).write_text(json.dumps(bodies))
         counts["messages"] += len(bodies)
     if directory.exists():

@@ -1,7 +1,7 @@
 """SQS event source mappings, emulated from template.yaml.
 
-One poller per SQS event of a function. It runs up to MaximumConcurrency workers
-(Lambda's poller scales to that cap; five when there is none), each with its own
+One poller per SQS event of a function. It runs MaximumConcurrency workers (five when
+the template sets none: Lambda starts with five pollers and scales beyond, locally we stop there), each with its own
 execution environment. A worker gathers up to BatchSize messages, waiting at
 most MaximumBatchingWindowInSeconds once the first one arrives, invokes the
 handler, then deletes what succeeded: everything on success, everything but the
@@ -17,6 +17,7 @@ reach the DLQ in seconds. Left at None, the queue's own timeout applies.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from thera_local.lambda_env import ExecutionEnvironment
 from thera_local.template import REGION, FunctionSpec, SqsEvent
 
 DEFAULT_CONCURRENCY = 5
+IDLE_POLL_SECONDS = 0.5
 
 
 @dataclass
@@ -112,32 +114,33 @@ class SqsPoller:
             env.stop()
 
     def _receive_batch(self, sqs: Any) -> list[dict[str, Any]]:
+        """Up to BatchSize messages, waiting at most the batching window once the first arrived.
+
+        Short polls only: the emulator serves receives one at a time (moto's are not atomic),
+        so an idle queue is polled every ``IDLE_POLL_SECONDS`` instead of long-polled.
+        """
         batch: list[dict[str, Any]] = []
         deadline: float | None = None
         while not self._stop.is_set() and len(batch) < self.event.batch_size:
-            if deadline is None:
-                wait = 1
-            else:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                wait = max(0, min(1, int(left)))
             got = sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(10, self.event.batch_size - len(batch)),
-                WaitTimeSeconds=wait,
+                WaitTimeSeconds=0,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
-            if not got:
+            if got:
+                batch.extend(got)
                 if deadline is None:
-                    return batch  # idle: let the loop check for stop
-                if wait == 0:
-                    time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+                    deadline = time.monotonic() + self.event.batching_window
                 continue
-            batch.extend(got)
             if deadline is None:
-                deadline = time.monotonic() + self.event.batching_window
+                self._stop.wait(IDLE_POLL_SECONDS)
+                return batch  # idle: back to the loop, which checks for stop
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._stop.wait(min(0.2, left))
         return batch
 
     def _work(self, env: ExecutionEnvironment) -> None:
@@ -157,6 +160,8 @@ class SqsPoller:
                 self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.stats.in_flight)
             try:
                 self._handle(sqs, env, batch)
+            except Exception:  # the poller lives on; what was not deleted comes back after its visibility timeout
+                logging.getLogger("thera_local.pollers").exception("%s: handling a batch failed", self.name)
             finally:
                 with self._lock:
                     self.stats.in_flight -= 1
@@ -179,10 +184,12 @@ class SqsPoller:
             self.stats.errors += 0 if result.ok else 1
         done = [m for mid, m in ids.items() if mid not in failed]
         for i in range(0, len(done), 10):
-            sqs.delete_message_batch(
+            answer = sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done[i : i + 10])],
             )
+            if answer.get("Failed"):
+                logging.getLogger("thera_local.pollers").warning("%s: deletes refused: %s", self.name, answer["Failed"])
         if self.retry_delay is not None and failed:
             retry = [ids[mid] for mid in failed]
             for i in range(0, len(retry), 10):

@@ -240,7 +240,14 @@ class Stack:
 
     def save(self) -> dict[str, int]:
         with self._snapshot_lock:
-            return snapshot(self.state, self.emulator.endpoint)
+            counts = snapshot(self.state, self.emulator.endpoint)
+        if counts["unsaved_messages"]:
+            print(
+                f"state saved; {counts['unsaved_messages']} delayed or in-flight message(s) could not be saved",
+                file=sys.stderr,
+                flush=True,
+            )
+        return counts
 
     def wait(self) -> None:
         """Block until the stack has stopped (Ctrl-C, SIGTERM or ``thera down``)."""

@@ -86,7 +86,7 @@ def test_killing_the_run_mid_pull_then_rerunning_gives_the_same_silver_without_e
     params = ["--parameter", "ApolloPerPage=10", "--apollo-latency", "0.25"]
     reference = make_cli("reference")
     reference.run("run", "daily", *params)
-    expected, _ = silver_of(reference.home)
+    expected, reference_funnel = silver_of(reference.home)
 
     cli = make_cli("killed")
     proc = cli.popen("run", "daily", *params)
@@ -108,7 +108,10 @@ def test_killing_the_run_mid_pull_then_rerunning_gives_the_same_silver_without_e
 
     done = cli.run("run", "daily", *params)
     assert "status complete" in done.stdout
-    got, _ = silver_of(cli.home)
+    got, funnel = silver_of(cli.home)
+    # the lake itself, not only the deduplicated view: one silver file per bronze page, same rows
+    assert funnel.silver_files == funnel.bronze_files == reference_funnel.silver_files == 30
+    assert funnel.silver_rows == reference_funnel.silver_rows
     columns = ["domain", "name", "description", "team_size", "country"]
     assert got.select(columns).sort_by("domain").to_pylist() == expected.select(columns).sort_by("domain").to_pylist()
     pages = info.call("GET", "/status")["apollo"]["pages_served"]

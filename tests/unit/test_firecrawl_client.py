@@ -59,7 +59,7 @@ def test_retryable_statuses_are_retried_then_reported_unavailable(status: int) -
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(402, "Payment Required: Insufficient credits"), (400, "Bad url"), (401, "Unauthorized"), (404, "Not found")],
+    [(402, "Payment Required: Insufficient credits"), (400, "Bad url"), (404, "Not found")],
 )
 def test_final_errors_are_not_retried_and_keep_their_reason(status: int, error: str) -> None:
     with pytest.raises(FirecrawlRejected) as info:
@@ -70,3 +70,9 @@ def test_final_errors_are_not_retried_and_keep_their_reason(status: int, error: 
 def test_a_transient_error_then_success_uses_one_retry() -> None:
     result, seen, sleeps = scrape([(503, {"success": False, "error": "busy"}, {}), (200, PAGE, {})])
     assert result.markdown and len(seen) == 2 and len(sleeps) == 1
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_is_unavailable_so_the_breaker_holds_the_messages(status: int) -> None:
+    with pytest.raises(FirecrawlUnavailable, match="API key"):
+        scrape([(status, {"success": False, "error": "Unauthorized"}, {})])

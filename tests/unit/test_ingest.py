@@ -146,3 +146,26 @@ def test_an_empty_result_completes_the_sweep() -> None:
     report = env.pull(FakeSearch([], guard), guard)
     assert report.status == "complete" and report.companies == 0
     assert env.store.list(keys.BRONZE_COMPANIES) == []
+
+
+def test_a_sweep_resumed_on_a_later_day_reuses_its_landed_raw_page_and_writes_no_second_bronze_file() -> None:
+    env = Env(n=25)
+    guard = env.guard()
+    with contextlib.suppress(RuntimeError):
+        env.pull(FakeSearch(env.orgs, guard, fail_on_page=2), guard, date="2026-11-22")
+    page2 = asyncio.run(FakeSearch(env.orgs, env.guard()).search_organizations(2, 10))
+    from thera.ingest import encode_raw_page
+
+    # the day-one run died after landing page 2's raw file, before saving the cursor
+    env.store.put(
+        keys.raw_apollo_page("2026-11-22", "2026-11-22", 2),
+        encode_raw_page(page2.organizations),
+        {"total-pages": "3", "total-entries": "25", "pulled-at": "2026-11-22T04:00:00.000Z"},
+    )
+    guard = env.guard()
+    search = FakeSearch(env.orgs, guard)
+    report = env.pull(search, guard, date="2026-11-23")
+    assert report.status == "complete" and report.sweep == "2026-11-22"
+    assert report.pages_from_raw == 1 and search.pages == [3]
+    bronze = env.store.list(keys.BRONZE_COMPANIES)
+    assert len(bronze) == 3 and all("date=2026-11-22/" in k for k in bronze)

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from thera import keys, schemas
 from thera.adapters.firecrawl import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
-from thera.breaker import OPEN, CircuitBreaker
+from thera.breaker import CLOSED, CircuitBreaker
 from thera.content import analyze
 from thera.messages import CrawlRequest
 from thera.ports import CrawlCache, ObjectStore
@@ -102,7 +102,7 @@ class CrawlService:
             result = await self._scraper.scrape(request.url)
         except FirecrawlUnavailable as exc:
             state = self._breaker.record_failure()
-            if permit.probe or state == OPEN:
+            if permit.probe or state != CLOSED:  # the outage is known: do not spend this message's receives
                 wait = max(exc.retry_after, self._breaker.config.cooldown_seconds)
                 return CrawlOutcome(
                     domain,

@@ -4,7 +4,8 @@ A sweep walks every page of the search once. Its cursor (next page, total pages)
 is saved after each page is safely in the lake, so a run that stops (quota used
 up, time running out, a crash) is resumed by the next run from the first page
 not yet landed, and a page whose raw file already exists is rebuilt from that
-file without another API call. A completed sweep is not repeated on the same
+file without another API call. Keys are partitioned by the sweep's start date, so a
+sweep resumed on a later day still finds its own pages. A completed sweep is not repeated on the same
 business day: the scheduler delivers at least once.
 """
 
@@ -150,7 +151,8 @@ async def pull_companies(
             report.status, report.stop_reason = "stopped", "function time almost used up"
             break
         page_no = cursor.next_page
-        raw_key = keys.raw_apollo_page(business_date, cursor.sweep, page_no)
+        # keys follow the sweep (its start date), so a sweep resumed on a later day finds its own pages
+        raw_key = keys.raw_apollo_page(cursor.sweep, cursor.sweep, page_no)
         landed = store.metadata(raw_key)
         if landed is not None:
             organizations = decode_raw_page(store.get(raw_key))
@@ -182,7 +184,7 @@ async def pull_companies(
         if organizations:
             lineage = Lineage(run_id=run_id, sweep=cursor.sweep, raw_key=raw_key, page=page_no, pulled_at=pulled_at)
             rows = [bronze_record(org, i, lineage) for i, org in enumerate(organizations)]
-            bronze_key = keys.bronze_companies_page(business_date, cursor.sweep, page_no)
+            bronze_key = keys.bronze_companies_page(cursor.sweep, cursor.sweep, page_no)
             store.put(bronze_key, bronze_writer(rows), {"run-id": run_id, "raw-key": raw_key})
             report.bronze_keys.append(bronze_key)
         cursor.next_page = page_no + 1

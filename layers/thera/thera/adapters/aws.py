@@ -30,10 +30,19 @@ class S3ObjectStore:
         try:
             head = self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            # S3 answers 403 for a missing key when the role may not list that exact key; the
+            # stages may list their prefixes, so a listing tells "absent" from "forbidden".
+            if code in {"403", "AccessDenied"} and not self._listed(key):
                 return None
             raise
         return dict(head.get("Metadata", {}))
+
+    def _listed(self, key: str) -> bool:
+        got = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        return any(obj["Key"] == key for obj in got.get("Contents", []))
 
     def list(self, prefix: str) -> list[str]:
         keys: list[str] = []

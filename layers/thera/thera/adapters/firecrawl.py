@@ -4,7 +4,8 @@ Retries what Firecrawl's docs call retryable (408, 429 after ``Retry-After``, 50
 502, 503, 504, timeouts, connection errors) with full-jitter backoff; a wait longer
 than ``max_retry_after`` is not slept in the function but handed back as
 ``FirecrawlUnavailable.retry_after``. 402 and other 4xx are final: ``FirecrawlRejected``
-with the status and Firecrawl's reason.
+with the status and Firecrawl's reason; 401/403 (our key refused) count as unavailable,
+so the breaker holds the messages until the key is fixed instead of discarding them.
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ class FirecrawlClient:
             if status == 200 and isinstance(payload, dict) and payload.get("success"):
                 data = payload.get("data") or {}
                 return ScrapeResult(str(data.get("markdown") or ""), dict(data.get("metadata") or {}), payload)
+            if status in (401, 403):  # our key: every call would fail alike; let the breaker hold the messages
+                raise FirecrawlUnavailable(f"Firecrawl refused the API key (HTTP {status}): {reason}")
             if status not in RETRYABLE:
                 raise FirecrawlRejected(status, reason or "unexpected answer")
             problem = f"HTTP {status}: {reason}"

@@ -132,8 +132,14 @@ class HealthChecker:
         await self.close()
 
     async def check(self, domain: str) -> Observations:
+        """Every check of one domain; whatever goes wrong is an observation, never an exception."""
         async with self._semaphore:
-            return await self._check(domain)
+            try:
+                return await self._check(domain)
+            except Exception as exc:  # a malformed Location, an odd TLS error: this domain's problem only
+                obs = Observations(domain, errors={"check": f"{type(exc).__name__}: {exc}"})
+                obs.dns_ok = "dns" not in obs.errors
+                return obs
 
     async def check_many(self, domains: Sequence[str]) -> list[Observations]:
         return list(await asyncio.gather(*(self.check(d) for d in domains)))
@@ -184,7 +190,7 @@ class HealthChecker:
         except aiohttp.ClientConnectorError as exc:
             refused = isinstance(exc.os_error, ConnectionRefusedError)
             obs.errors[check] = "refused" if refused else str(exc)
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, ValueError) as exc:
             obs.errors[check] = f"{type(exc).__name__}: {exc}"
         return None
 
@@ -221,7 +227,7 @@ class HealthChecker:
                     obs.final_url, obs.final_status = None, None  # the chain's end decides the content
                     await self._read_page(resp, obs, location)
                     location = None
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 obs.errors["redirects"] = f"{type(exc).__name__}: {exc}"
                 obs.final_url = obs.final_status = None
                 return
