@@ -20,7 +20,6 @@ import io
 import json
 import pstats
 import resource
-import socket
 import ssl
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.abc import AbstractResolver
 from common import (
     default_data,
     machine_busy_seconds,
@@ -207,51 +206,6 @@ async def measured(sites: Sites, label: str, concurrency: int, count: int, work:
     )
 
 
-class OneLookupPerHost(AbstractResolver):
-    """What-if, not the checker's code: the endpoint asked once per host, its answer reused for every port.
-
-    The checker resolves a domain itself, then aiohttp resolves it again for :80 and for :443 (its DNS
-    cache is keyed by host and port), so the endpoint is asked three times for one answer.
-    """
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._session: aiohttp.ClientSession | None = None
-        self._answers: dict[str, asyncio.Future[dict[str, Any]]] = {}
-
-    async def _lookup(self, host: str) -> dict[str, Any]:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        async with self._session.get(self._url, params={"host": host}) as resp:
-            if resp.status == 404:
-                raise OSError(socket.EAI_NONAME, f"{host}: name does not resolve")
-            resp.raise_for_status()
-            answer: dict[str, Any] = await resp.json()
-            return answer
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        if host not in self._answers:
-            self._answers[host] = asyncio.ensure_future(self._lookup(host))
-        answer = await asyncio.shield(self._answers[host])
-        mapped = int(answer.get("ports", {}).get(str(port), port))
-        return [
-            ResolveResult(
-                hostname=host,
-                host=answer["address"],
-                port=mapped,
-                family=socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-        ]
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-
 async def check_run(
     sites: Sites,
     domains: list[str],
@@ -418,12 +372,8 @@ async def bench(sites: Sites, levels: list[int], get_requests: int, repeat: int)
     def checks_at(concurrency: int) -> Callable[[], Awaitable[Run]]:
         return lambda: check_run(sites, domains, concurrency)
 
-    def what_if_run() -> Awaitable[Run]:
-        return check_run(sites, domains, 200, "what-if: one lookup per host", OneLookupPerHost(sites.dns_url))
-
     plan: list[tuple[str, Callable[[], Awaitable[Run]]]] = [
         *((f"c{c}", checks_at(c)) for c in levels),
-        ("what-if", what_if_run),
         ("http", lambda: get_run(sites, domains, get_requests, tls=False)),
         ("https", lambda: get_run(sites, domains, get_requests, tls=True)),
         ("dns", lambda: dns_run(sites, domains, get_requests)),
@@ -440,14 +390,13 @@ async def bench(sites: Sites, levels: list[int], get_requests: int, repeat: int)
         print()
     best = {key: median_run(runs) for key, runs in rounds.items()}
     checks = [best[f"c{c}"] for c in levels]
-    what_if = best["what-if"]
     peers = [best["http"], best["https"], best["dns"]]
     print("complete health checks, one fresh HealthChecker per run, the whole list through check_many")
     print("  p50/p95: one check's own time inside the concurrency limit (queueing for a slot excluded)")
     print("  complete: dns, http, https, tls and redirects passed and the final page answered 200, no errors")
-    print_table([*checks, what_if], "checks", ("complete", "score 100"))
+    print_table(checks, "checks", ("complete", "score 100"))
     below: dict[str, list[str]] = {}  # the same data gives the same flags: one line per distinct outcome
-    for r in [*checks, what_if]:
+    for r in checks:
         flags = ", ".join(f"{flag} {n:,}" for flag, n in r.flags.most_common())
         below.setdefault(f"{r.count - r.full_score:,} checks; their flags: {flags or 'none'}", []).append(
             f"{r.label} @{r.concurrency}"
@@ -463,7 +412,7 @@ async def bench(sites: Sites, levels: list[int], get_requests: int, repeat: int)
     print_table(peers, "req", ("expected",))
     print()
     print("served per check / per request (stand-in counters) and CPU per item on each side")
-    print_costs([*checks, what_if, *peers])
+    print_costs([*checks, *peers])
     print()
     raw = peers[0]
     at200 = next((r for r in checks if r.concurrency == 200), None)
