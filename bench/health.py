@@ -45,7 +45,7 @@ from common import (
 from thera.adapters.web import HealthChecker, make_resolver, make_ssl_context
 from thera.health import MIN_TEXT_CHARS, Observations, score
 from thera_local.apollo_standin import load_companies
-from thera_local.sites_standin import _HOSTNAME, SitesStandIn, normalize_host
+from thera_local.sites_standin import _HOSTNAME, SitesStandIn, normalize_host, stop_child
 
 TIMEOUT = 10.0
 PEER_CONCURRENCY = 50
@@ -134,13 +134,7 @@ def start_sites(data: Path, n: int, workdir: Path) -> Sites:
 
 
 def stop_sites(sites: Sites) -> None:
-    assert sites.proc.stdin is not None
-    sites.proc.stdin.close()
-    try:
-        sites.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        sites.proc.kill()
-        sites.proc.wait(timeout=5)
+    stop_child(sites.proc)
 
 
 # ----------------------------------------------------------------------------- measurements

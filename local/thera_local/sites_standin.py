@@ -429,16 +429,20 @@ class SitesProcess:
         return self
 
     def stop(self) -> None:
-        if self._proc is None:
-            return
-        assert self._proc.stdin is not None
-        self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait(timeout=5)
+        if self._proc is not None:
+            stop_child(self._proc)
         self._proc = None
+
+
+def stop_child(proc: subprocess.Popen[str]) -> None:
+    """End a stand-in serving until its stdin closes: close it, wait, kill if it hangs."""
+    assert proc.stdin is not None
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 def _serve(data: str, ca_path: str, slow_seconds: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from thera import keys
 from thera.adapters.apollo import RateLimitInfo, SearchPage
 from thera.adapters.memory import MemoryObjectStore, MemoryStateStore, MemoryVersionedStore
-from thera.ingest import CURSOR_KEY, PullReport, QuotaGuard, decode_raw_page, pull_companies
+from thera.ingest import CURSOR_KEY, PullReport, QuotaGuard, decode_raw_page, encode_raw_page, pull_companies
 from thera.quota import TokenBucket, default_windows
 from thera.wiring import bronze_parquet
 
@@ -107,21 +107,24 @@ def test_quota_exhaustion_stops_cleanly_and_the_next_run_resumes_without_refetch
     assert first.companies + second.companies + third.companies == 45
 
 
-def test_a_page_whose_raw_file_landed_is_rebuilt_without_an_api_call() -> None:
+def crashed_after_landing_raw_page_2() -> Env:
+    """A sweep of 3 pages begun on 2026-11-22 whose run died after page 2's raw file landed,
+    before its bronze file and cursor were written."""
     env = Env(n=25)
     guard = env.guard()
-    crashing = FakeSearch(env.orgs, guard, fail_on_page=2)
     with contextlib.suppress(RuntimeError):
-        env.pull(crashing, guard)
-    # the crash happened after page 1 landed; simulate one more that died after writing page 2's raw file
+        env.pull(FakeSearch(env.orgs, guard, fail_on_page=2), guard, date="2026-11-22")
     page2 = asyncio.run(FakeSearch(env.orgs, env.guard()).search_organizations(2, 10))
-    from thera.ingest import encode_raw_page
-
     env.store.put(
         keys.raw_apollo_page("2026-11-22", "2026-11-22", 2),
         encode_raw_page(page2.organizations),
         {"total-pages": "3", "total-entries": "25", "pulled-at": "2026-11-22T04:00:00.000Z"},
     )
+    return env
+
+
+def test_a_page_whose_raw_file_landed_is_rebuilt_without_an_api_call() -> None:
+    env = crashed_after_landing_raw_page_2()
     guard = env.guard()
     search = FakeSearch(env.orgs, guard)
     report = env.pull(search, guard)
@@ -149,19 +152,7 @@ def test_an_empty_result_completes_the_sweep() -> None:
 
 
 def test_a_sweep_resumed_on_a_later_day_reuses_its_landed_raw_page_and_writes_no_second_bronze_file() -> None:
-    env = Env(n=25)
-    guard = env.guard()
-    with contextlib.suppress(RuntimeError):
-        env.pull(FakeSearch(env.orgs, guard, fail_on_page=2), guard, date="2026-11-22")
-    page2 = asyncio.run(FakeSearch(env.orgs, env.guard()).search_organizations(2, 10))
-    from thera.ingest import encode_raw_page
-
-    # the day-one run died after landing page 2's raw file, before saving the cursor
-    env.store.put(
-        keys.raw_apollo_page("2026-11-22", "2026-11-22", 2),
-        encode_raw_page(page2.organizations),
-        {"total-pages": "3", "total-entries": "25", "pulled-at": "2026-11-22T04:00:00.000Z"},
-    )
+    env = crashed_after_landing_raw_page_2()
     guard = env.guard()
     search = FakeSearch(env.orgs, guard)
     report = env.pull(search, guard, date="2026-11-23")
