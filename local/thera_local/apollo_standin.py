@@ -41,6 +41,7 @@ def organization_from_company(company: dict[str, Any]) -> dict[str, Any]:
         "website_url": company.get("website"),
         "primary_domain": company.get("domain"),
         "linkedin_url": None,
+        "phone": company.get("phone"),
         "founded_year": company.get("founded_year"),
         "estimated_num_employees": company.get("team_size"),
         "industry": (company.get("industries") or [None])[0],

@@ -30,6 +30,7 @@ from thera_local.apollo_standin import ApolloStandIn, load_companies, organizati
 from thera_local.emulator import Emulator, provision, snapshot
 from thera_local.firecrawl_standin import FirecrawlStandIn
 from thera_local.lambda_env import ExecutionEnvironment, InvokeResult, function_environment
+from thera_local.models import local_embedding_model
 from thera_local.pollers import SqsPoller
 from thera_local.schedules import next_fire, scheduler_input
 from thera_local.sites_standin import SitesProcess, SitesStandIn
@@ -168,8 +169,11 @@ class Stack:
         # Firecrawl answers from the same sites' content, built here from the same seed
         self.firecrawl = FirecrawlStandIn(SitesStandIn(companies), firecrawl_key)
         self.firecrawl.start()
+        model = local_embedding_model(self.home, companies, fingerprint)
         endpoint = self.emulator.start()
         overrides = {
+            "EmbeddingProvider": "local",
+            "LocalEmbeddingModel": str(model),
             "ApolloBaseUrl": self.standin.api_base,
             "FirecrawlBaseUrl": self.firecrawl.url,
             "LocalDnsUrl": self.sites.dns_url,

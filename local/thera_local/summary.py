@@ -12,6 +12,7 @@ import pyarrow as pa
 from thera import keys
 from thera.adapters.aws import DynamoStateStore, DynamoVersionedStore, S3ObjectStore
 from thera.config import ApolloPullSettings
+from thera.embed import SPEND_KEY_PREFIX, Spend
 from thera.ingest import CURSOR_KEY
 from thera.quota import TokenBucket
 from thera.silver import current_companies
@@ -41,6 +42,16 @@ class Funnel:
     crawl_failures: dict[str, int] = field(default_factory=dict)
     cache_skips: int = 0
     breaker: dict[str, Any] = field(default_factory=dict)
+    gold_parts: int = 0
+    profiles: int = 0
+    profiles_with_page: int = 0
+    mean_completeness: float = 0.0
+    embedding_parts: int = 0
+    embedded: int = 0
+    embedding_models: list[str] = field(default_factory=list)
+    spend: Spend = field(default_factory=Spend)
+    public_rows: int = 0
+    private_rows: int = 0
 
     @property
     def duplicates_dropped(self) -> int:
@@ -99,6 +110,43 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
     breaker = DynamoVersionedStore(ddb, breaker_table).load(FIRECRAWL_BREAKER)
     funnel.breaker = breaker.doc if breaker else {"state": "closed", "transitions": []}
 
+    gold = [from_parquet(store.get(k)) for k in store.list(keys.GOLD_PROFILES)]
+    funnel.gold_parts = len(gold)
+    if gold:
+        newest = pa.concat_tables(gold, promote_options="permissive").sort_by([("version", "descending")]).to_pylist()
+        current: dict[str, dict[str, Any]] = {}
+        for profile in newest:
+            current.setdefault(profile["domain"], profile)
+        funnel.profiles = len(current)
+        funnel.profiles_with_page = sum(1 for p in current.values() if p["crawled"])
+        funnel.mean_completeness = sum(p["completeness"] for p in current.values()) / len(current)
+    vectors = store.list(keys.EMBEDDINGS)
+    funnel.embedding_parts = len(vectors)
+    models: Counter[str] = Counter()
+    for key in vectors:
+        part = from_parquet(store.get(key)).select(["model_id"])
+        funnel.embedded += part.num_rows
+        models.update(part["model_id"].to_pylist())
+    funnel.embedding_models = [f"{m} ×{n}" for m, n in models.most_common()]
+    embed_env = functions["EmbeddingsFunction"].environment
+    spend_store = DynamoVersionedStore(ddb, embed_env["QUOTA_TABLE"])
+    for item in _scan(ddb, embed_env["QUOTA_TABLE"]):
+        if item["pk"]["S"].startswith(SPEND_KEY_PREFIX):
+            day = spend_store.load(item["pk"]["S"])
+            if day:
+                d = Spend(**day.doc)
+                s = funnel.spend
+                funnel.spend = Spend(
+                    s.tokens + d.tokens,
+                    s.nano_usd + d.nano_usd,
+                    s.calls + d.calls,
+                    s.unchanged + d.unchanged,
+                    s.parked + d.parked,
+                )
+    publish_env = functions["PublisherFunction"].environment
+    funnel.public_rows = _count(ddb, publish_env["PUBLIC_STARTUPS_TABLE"])
+    funnel.private_rows = _count(ddb, publish_env["PRIVATE_STARTUPS_TABLE"])
+
     dlqs = dead_letter_queues(template)
     for logical in template.of_type("AWS::SQS::Queue"):
         url = template.queue_url(logical, endpoint)
@@ -106,6 +154,14 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
         depth = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
         (funnel.dead_letters if logical in dlqs else funnel.queues)[logical] = depth
     return funnel
+
+
+def _scan(ddb: Any, table: str) -> list[dict[str, Any]]:
+    return [item for page in ddb.get_paginator("scan").paginate(TableName=table) for item in page.get("Items", [])]
+
+
+def _count(ddb: Any, table: str) -> int:
+    return sum(page["Count"] for page in ddb.get_paginator("scan").paginate(TableName=table, Select="COUNT"))
 
 
 def dead_letter_queues(template: Template) -> set[str]:
@@ -174,6 +230,24 @@ def render(funnel: Funnel, pull: dict[str, Any] | None, apollo: dict[str, Any] |
     moves = funnel.breaker.get("transitions", [])
     path = " → ".join([moves[0][1], *[m[2] for m in moves]]) if moves else "no transition"
     lines.append(f"  Firecrawl breaker  {funnel.breaker.get('state', 'closed')} ({len(moves)} transition(s): {path})")
+    lines.append(
+        f"  Gold profiles      {funnel.profiles} startups in {funnel.gold_parts} part(s): "
+        f"{funnel.profiles_with_page} with page content, {funnel.profiles - funnel.profiles_with_page} from "
+        f"company and health only; mean completeness {funnel.mean_completeness:.0f}/100"
+    )
+    spend = funnel.spend
+    lines.append(
+        f"  Embeddings         {funnel.embedded} profile(s) embedded ({', '.join(funnel.embedding_models) or 'none'}), "
+        f"{spend.unchanged} skipped as unchanged, {spend.parked} part(s) parked by the budget"
+    )
+    lines.append(
+        f"  Embedding spend    {spend.tokens:,} tokens in {spend.calls} call(s), estimated ${spend.usd:.6f} "
+        f"at the configured price per 1k tokens"
+    )
+    lines.append(
+        f"  Published          {funnel.public_rows} public row(s) (no personal data), "
+        f"{funnel.private_rows} private row(s)"
+    )
     lines.append("  Queues             " + ", ".join(f"{q} {n}" for q, n in funnel.queues.items()))
     lines.append("  Dead-letter queues " + ", ".join(f"{q} {n}" for q, n in funnel.dead_letters.items()))
     return "\n".join(lines)

@@ -64,6 +64,12 @@ def test_daily_flow_lands_deduplicated_silver_and_explains_the_quarantine(make_c
     assert funnel.health_flags.get("dns_unresolved", 0) == sum(1 for d in got if modes.get(d, "dns_miss") == "dns_miss")
     assert funnel.health_flags.get("parked_page", 0) == sum(1 for d in got if modes.get(d) == "parked")
     assert funnel.quota["day"] == (3, 600)  # 300 companies, 100 per page: 3 calls spent
+    # every company has a profile (crawled or not), an embedding, and a row in each read model
+    assert funnel.profiles == len(got) and funnel.profiles_with_page == len(healthy)
+    assert funnel.embedded >= len(got) and funnel.spend.tokens > 0 and funnel.spend.nano_usd > 0
+    assert funnel.public_rows == funnel.private_rows == len(got)
+    for line in ("Gold profiles", "Embeddings", "Embedding spend", "Published"):
+        assert line in done.stdout
     logs = cli.run("logs", "ApolloPullFunction").stdout
     assert "apollo pull finished" in logs and "REPORT RequestId" in logs
     filtered = cli.run("logs", "BronzeToSilverFunction", "--filter", "bronze object refined").stdout

@@ -23,11 +23,15 @@ from thera.silver import transform
 from thera.tables import from_parquet
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+HEALTH_KEY = "silver/domain_health/date=2026-11-22/part-abc.parquet"
 
 
-def test_gate_writes_every_result_and_sends_only_passing_domains() -> None:
-    store, queue = MemoryObjectStore(), MemoryQueue()
-    requests = [HealthRequest(d, d, "h", "silver/x", "run-1") for d in ("good.com", "parked.com", "gone.com")]
+SILVER_KEY = "silver/companies/date=2026-11-22/sweep=s/page=00001.parquet"
+
+
+def test_gate_writes_every_result_sends_passing_domains_to_crawl_and_the_rest_to_their_profile() -> None:
+    store, queue, profiles = MemoryObjectStore(), MemoryQueue(), MemoryQueue()
+    requests = [HealthRequest(d, d, "h", SILVER_KEY, "run-1") for d in ("good.com", "parked.com", "gone.com")]
     observations = [
         Observations("good.com", dns_ok=True, http_status=301, https_status=200, final_status=200, text_chars=500),
         Observations(
@@ -36,7 +40,14 @@ def test_gate_writes_every_result_and_sends_only_passing_domains() -> None:
         Observations("gone.com"),
     ]
     out = record_health(
-        requests, observations, store=store, crawl_queue=queue, min_score=70, date="2026-11-22", now=NOW
+        requests,
+        observations,
+        store=store,
+        crawl_queue=queue,
+        profile_queue=profiles,
+        min_score=70,
+        date="2026-11-22",
+        now=NOW,
     )
     assert out.passed == ["good.com"]
     assert queue.bodies == [
@@ -46,7 +57,13 @@ def test_gate_writes_every_result_and_sends_only_passing_domains() -> None:
             "health_score": 100,
             "correlation_id": "run-1",
             "deferrals": 0,
+            "silver_key": SILVER_KEY,
+            "health_key": out.health_key,
         }
+    ]
+    assert [(b["domain"], b["silver_key"], b["health_key"], b["content_key"]) for b in profiles.bodies] == [
+        ("parked.com", SILVER_KEY, out.health_key, ""),
+        ("gone.com", SILVER_KEY, out.health_key, ""),
     ]
     health = from_parquet(store.get(out.health_key)).to_pylist()
     assert [(r["domain"], r["score"], r["flags"]) for r in health] == [
@@ -55,7 +72,14 @@ def test_gate_writes_every_result_and_sends_only_passing_domains() -> None:
         ("gone.com", 0, ["dns_unresolved"]),
     ]
     again = record_health(
-        requests, observations, store=store, crawl_queue=queue, min_score=70, date="2026-11-22", now=NOW
+        requests,
+        observations,
+        store=store,
+        crawl_queue=queue,
+        profile_queue=profiles,
+        min_score=70,
+        date="2026-11-22",
+        now=NOW,
     )
     assert again.health_key == out.health_key and not again.written  # a redelivered batch writes nothing new
 
@@ -97,6 +121,7 @@ class Env:
     def __init__(self, scraper: FakeScraper) -> None:
         self.store, self.cache, self.breakers = MemoryObjectStore(), MemoryCrawlCache(), MemoryVersionedStore()
         self.scraper, self.now = scraper, NOW.timestamp()
+        self.profiles = MemoryQueue()
 
     def crawl(self, domain: str = "acme.com", owner: str = "m1") -> Any:
         breaker = CircuitBreaker(self.breakers, "firecrawl", BreakerConfig(2, 60, 1), owner, lambda: self.now)
@@ -105,11 +130,13 @@ class Env:
             cache=self.cache,
             breaker=breaker,
             scraper=self.scraper,
+            profile_queue=self.profiles,
             recrawl_after_days=30,
             date=datetime.fromtimestamp(self.now, UTC).date().isoformat(),
             clock=lambda: self.now,
         )
-        return asyncio.run(service.crawl(CrawlRequest(domain, f"https://{domain}/", 90, "run-1")))
+        request = CrawlRequest(domain, f"https://{domain}/", 90, "run-1", 0, SILVER_KEY, HEALTH_KEY)
+        return asyncio.run(service.crawl(request))
 
 
 def test_a_crawl_lands_raw_and_silver_and_a_redelivery_calls_nothing() -> None:
@@ -119,9 +146,20 @@ def test_a_crawl_lands_raw_and_silver_and_a_redelivery_calls_nothing() -> None:
     assert env.store.metadata(keys.raw_firecrawl("2026-11-22", "acme.com")) is not None
     page = from_parquet(env.store.get(first.key)).to_pylist()[0]
     assert page["title"] == "Acme" and "Warehouse robots" in page["text"]
+    assert (page["silver_key"], page["health_key"]) == (SILVER_KEY, HEALTH_KEY)  # what the profile joins
+    assert env.profiles.bodies == []  # the landed page's S3 notification starts the profile
     second = env.crawl()
     assert second.status == "cached" and env.scraper.calls == ["https://acme.com/"]
     assert env.cache.skips == {"acme.com": 1}
+    assert env.profiles.bodies == [
+        {
+            "domain": "acme.com",
+            "silver_key": SILVER_KEY,
+            "health_key": HEALTH_KEY,
+            "content_key": first.key,  # the profile is rebuilt with the cached crawl's page
+            "correlation_id": "run-1",
+        }
+    ]
     env.now += 31 * 86400  # past RECRAWL_AFTER_DAYS: crawled again
     assert env.crawl().status == "crawled" and len(env.scraper.calls) == 2
 
@@ -134,6 +172,8 @@ def test_site_errors_and_refusals_are_recorded_with_their_reason_not_retried() -
     assert (refused.status, refused.reason) == ("rejected", "http_402")
     record = json.loads(env.store.get(keys.quarantine_firecrawl("2026-11-22", "other.com")))
     assert record["detail"] == "Insufficient credits"
+    # no page will land for either: their profiles are asked for without content
+    assert [(b["domain"], b["content_key"]) for b in env.profiles.bodies] == [("down.com", ""), ("other.com", "")]
     assert env.breakers.load("firecrawl") is None or env.breakers.load("firecrawl").doc["failures"] == 0
 
 

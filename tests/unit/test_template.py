@@ -75,13 +75,62 @@ def test_pyarrow_ships_in_its_own_layer_only() -> None:
     assert "pyarrow" in (ROOT / "layers" / "pyarrow" / "requirements.txt").read_text()
 
 
-def test_bronze_notifications_feed_the_bronze_queue() -> None:
-    (config,) = props("DataLakeBucket")["NotificationConfiguration"]["QueueConfigurations"]
-    assert config["Queue"] == {"Fn::GetAtt": ["BronzeQueue", "Arn"]}
-    rules = {r["Name"]: r["Value"] for r in config["Filter"]["S3Key"]["Rules"]}
-    assert rules == {"prefix": "bronze/companies/", "suffix": ".parquet"}
+def test_lake_notifications_feed_each_stage_its_own_prefix() -> None:
+    configs = props("DataLakeBucket")["NotificationConfiguration"]["QueueConfigurations"]
+    wired = {
+        config["Queue"]["Fn::GetAtt"][0]: {r["Name"]: r["Value"] for r in config["Filter"]["S3Key"]["Rules"]}
+        for config in configs
+    }
+    assert wired == {
+        "BronzeQueue": {"prefix": "bronze/companies/", "suffix": ".parquet"},
+        "ProfileQueue": {"prefix": "silver/firecrawl/", "suffix": ".parquet"},
+        "EmbedQueue": {"prefix": "gold/profiles/", "suffix": ".parquet"},
+    }
+    allowed = {
+        queue["Fn::GetAtt"][0]
+        for res in TEMPLATE.of_type("AWS::SQS::QueuePolicy").values()
+        for statement in res["Properties"]["PolicyDocument"]["Statement"]
+        for queue in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+    }
+    assert set(wired) <= allowed  # S3 may send to every notified queue
 
 
-def test_every_queue_event_and_schedule_has_a_sample_event() -> None:
+def _stage(logical_id: str) -> str:
+    name = logical_id.removesuffix("Function")
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+@pytest.mark.parametrize("spec", list(FUNCTIONS.values()), ids=lambda f: f.logical_id)
+def test_every_queue_event_and_schedule_has_a_sample_event(spec: Any) -> None:
     names = {p.name for p in (ROOT / "events").glob("*.json")}
-    assert "apollo_pull_schedule.json" in names and "bronze_to_silver_sqs.json" in names
+    if spec.sqs_events:
+        assert f"{_stage(spec.logical_id)}_sqs.json" in names
+    if spec.schedules:
+        assert f"{_stage(spec.logical_id)}_schedule.json" in names
+
+
+def test_read_models_keep_versions_and_expire() -> None:
+    for logical in ("PublicStartupsTable", "PrivateStartupsTable"):
+        p = props(logical)
+        assert p["KeySchema"] == [{"AttributeName": "domain", "KeyType": "HASH"}]
+        assert p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        assert p["TimeToLiveSpecification"]["AttributeName"] == "expires_at"
+
+
+def test_only_the_publisher_writes_the_read_models_and_it_cannot_read_them() -> None:
+    writers = {}
+    for logical, res in TEMPLATE.of_type("AWS::Serverless::Function").items():
+        for policy in res["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                resources = (
+                    statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                )
+                for r in resources:
+                    if isinstance(r, dict) and r.get("Fn::GetAtt", [""])[0] in {
+                        "PublicStartupsTable",
+                        "PrivateStartupsTable",
+                    }:
+                        writers.setdefault(logical, set()).update(
+                            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                        )
+    assert writers == {"PublisherFunction": {"dynamodb:PutItem"}}

@@ -65,6 +65,12 @@ def _strings(value: Any) -> list[str]:
     return [s for s in (_text(v) for v in value) if s]
 
 
+def _phone(org: Mapping[str, Any]) -> str | None:
+    primary = org.get("primary_phone")
+    number = primary.get("number") if isinstance(primary, Mapping) else None
+    return _text(org.get("phone")) or _text(number) or _text(org.get("sanitized_phone"))
+
+
 def bronze_record(org: Mapping[str, Any], position: int, lineage: Lineage) -> dict[str, Any]:
     """Flatten one Apollo organization into the bronze schema (see ``thera.schemas.BRONZE``)."""
     issues: list[str] = []
@@ -93,5 +99,6 @@ def bronze_record(org: Mapping[str, Any], position: int, lineage: Lineage) -> di
         "employees": _int(org.get("estimated_num_employees"), "estimated_num_employees", issues),
         "founded_year": _int(org.get("founded_year"), "founded_year", issues),
         "linkedin_url": _text(org.get("linkedin_url")),
+        "phone": _phone(org),
         "issues": issues,
     }

@@ -46,6 +46,23 @@ RECRAWL_AFTER_DAYS = "RECRAWL_AFTER_DAYS"
 BREAKER_FAILURE_THRESHOLD = "BREAKER_FAILURE_THRESHOLD"
 BREAKER_COOLDOWN_SECONDS = "BREAKER_COOLDOWN_SECONDS"
 BREAKER_SUCCESS_THRESHOLD = "BREAKER_SUCCESS_THRESHOLD"
+PROFILE_QUEUE_URL = "PROFILE_QUEUE_URL"
+EMBED_QUEUE_URL = "EMBED_QUEUE_URL"
+EMBED_WAIT_QUEUE_URL = "EMBED_WAIT_QUEUE_URL"
+PUBLISH_QUEUE_URL = "PUBLISH_QUEUE_URL"
+EMBEDDINGS_TABLE = "EMBEDDINGS_TABLE"
+EMBEDDING_PROVIDER = "EMBEDDING_PROVIDER"
+EMBEDDING_MODEL_ID = "EMBEDDING_MODEL_ID"
+EMBEDDING_DIMENSIONS = "EMBEDDING_DIMENSIONS"
+LOCAL_EMBEDDING_MODEL = "LOCAL_EMBEDDING_MODEL"
+DAILY_EMBEDDING_BUDGET_USD = "DAILY_EMBEDDING_BUDGET_USD"
+EMBEDDING_PRICE_PER_1K_TOKENS_USD = "EMBEDDING_PRICE_PER_1K_TOKENS_USD"
+EMBEDDING_MAX_TOKENS = "EMBEDDING_MAX_TOKENS"
+PUBLIC_STARTUPS_TABLE = "PUBLIC_STARTUPS_TABLE"
+PRIVATE_STARTUPS_TABLE = "PRIVATE_STARTUPS_TABLE"
+READ_MODEL_TTL_DAYS = "READ_MODEL_TTL_DAYS"
+
+EMBEDDING_PROVIDERS = ("bedrock", "local")
 
 
 class ConfigError(ValueError):
@@ -71,6 +88,23 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maxi
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
         raise ConfigError(f"{name} must be {bound}, got {value}")
     return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not value >= minimum:  # also refuses NaN
+        raise ConfigError(f"{name} must be >= {minimum}, got {raw}")
+    return value
+
+
+def _timezone(env: Mapping[str, str]) -> str:
+    return env.get(BUSINESS_TIMEZONE, "").strip() or "America/Sao_Paulo"
 
 
 @dataclass(frozen=True)
@@ -108,7 +142,7 @@ class ApolloPullSettings:
                 per_day=_int(env, QUOTA_PER_DAY, 600, minimum=1),
             ),
             max_wait_seconds=_int(env, QUOTA_MAX_WAIT_SECONDS, 65, minimum=0, maximum=900),
-            timezone=env.get(BUSINESS_TIMEZONE, "").strip() or "America/Sao_Paulo",
+            timezone=_timezone(env),
             search_filters=filters,
         )
 
@@ -136,6 +170,7 @@ class BronzeToSilverSettings:
 class DomainHealthSettings:
     bucket: str
     crawl_queue_url: str
+    profile_queue_url: str
     min_score: int
     timeout_seconds: int
     concurrency: int
@@ -148,12 +183,13 @@ class DomainHealthSettings:
         return cls(
             bucket=_required(env, DATA_LAKE_BUCKET),
             crawl_queue_url=_required(env, CRAWL_QUEUE_URL),
+            profile_queue_url=_required(env, PROFILE_QUEUE_URL),
             min_score=_int(env, MIN_HEALTH_SCORE, 70, minimum=0, maximum=100),
             timeout_seconds=_int(env, HEALTH_CHECK_TIMEOUT_SECONDS, 5, minimum=1, maximum=60),
             concurrency=_int(env, HEALTH_CONCURRENCY, 50, minimum=1, maximum=1000),
             local_dns_url=env.get(LOCAL_DNS_URL, "").strip(),
             extra_ca_bundle=env.get(EXTRA_CA_BUNDLE, "").strip(),
-            timezone=env.get(BUSINESS_TIMEZONE, "").strip() or "America/Sao_Paulo",
+            timezone=_timezone(env),
         )
 
 
@@ -165,6 +201,7 @@ class FirecrawlSettings:
     timeout_ms: int
     max_attempts: int
     crawl_queue_url: str
+    profile_queue_url: str
     cache_table: str
     breaker_table: str
     recrawl_after_days: int
@@ -182,11 +219,85 @@ class FirecrawlSettings:
             timeout_ms=_int(env, FIRECRAWL_TIMEOUT_MS, 30_000, minimum=1000, maximum=120_000),
             max_attempts=_int(env, FIRECRAWL_MAX_ATTEMPTS, 3, minimum=1, maximum=10),
             crawl_queue_url=_required(env, CRAWL_QUEUE_URL),
+            profile_queue_url=_required(env, PROFILE_QUEUE_URL),
             cache_table=_required(env, CRAWL_CACHE_TABLE),
             breaker_table=_required(env, BREAKER_TABLE),
             recrawl_after_days=_int(env, RECRAWL_AFTER_DAYS, 30, minimum=0),
             failure_threshold=_int(env, BREAKER_FAILURE_THRESHOLD, 5, minimum=1),
             cooldown_seconds=_int(env, BREAKER_COOLDOWN_SECONDS, 60, minimum=1, maximum=900),
             success_threshold=_int(env, BREAKER_SUCCESS_THRESHOLD, 2, minimum=1),
-            timezone=env.get(BUSINESS_TIMEZONE, "").strip() or "America/Sao_Paulo",
+            timezone=_timezone(env),
+        )
+
+
+@dataclass(frozen=True)
+class SilverToGoldSettings:
+    bucket: str
+    timezone: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SilverToGoldSettings:
+        return cls(bucket=_required(env, DATA_LAKE_BUCKET), timezone=_timezone(env))
+
+
+@dataclass(frozen=True)
+class EmbeddingsSettings:
+    bucket: str
+    embeddings_table: str
+    quota_table: str
+    embed_queue_url: str
+    wait_queue_url: str
+    publish_queue_url: str
+    provider: str
+    model_id: str
+    dimensions: int
+    local_model_path: str
+    budget_usd: float
+    price_per_1k_tokens_usd: float
+    max_tokens: int
+    timezone: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EmbeddingsSettings:
+        provider = env.get(EMBEDDING_PROVIDER, "").strip() or "bedrock"
+        if provider not in EMBEDDING_PROVIDERS:
+            raise ConfigError(f"{EMBEDDING_PROVIDER} must be one of {', '.join(EMBEDDING_PROVIDERS)}, got {provider!r}")
+        dimensions = _int(env, EMBEDDING_DIMENSIONS, 1024, minimum=1)
+        if provider == "bedrock" and dimensions not in (256, 512, 1024):
+            raise ConfigError(f"{EMBEDDING_DIMENSIONS} must be 256, 512 or 1024 for Titan, got {dimensions}")
+        local_model = env.get(LOCAL_EMBEDDING_MODEL, "").strip()
+        if provider == "local" and not local_model:
+            raise ConfigError(f"{LOCAL_EMBEDDING_MODEL} is required when {EMBEDDING_PROVIDER} is local")
+        return cls(
+            bucket=_required(env, DATA_LAKE_BUCKET),
+            embeddings_table=_required(env, EMBEDDINGS_TABLE),
+            quota_table=_required(env, QUOTA_TABLE),
+            embed_queue_url=_required(env, EMBED_QUEUE_URL),
+            wait_queue_url=_required(env, EMBED_WAIT_QUEUE_URL),
+            publish_queue_url=_required(env, PUBLISH_QUEUE_URL),
+            provider=provider,
+            model_id=env.get(EMBEDDING_MODEL_ID, "").strip() or "amazon.titan-embed-text-v2:0",
+            dimensions=dimensions,
+            local_model_path=local_model,
+            budget_usd=_float(env, DAILY_EMBEDDING_BUDGET_USD, 1.0),
+            price_per_1k_tokens_usd=_float(env, EMBEDDING_PRICE_PER_1K_TOKENS_USD, 0.00002),
+            max_tokens=_int(env, EMBEDDING_MAX_TOKENS, 512, minimum=16, maximum=8192),
+            timezone=_timezone(env),
+        )
+
+
+@dataclass(frozen=True)
+class PublisherSettings:
+    bucket: str
+    public_table: str
+    private_table: str
+    ttl_days: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PublisherSettings:
+        return cls(
+            bucket=_required(env, DATA_LAKE_BUCKET),
+            public_table=_required(env, PUBLIC_STARTUPS_TABLE),
+            private_table=_required(env, PRIVATE_STARTUPS_TABLE),
+            ttl_days=_int(env, READ_MODEL_TTL_DAYS, 90, minimum=1),
         )

@@ -2,13 +2,13 @@
 
 Outcomes, and what happens to the message:
 
-- ``cached`` / ``already_done``: crawled within ``RECRAWL_AFTER_DAYS`` (no call) or
-  already landed today (a redelivery): done.
+- ``cached`` / ``already_done``: crawled within ``RECRAWL_AFTER_DAYS`` (no call; the
+  profile is rebuilt with that crawl's page) or already landed today (a redelivery): done.
 - ``crawled``: raw answer to ``raw/firecrawl/``, cleaned text and richness to
-  ``silver/firecrawl/``, the cache updated: done.
+  ``silver/firecrawl/`` (whose S3 notification starts the profile), the cache updated: done.
 - ``target_failed`` / ``rejected``: the site answered badly through Firecrawl, or
   Firecrawl refused the request (402, 4xx): recorded under ``quarantine/firecrawl/``
-  with the reason, never retried: done.
+  with the reason, never retried; the profile is built without page content: done.
 - ``deferred``: the breaker is open, or this failure opened it, or a half-open probe
   failed. The message is sent again with a delay instead of being retried, because
   SQS counts every receive toward ``maxReceiveCount`` and a visibility change does
@@ -31,8 +31,8 @@ from thera import keys, schemas
 from thera.adapters.firecrawl import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
 from thera.breaker import CLOSED, CircuitBreaker
 from thera.content import analyze
-from thera.messages import CrawlRequest
-from thera.ports import CrawlCache, ObjectStore
+from thera.messages import CrawlRequest, ProfileRequest
+from thera.ports import CrawlCache, MessageQueue, ObjectStore
 from thera.tables import to_parquet
 
 MIN_DEFER_SECONDS = 1
@@ -57,6 +57,7 @@ class CrawlOutcome:
     defer_seconds: int = 0
     probe: bool = False
     breaker_state: str = ""
+    profile_requested: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -70,21 +71,26 @@ class CrawlService:
         cache: CrawlCache,
         breaker: CircuitBreaker,
         scraper: Scraper,
+        profile_queue: MessageQueue,
         recrawl_after_days: int,
         date: str,
         clock: Callable[[], float],
     ) -> None:
         self._store, self._cache, self._breaker, self._scraper = store, cache, breaker, scraper
+        self._profile_queue = profile_queue
         self._recrawl_seconds = recrawl_after_days * 86400
         self._date, self._clock = date, clock
 
     async def crawl(self, request: CrawlRequest) -> CrawlOutcome:
         domain = request.domain
         now = self._clock()
-        last = self._cache.crawled_at(domain)
-        if last is not None and now - last < self._recrawl_seconds:
+        last = self._cache.last_crawl(domain)
+        if last is not None and now - last.crawled_at < self._recrawl_seconds:
             self._cache.note_skip(domain)
-            return CrawlOutcome(domain, "cached", reason=f"crawled {int((now - last) // 86400)} day(s) ago")
+            days = int((now - last.crawled_at) // 86400)
+            outcome = CrawlOutcome(domain, "cached", reason=f"crawled {days} day(s) ago", key=last.content_key)
+            outcome.profile_requested = self._request_profile(request, last.content_key)
+            return outcome
         silver_key = keys.silver_firecrawl(self._date, domain)
         if self._store.metadata(silver_key) is not None:
             return CrawlOutcome(domain, "already_done", key=silver_key)
@@ -143,10 +149,12 @@ class CrawlService:
             "crawled_at": datetime.fromtimestamp(now, UTC),
             "raw_key": raw_key,
             "correlation_id": request.correlation_id,
+            "silver_key": request.silver_key or None,
+            "health_key": request.health_key or None,
         }
         silver_key = keys.silver_firecrawl(self._date, request.domain)
         self._store.put(silver_key, to_parquet(pa.Table.from_pylist([row], schema=schemas.SILVER_FIRECRAWL)))
-        self._cache.remember(request.domain, now, int(now + self._recrawl_seconds))
+        self._cache.remember(request.domain, now, int(now + self._recrawl_seconds), silver_key)
         return CrawlOutcome(
             request.domain, "crawled", richness=page.richness, key=silver_key, probe=probe, breaker_state=state
         )
@@ -165,7 +173,20 @@ class CrawlService:
             "at": datetime.fromtimestamp(self._clock(), UTC).isoformat(),
         }
         self._store.put(key, json.dumps(doc, sort_keys=True).encode())
-        return CrawlOutcome(request.domain, status, reason=reason, key=key, probe=probe, breaker_state=state)
+        outcome = CrawlOutcome(request.domain, status, reason=reason, key=key, probe=probe, breaker_state=state)
+        outcome.profile_requested = self._request_profile(request, "")
+        return outcome
+
+    def _request_profile(self, request: CrawlRequest, content_key: str) -> bool:
+        """No new page lands for this domain: ask for its profile directly (a request made before
+        the keys travelled with crawl requests cannot name its silver row, and is left alone)."""
+        if not request.silver_key:
+            return False
+        profile = ProfileRequest(
+            request.domain, request.silver_key, request.health_key, content_key, request.correlation_id
+        )
+        self._profile_queue.send_many([profile.body()])
+        return True
 
 
 def _defer(seconds: float) -> int:

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from thera import keys, schemas
 from thera.health import HealthResult, Observations, score
-from thera.messages import CrawlRequest, HealthRequest
+from thera.messages import CrawlRequest, HealthRequest, ProfileRequest
 from thera.ports import MessageQueue, ObjectStore
 from thera.tables import to_parquet
 
@@ -20,6 +20,7 @@ from thera.tables import to_parquet
 class GateOutcome:
     results: list[HealthResult] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
+    sent_to_profile: int = 0
     health_key: str = ""
     written: bool = False
 
@@ -55,11 +56,13 @@ def record_health(
     *,
     store: ObjectStore,
     crawl_queue: MessageQueue,
+    profile_queue: MessageQueue,
     min_score: int,
     date: str,
     now: datetime,
 ) -> GateOutcome:
-    """Write the batch's results to silver/domain_health/, then send the passing domains to crawl."""
+    """Write the batch's results to silver/domain_health/, then send the passing domains to crawl and
+    the others straight to their profile (built from what is known, without page content)."""
     outcome = GateOutcome()
     pairs = [(req, score(obs, min_score)) for req, obs in zip(requests, observations, strict=True)]
     outcome.results = [result for _, result in pairs]
@@ -69,14 +72,29 @@ def record_health(
     if store.metadata(outcome.health_key) is None:
         store.put(outcome.health_key, to_parquet(health_table(pairs, now)))
         outcome.written = True
-    crawl = []
+    crawl, profile = [], []
     for request, result in pairs:
         if result.passed:
             scheme = "https" if result.checks["https"] and result.checks["tls"] else "http"
+            url = f"{scheme}://{result.domain}/"
             crawl.append(
-                CrawlRequest(result.domain, f"{scheme}://{result.domain}/", result.score, request.correlation_id).body()
+                CrawlRequest(
+                    result.domain,
+                    url,
+                    result.score,
+                    request.correlation_id,
+                    silver_key=request.silver_key,
+                    health_key=outcome.health_key,
+                ).body()
             )
             outcome.passed.append(result.domain)
+        elif request.silver_key:
+            profile.append(
+                ProfileRequest(result.domain, request.silver_key, outcome.health_key, "", request.correlation_id).body()
+            )
     if crawl:
         crawl_queue.send_many(crawl)
+    if profile:
+        profile_queue.send_many(profile)
+        outcome.sent_to_profile = len(profile)
     return outcome

@@ -12,6 +12,8 @@ SILVER_DOMAIN_HEALTH = "silver/domain_health/"
 RAW_FIRECRAWL = "raw/firecrawl/"
 SILVER_FIRECRAWL = "silver/firecrawl/"
 QUARANTINE_FIRECRAWL = "quarantine/firecrawl/"
+GOLD_PROFILES = "gold/profiles/"
+EMBEDDINGS = "embeddings/"
 
 _BRONZE_KEY = re.compile(r"^bronze/companies/date=(\d{4}-\d{2}-\d{2})/sweep=([\w.-]+)/page=(\d{5})\.parquet$")
 
@@ -58,3 +60,23 @@ def silver_firecrawl(date: str, domain: str) -> str:
 
 def quarantine_firecrawl(date: str, domain: str) -> str:
     return f"{QUARANTINE_FIRECRAWL}date={date}/{domain}.json"
+
+
+def gold_profiles_part(date: str, part: str) -> str:
+    return f"{GOLD_PROFILES}date={date}/part-{part}.parquet"
+
+
+def embeddings_part(date: str, part: str) -> str:
+    return f"{EMBEDDINGS}date={date}/part-{part}.parquet"
+
+
+def is_gold_profiles(key: str) -> bool:
+    return key.startswith(GOLD_PROFILES) and key.endswith(".parquet")
+
+
+def is_silver_firecrawl(key: str) -> bool:
+    return key.startswith(SILVER_FIRECRAWL) and key.endswith(".parquet")
+
+
+def quarantine_embeddings(date: str, domain: str) -> str:
+    return f"quarantine/embeddings/date={date}/{domain}.json"

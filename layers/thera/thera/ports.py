@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol, TypeVar
@@ -40,6 +40,44 @@ class MessageQueue(Protocol):
     def send_many(self, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None: ...
 
 
+@dataclass(frozen=True)
+class Received:
+    receipt: str
+    body: str
+
+
+class ReceivingQueue(Protocol):
+    """A queue read by hand, not by an event source mapping: a holding queue or a DLQ being redriven."""
+
+    def receive(self, max_messages: int = 10) -> list[Received]: ...
+
+    def delete(self, receipts: list[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class EmbeddingRecord:
+    domain: str
+    model_id: str
+    text_hash: str
+    key: str = ""
+    tokens: int = 0
+
+
+class EmbeddingIndex(Protocol):
+    """Which text each domain was last embedded from, by which model (a table in AWS)."""
+
+    def known(self, domains: list[str]) -> dict[str, EmbeddingRecord]: ...
+
+    def remember(self, records: list[EmbeddingRecord]) -> None: ...
+
+
+class ReadModel(Protocol):
+    """A read-model table whose rows only move forward: ``put_if_newer`` answers
+    ``written``, ``same`` (this version is stored already) or ``stale`` (a newer one is)."""
+
+    def put_if_newer(self, item: dict[str, Any]) -> str: ...
+
+
 class DomainRegistry(Protocol):
     """The last known content hash per domain: which silver rows are new or changed."""
 
@@ -48,14 +86,48 @@ class DomainRegistry(Protocol):
     def remember(self, hashes: dict[str, str], source: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class LastCrawl:
+    crawled_at: float
+    content_key: str  # the silver/firecrawl object of that crawl ("" if not recorded)
+
+
 class CrawlCache(Protocol):
-    """When each domain was last crawled (a table with TTL in AWS)."""
+    """When each domain was last crawled, and where its page landed (a table with TTL in AWS)."""
 
-    def crawled_at(self, domain: str) -> float | None: ...
+    def last_crawl(self, domain: str) -> LastCrawl | None: ...
 
-    def remember(self, domain: str, crawled_at: float, expires_at: int) -> None: ...
+    def remember(self, domain: str, crawled_at: float, expires_at: int, content_key: str) -> None: ...
 
     def note_skip(self, domain: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """One text's vector (unit length) and the tokens the provider counted for it."""
+
+    vector: Sequence[float]
+    tokens: int
+
+
+class EmbeddingProvider(Protocol):
+    """Turns one text into a vector: Bedrock Titan in AWS, a local model offline."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dimensions(self) -> int: ...
+
+    def embed(self, text: str) -> Embedding: ...
+
+
+class ProviderUnavailable(RuntimeError):
+    """The provider is throttling or down even after retries: try the message again later."""
+
+
+class ProviderRejected(ValueError):
+    """The provider refused this input (validation): retrying will not help."""
 
 
 @dataclass(frozen=True)

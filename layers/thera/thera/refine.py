@@ -33,6 +33,8 @@ HASHED_FIELDS = (
     "country",
     "team_size",
     "founded_year",
+    "linkedin_url",
+    "phone",
 )
 
 

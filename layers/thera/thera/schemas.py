@@ -28,6 +28,7 @@ CARRIED_FIELDS = [
     pa.field("founded_year", pa.int64()),
     pa.field("apollo_id", pa.string()),
     pa.field("linkedin_url", pa.string()),
+    pa.field("phone", pa.string()),
 ]
 
 BRONZE = pa.schema(
@@ -96,5 +97,63 @@ SILVER_FIRECRAWL = pa.schema(
         pa.field("crawled_at", TIMESTAMP, nullable=False),
         pa.field("raw_key", pa.string(), nullable=False),
         pa.field("correlation_id", pa.string()),
+        pa.field("silver_key", pa.string()),
+        pa.field("health_key", pa.string()),
     ]
 )
+
+GOLD_PROFILES = pa.schema(
+    [
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("description", pa.string()),
+        pa.field("website_url", pa.string()),
+        pa.field("linkedin_url", pa.string()),
+        pa.field("industries", pa.list_(pa.string())),
+        pa.field("keywords", pa.list_(pa.string())),
+        pa.field("city", pa.string()),
+        pa.field("state", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("team_size", pa.int64()),
+        pa.field("founded_year", pa.int64()),
+        pa.field("health_score", pa.int32()),
+        pa.field("health_passed", pa.bool_()),
+        pa.field("health_flags", pa.list_(pa.string())),
+        pa.field("crawled", pa.bool_(), nullable=False),
+        pa.field("content_richness", pa.int32()),
+        pa.field("page_title", pa.string()),
+        pa.field("page_excerpt", pa.string()),
+        pa.field("emails", pa.list_(pa.string())),
+        pa.field("phones", pa.list_(pa.string())),
+        pa.field("completeness", pa.int32(), nullable=False),
+        pa.field("embedding_text", pa.string(), nullable=False),
+        pa.field("text_hash", pa.string(), nullable=False),
+        pa.field("version", pa.int64(), nullable=False),
+        pa.field("built_at", TIMESTAMP, nullable=False),
+        pa.field("correlation_id", pa.string()),
+        pa.field("run_id", pa.string()),
+        pa.field("raw_key", pa.string()),
+        pa.field("bronze_key", pa.string()),
+        pa.field("silver_key", pa.string()),
+        pa.field("health_key", pa.string()),
+        pa.field("content_key", pa.string()),
+        pa.field("firecrawl_raw_key", pa.string()),
+    ]
+)
+
+
+def embeddings_schema(dimensions: int) -> pa.Schema:
+    """Vectors as fixed-size float32 lists; the model and dimension travel with every row."""
+    return pa.schema(
+        [
+            pa.field("domain", pa.string(), nullable=False),
+            pa.field("model_id", pa.string(), nullable=False),
+            pa.field("dimensions", pa.int32(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dimensions), nullable=False),
+            pa.field("text_hash", pa.string(), nullable=False),
+            pa.field("tokens", pa.int32(), nullable=False),
+            pa.field("version", pa.int64(), nullable=False),
+            pa.field("embedded_at", TIMESTAMP, nullable=False),
+            pa.field("gold_key", pa.string(), nullable=False),
+        ]
+    )

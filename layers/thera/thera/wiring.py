@@ -29,6 +29,8 @@ from thera.adapters.apollo import ApolloClient
 from thera.adapters.aws import (
     DynamoCrawlCache,
     DynamoDomainRegistry,
+    DynamoEmbeddingIndex,
+    DynamoReadModel,
     DynamoStateStore,
     DynamoVersionedStore,
     S3ObjectStore,
@@ -41,15 +43,22 @@ from thera.config import (
     ApolloPullSettings,
     BronzeToSilverSettings,
     DomainHealthSettings,
+    EmbeddingsSettings,
     FirecrawlSettings,
+    PublisherSettings,
+    SilverToGoldSettings,
 )
 from thera.crawl import CrawlOutcome, CrawlService
+from thera.embed import EmbedOutcome, EmbedService, SpendLedger, move_messages
 from thera.events import s3_objects_from_sqs_body
 from thera.gate import GateOutcome, record_health
+from thera.gold import GoldOutcome, ProfileInputs, ProfileSources, build_part
 from thera.health import Observations
 from thera.ingest import PullReport, QuotaGuard, pull_companies
-from thera.messages import CrawlRequest, HealthRequest
+from thera.messages import BadMessage, CrawlRequest, GoldPartRequest, HealthRequest, load_object
 from thera.observability import logger, metrics
+from thera.ports import EmbeddingProvider
+from thera.publish import PublishOutcome, publish_part
 from thera.quota import TokenBucket
 from thera.refine import RefineOutcome, refine_bronze_object
 from thera.silver import QualityRules
@@ -186,6 +195,7 @@ def health_batch(settings: DomainHealthSettings, event: dict[str, Any], context:
         observations,
         store=S3ObjectStore(client("s3"), settings.bucket),
         crawl_queue=SqsQueue(client("sqs"), settings.crawl_queue_url),
+        profile_queue=SqsQueue(client("sqs"), settings.profile_queue_url),
         min_score=settings.min_score,
         date=business_date(settings.timezone),
         now=datetime.now(UTC),
@@ -202,6 +212,7 @@ def health_batch(settings: DomainHealthSettings, event: dict[str, Any], context:
         )
     metrics.add_metric("DomainsChecked", MetricUnit.Count, len(outcome.results))
     metrics.add_metric("DomainsPassed", MetricUnit.Count, len(outcome.passed))
+    metrics.add_metric("DomainsSentToProfile", MetricUnit.Count, outcome.sent_to_profile)
     return dict(processor.response())
 
 
@@ -230,6 +241,7 @@ async def _crawl(settings: FirecrawlSettings, request: CrawlRequest, owner: str)
             cache=DynamoCrawlCache(client("dynamodb"), settings.cache_table),
             breaker=breaker,
             scraper=scraper,
+            profile_queue=SqsQueue(client("sqs"), settings.profile_queue_url),
             recrawl_after_days=settings.recrawl_after_days,
             date=business_date(settings.timezone),
             clock=time.time,
@@ -250,3 +262,116 @@ def crawl_message(settings: FirecrawlSettings, body: str, owner: str) -> dict[st
     logger.info("crawl finished", extra={"outcome": outcome.as_dict()})
     metrics.add_metric(f"Crawl_{outcome.status}", MetricUnit.Count, 1)
     return outcome.as_dict()
+
+
+def _gold_key_from(body: str, bucket: str) -> list[str]:
+    """An EmbedQueue / PublishQueue message: a gold part's S3 notification, or a ``GoldPartRequest``."""
+    doc = load_object(body)
+    if "Records" in doc or "Event" in doc:
+        found = []
+        for obj in s3_objects_from_sqs_body(body):
+            if obj.bucket != bucket:
+                raise BadMessage(f"notification for bucket {obj.bucket!r}, expected {bucket!r}")
+            found.append(GoldPartRequest.parse_doc({"gold_key": obj.key}).gold_key)
+        return found
+    return [GoldPartRequest.parse_doc(doc).gold_key]
+
+
+def gold_batch(settings: SilverToGoldSettings, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Read each record's inputs on its own (a bad one fails alone), then build and write one gold part."""
+    sources = ProfileSources(S3ObjectStore(client("s3"), settings.bucket), settings.bucket)
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    def load(record: SQSRecord) -> list[ProfileInputs]:
+        return [sources.load(request) for request in sources.requests(record.body)]
+
+    with processor(event.get("Records", []), load, context):
+        loaded = processor.process()
+    inputs = [i for status, result, _ in loaded if status == "success" for i in result]
+    outcome: GoldOutcome = build_part(
+        inputs, S3ObjectStore(client("s3"), settings.bucket), business_date(settings.timezone), datetime.now(UTC)
+    )
+    logger.info("gold profiles built", extra={"outcome": outcome.as_dict(), "domains": outcome.domains})
+    metrics.add_metric("ProfilesBuilt", MetricUnit.Count, outcome.profiles)
+    metrics.add_metric("ProfilesWithPage", MetricUnit.Count, outcome.crawled)
+    return dict(processor.response())
+
+
+@cache
+def embedding_provider(settings: EmbeddingsSettings) -> EmbeddingProvider:
+    """Built once per execution environment: the local model loads its arrays once."""
+    if settings.provider == "local":
+        from thera.adapters.lsa import LsaModel  # numpy only; never imported in AWS
+
+        return LsaModel.load(settings.local_model_path)
+    from botocore.config import Config
+
+    from thera.adapters.bedrock import TitanEmbeddings
+
+    # the adapter retries throttling with its own backoff; botocore's retries would multiply it
+    runtime = boto3.client("bedrock-runtime", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    return TitanEmbeddings(runtime, model_id=settings.model_id, dimensions=settings.dimensions)
+
+
+def embed_message(settings: EmbeddingsSettings, body: str) -> list[EmbedOutcome]:
+    day = business_date(settings.timezone)
+    provider = embedding_provider(settings)
+    service = EmbedService(
+        store=S3ObjectStore(client("s3"), settings.bucket),
+        index=DynamoEmbeddingIndex(client("dynamodb"), settings.embeddings_table),
+        provider=provider,
+        ledger=SpendLedger(
+            DynamoVersionedStore(client("dynamodb"), settings.quota_table),
+            settings.budget_usd,
+            settings.price_per_1k_tokens_usd,
+            time.time,
+        ),
+        wait_queue=SqsQueue(client("sqs"), settings.wait_queue_url),
+        publish_queue=SqsQueue(client("sqs"), settings.publish_queue_url),
+        max_tokens=settings.max_tokens,
+        day=day,
+        now=lambda: datetime.now(UTC),
+    )
+    outcomes = []
+    for gold_key in _gold_key_from(body, settings.bucket):
+        outcome = service.embed_part(gold_key)
+        log = logger.warning if outcome.parked or outcome.rejected else logger.info
+        log("gold part embedded", extra={"outcome": outcome.as_dict(), "model_id": provider.model_id})
+        metrics.add_metric("ProfilesEmbedded", MetricUnit.Count, outcome.embedded)
+        metrics.add_metric("ProfilesUnchanged", MetricUnit.Count, outcome.unchanged)
+        metrics.add_metric("EmbeddingTokens", MetricUnit.Count, outcome.tokens)
+        metrics.add_metric("EmbeddingCostMicroUSD", MetricUnit.Count, round(outcome.cost_usd * 1_000_000, 3))
+        metrics.add_metric("EmbeddingRejected", MetricUnit.Count, outcome.rejected)
+        metrics.add_metric("EmbeddingBudgetExhausted", MetricUnit.Count, int(outcome.parked))
+        outcomes.append(outcome)
+    return outcomes
+
+
+def release_parked(settings: EmbeddingsSettings, time_left: Callable[[], float]) -> int:
+    """The daily schedule: parts parked while the budget was spent go back to EmbedQueue."""
+    moved = move_messages(
+        SqsQueue(client("sqs"), settings.wait_queue_url), SqsQueue(client("sqs"), settings.embed_queue_url), time_left
+    )
+    logger.info("parked parts released", extra={"moved": moved})
+    metrics.add_metric("EmbeddingPartsReleased", MetricUnit.Count, moved)
+    return moved
+
+
+def publish_message(settings: PublisherSettings, body: str) -> list[PublishOutcome]:
+    outcomes = []
+    for gold_key in _gold_key_from(body, settings.bucket):
+        outcome = publish_part(
+            gold_key,
+            store=S3ObjectStore(client("s3"), settings.bucket),
+            public=DynamoReadModel(client("dynamodb"), settings.public_table),
+            private=DynamoReadModel(client("dynamodb"), settings.private_table),
+            now=lambda: datetime.now(UTC),
+            ttl_days=settings.ttl_days,
+        )
+        logger.info("gold part published", extra={"outcome": outcome.as_dict()})
+        metrics.add_metric("PublicRowsWritten", MetricUnit.Count, outcome.public_written)
+        metrics.add_metric("PrivateRowsWritten", MetricUnit.Count, outcome.private_written)
+        metrics.add_metric("RowsKeptNewer", MetricUnit.Count, outcome.stale)
+        metrics.add_metric("PublicFieldsDroppedAsPII", MetricUnit.Count, outcome.pii_dropped)
+        outcomes.append(outcome)
+    return outcomes

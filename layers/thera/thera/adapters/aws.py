@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from thera.ports import Versioned
+from thera.ports import EmbeddingRecord, LastCrawl, Received, Versioned
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -155,6 +156,17 @@ class SqsQueue:
             else:
                 raise RuntimeError(f"SQS kept failing {len(entries)} message(s) to {self.url}")
 
+    def receive(self, max_messages: int = 10) -> list[Received]:
+        got = self._sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=1)
+        return [Received(m["ReceiptHandle"], m["Body"]) for m in got.get("Messages", [])]
+
+    def delete(self, receipts: list[str]) -> None:
+        for start in range(0, len(receipts), 10):
+            entries: Any = [{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts[start : start + 10])]
+            failed = self._sqs.delete_message_batch(QueueUrl=self.url, Entries=entries).get("Failed", [])
+            if failed:
+                raise RuntimeError(f"SQS did not delete {len(failed)} message(s) from {self.url}: {failed[0]}")
+
 
 class DynamoDomainRegistry:
     """``pk`` = domain, ``hash`` = content hash of the silver row last sent on, ``source`` = its silver key."""
@@ -193,22 +205,28 @@ class DynamoDomainRegistry:
 
 
 class DynamoCrawlCache:
-    """``pk`` = domain, ``crawled_at`` (epoch seconds), ``expires_at`` (TTL), ``skips`` (counter)."""
+    """``pk`` = domain, ``crawled_at`` (epoch seconds), ``content_key``, ``expires_at`` (TTL), ``skips`` (counter)."""
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._ddb = client
         self._table = table
 
-    def crawled_at(self, domain: str) -> float | None:
+    def last_crawl(self, domain: str) -> LastCrawl | None:
         item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": domain}}, ConsistentRead=True).get("Item")
-        return float(item["crawled_at"]["N"]) if item and "crawled_at" in item else None
+        if not item or "crawled_at" not in item:
+            return None
+        return LastCrawl(float(item["crawled_at"]["N"]), item.get("content_key", {}).get("S", ""))
 
-    def remember(self, domain: str, crawled_at: float, expires_at: int) -> None:
+    def remember(self, domain: str, crawled_at: float, expires_at: int, content_key: str) -> None:
         self._ddb.update_item(
             TableName=self._table,
             Key={"pk": {"S": domain}},
-            UpdateExpression="SET crawled_at = :c, expires_at = :e",
-            ExpressionAttributeValues={":c": {"N": str(crawled_at)}, ":e": {"N": str(expires_at)}},
+            UpdateExpression="SET crawled_at = :c, expires_at = :e, content_key = :k",
+            ExpressionAttributeValues={
+                ":c": {"N": str(crawled_at)},
+                ":e": {"N": str(expires_at)},
+                ":k": {"S": content_key},
+            },
         )
 
     def note_skip(self, domain: str) -> None:
@@ -218,3 +236,83 @@ class DynamoCrawlCache:
             UpdateExpression="ADD skips :one",
             ExpressionAttributeValues={":one": {"N": "1"}},
         )
+
+
+class DynamoEmbeddingIndex:
+    """``pk`` = domain, ``model_id``, ``text_hash``, ``key`` (the embeddings part), ``tokens``."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._ddb = client
+        self._table = table
+
+    def known(self, domains: list[str]) -> dict[str, EmbeddingRecord]:
+        out: dict[str, EmbeddingRecord] = {}
+        unique = sorted(set(domains))
+        for start in range(0, len(unique), 100):
+            request: Any = {self._table: {"Keys": [{"pk": {"S": d}} for d in unique[start : start + 100]]}}
+            while request:
+                got = self._ddb.batch_get_item(RequestItems=request)
+                for item in got.get("Responses", {}).get(self._table, []):
+                    out[item["pk"]["S"]] = EmbeddingRecord(
+                        item["pk"]["S"],
+                        item["model_id"]["S"],
+                        item["text_hash"]["S"],
+                        item.get("key", {}).get("S", ""),
+                        int(item.get("tokens", {}).get("N", "0")),
+                    )
+                request = got.get("UnprocessedKeys") or None
+        return out
+
+    def remember(self, records: list[EmbeddingRecord]) -> None:
+        for start in range(0, len(records), 25):
+            request: Any = {
+                self._table: [
+                    {
+                        "PutRequest": {
+                            "Item": {
+                                "pk": {"S": r.domain},
+                                "model_id": {"S": r.model_id},
+                                "text_hash": {"S": r.text_hash},
+                                "key": {"S": r.key},
+                                "tokens": {"N": str(r.tokens)},
+                            }
+                        }
+                    }
+                    for r in records[start : start + 25]
+                ]
+            }
+            while request:
+                request = self._ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
+
+
+class DynamoReadModel:
+    """A read-model table keyed by ``domain``; one conditional ``PutItem`` keeps the newer version."""
+
+    _to_ddb = TypeSerializer()
+    _from_ddb = TypeDeserializer()
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._ddb = client
+        self._table = table
+
+    def put_if_newer(self, item: dict[str, Any]) -> str:
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={k: self._to_ddb.serialize(v) for k, v in item.items()},
+                ConditionExpression="attribute_not_exists(#d) OR #v < :v",
+                ExpressionAttributeNames={"#d": "domain", "#v": "version"},
+                ExpressionAttributeValues={":v": {"N": str(item["version"])}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            old: Any = exc.response.get("Item") or {}
+            stored = old.get("version", {}).get("N")
+            return "same" if stored is not None and int(stored) == item["version"] else "stale"
+        return "written"
+
+    def get(self, domain: str) -> dict[str, Any] | None:
+        item = self._ddb.get_item(TableName=self._table, Key={"domain": {"S": domain}}, ConsistentRead=True).get("Item")
+        return {k: self._from_ddb.deserialize(v) for k, v in item.items()} if item else None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from typing import Any
 
-from thera.ports import Versioned
+from thera.ports import EmbeddingRecord, LastCrawl, Received, Versioned
 
 
 class MemoryObjectStore:
@@ -78,6 +79,38 @@ class MemoryQueue:
     def bodies(self) -> list[dict[str, Any]]:
         return [b for b, _ in self.sent]
 
+    def receive(self, max_messages: int = 10) -> list[Received]:
+        return [Received(str(i), json.dumps(b)) for i, (b, _) in enumerate(self.sent[:max_messages])]
+
+    def delete(self, receipts: list[str]) -> None:
+        gone = {int(r) for r in receipts}
+        self.sent = [m for i, m in enumerate(self.sent) if i not in gone]
+
+
+class MemoryEmbeddingIndex:
+    def __init__(self) -> None:
+        self.records: dict[str, EmbeddingRecord] = {}
+
+    def known(self, domains: list[str]) -> dict[str, EmbeddingRecord]:
+        return {d: self.records[d] for d in domains if d in self.records}
+
+    def remember(self, records: list[EmbeddingRecord]) -> None:
+        self.records.update((r.domain, r) for r in records)
+
+
+class MemoryReadModel:
+    """A read-model table keyed by ``domain``: the newer version wins, as the conditional put does."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def put_if_newer(self, item: dict[str, Any]) -> str:
+        stored = self.rows.get(item["domain"])
+        if stored is not None and stored["version"] >= item["version"]:
+            return "same" if stored["version"] == item["version"] else "stale"
+        self.rows[item["domain"]] = copy.deepcopy(item)
+        return "written"
+
 
 class MemoryRegistry:
     def __init__(self) -> None:
@@ -93,13 +126,16 @@ class MemoryRegistry:
 class MemoryCrawlCache:
     def __init__(self) -> None:
         self.crawled: dict[str, float] = {}
+        self.content_keys: dict[str, str] = {}
         self.skips: dict[str, int] = {}
 
-    def crawled_at(self, domain: str) -> float | None:
-        return self.crawled.get(domain)
+    def last_crawl(self, domain: str) -> LastCrawl | None:
+        at = self.crawled.get(domain)
+        return None if at is None else LastCrawl(at, self.content_keys.get(domain, ""))
 
-    def remember(self, domain: str, crawled_at: float, expires_at: int) -> None:
+    def remember(self, domain: str, crawled_at: float, expires_at: int, content_key: str) -> None:
         self.crawled[domain] = crawled_at
+        self.content_keys[domain] = content_key
 
     def note_skip(self, domain: str) -> None:
         self.skips[domain] = self.skips.get(domain, 0) + 1

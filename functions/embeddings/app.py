@@ -1,0 +1,38 @@
+"""EmbeddingsFunction: EmbedQueue (new gold parts) → embeddings/ within the daily budget → PublishQueue.
+
+The daily schedule invokes it too, to release the parts parked while the budget was spent.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from thera.config import EmbeddingsSettings
+from thera.observability import logger, metrics, tracer
+from thera.wiring import embed_message, release_parked
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def settings() -> EmbeddingsSettings:
+    return EmbeddingsSettings.from_env(os.environ)
+
+
+def record_handler(record: SQSRecord) -> list[dict[str, object]]:
+    return [outcome.as_dict() for outcome in embed_message(settings(), record.body)]
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "Records" not in event:  # the schedule
+        return {"released": release_parked(settings(), lambda: context.get_remaining_time_in_millis() / 1000)}
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,139 @@
+"""The SilverToGold stage: profile requests in, one gold part per batch out.
+
+Two kinds of message reach ``ProfileQueue``: the S3 notification of a page landed
+under ``silver/firecrawl/`` (its row names the company's silver and health objects),
+and a ``ProfileRequest`` sent by the health gate or the crawl stage for a domain that
+gets no new page (failed the gate, could not be crawled, or was crawled recently).
+Each record is read on its own, so a bad one fails alone; the batch's profiles are
+then built and written together, under a key derived from their content, so a
+redelivered batch writes nothing new (and no second notification downstream).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from thera import keys
+from thera.events import s3_objects_from_sqs_body
+from thera.messages import BadMessage, ProfileRequest, load_object
+from thera.ports import ObjectStore
+from thera.profiles import build_profiles
+from thera.tables import from_parquet, to_parquet
+
+
+@dataclass(frozen=True)
+class ProfileInputs:
+    request: ProfileRequest
+    company: pa.Table
+    health: pa.Table | None
+    page: pa.Table | None
+
+
+@dataclass
+class GoldOutcome:
+    key: str = ""
+    profiles: int = 0
+    crawled: int = 0
+    written: bool = False
+    mean_completeness: float = 0.0
+    domains: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out.pop("domains")
+        return out
+
+
+class ProfileSources:
+    """Reads the lake objects a batch's requests name, each object once per batch."""
+
+    def __init__(self, store: ObjectStore, bucket: str) -> None:
+        self._store, self._bucket = store, bucket
+        self._tables: dict[str, pa.Table] = {}
+
+    def _table(self, key: str) -> pa.Table:
+        if key not in self._tables:
+            self._tables[key] = from_parquet(self._store.get(key))
+        return self._tables[key]
+
+    def requests(self, body: str) -> list[ProfileRequest]:
+        doc = load_object(body)
+        if "Records" not in doc and "Event" not in doc:
+            return [ProfileRequest.parse(body)]
+        out = []
+        for obj in s3_objects_from_sqs_body(body):
+            if obj.bucket != self._bucket:
+                raise BadMessage(f"notification for bucket {obj.bucket!r}, expected {self._bucket!r}")
+            if not keys.is_silver_firecrawl(obj.key):
+                raise BadMessage(f"not a crawled page: {obj.key!r}")
+            for row in self._table(obj.key).to_pylist():
+                if not row.get("silver_key"):
+                    raise BadMessage(f"{obj.key} does not name its company's silver object")
+                request = {**row, "content_key": obj.key}
+                out.append(ProfileRequest.parse_doc(request))
+        return out
+
+    def load(self, request: ProfileRequest) -> ProfileInputs:
+        return ProfileInputs(
+            request,
+            self._rows(request.silver_key, request.domain, required=True),
+            self._rows(request.health_key, request.domain),
+            self._rows(request.content_key, request.domain, required=bool(request.content_key)),
+        )
+
+    def _rows(self, key: str, domain: str, required: bool = False) -> pa.Table | None:
+        if not key:
+            return None
+        table = self._table(key)
+        rows = table.filter(pc.equal(table["domain"], domain))
+        if rows.num_rows == 0:
+            if required:
+                raise BadMessage(f"{domain} has no row in {key}")
+            return None
+        return rows
+
+
+def part_name(profiles: pa.Table) -> str:
+    """Same profiles, same key: a redelivered batch overwrites nothing new."""
+    triples = zip(*(profiles[c].to_pylist() for c in ("domain", "version", "text_hash")), strict=True)
+    text = "\n".join(sorted(f"{d} {v} {h}" for d, v, h in triples))
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:20]
+
+
+def _concat(tables: list[pa.Table | None]) -> pa.Table | None:
+    present = [t for t in tables if t is not None]
+    return pa.concat_tables(present, promote_options="permissive") if present else None
+
+
+def build_part(inputs: list[ProfileInputs], store: ObjectStore, date: str, built_at: datetime) -> GoldOutcome:
+    outcome = GoldOutcome()
+    if not inputs:
+        return outcome
+    companies = _concat([i.company for i in inputs])
+    assert companies is not None  # every input has its company row
+    refs = {
+        i.request.domain: {
+            "silver_key": i.request.silver_key,
+            "health_key": i.request.health_key,
+            "content_key": i.request.content_key,
+            "correlation_id": i.request.correlation_id,
+        }
+        for i in inputs
+    }
+    profiles = build_profiles(
+        companies, _concat([i.health for i in inputs]), _concat([i.page for i in inputs]), built_at, refs
+    )
+    outcome.key = keys.gold_profiles_part(date, part_name(profiles))
+    outcome.profiles = profiles.num_rows
+    outcome.crawled = sum(profiles["crawled"].to_pylist())
+    outcome.mean_completeness = round(pc.mean(profiles["completeness"]).as_py(), 1)
+    outcome.domains = profiles["domain"].to_pylist()
+    if store.metadata(outcome.key) is None:
+        store.put(outcome.key, to_parquet(profiles))
+        outcome.written = True
+    return outcome
