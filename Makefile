@@ -48,6 +48,8 @@ bench: venv
 	$(BIN)/python bench/transform.py
 	$(BIN)/python bench/health.py
 	$(BIN)/python bench/crawl.py
+	$(BIN)/python bench/gold.py
+	$(BIN)/python bench/embedding_choice.py
 
 down: venv
 	$(BIN)/thera down

@@ -16,9 +16,7 @@ PHONE = "+55 (81) 99876-5432"
 COMPANY_PHONE = "+1 415 555 0100"
 
 
-def test_canaries_stay_out_of_public_rows_and_logs_and_reach_private_rows_masked(
-    make_cli: Any, tmp_path: Path
-) -> None:
+def test_canaries_stay_out_of_public_rows_and_logs_and_reach_private_rows_masked(make_cli: Any, tmp_path: Path) -> None:
     data = tmp_path / "canary.jsonl"
     lines = SAMPLE.read_text().splitlines()[:30]
     with data.open("w") as fh:

@@ -22,6 +22,9 @@ EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.
 # What counts as a phone number is decided by the candidate's digit count.
 # Digit groups joined by single separators (each group must follow a separator, so matching stays linear).
 _PHONE_CANDIDATE = re.compile(r"(?<![\w+.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d+(?:[\s.-]\d+)*(?!\w)")
+# Nine digits with at most two separator characters between neighbours: every phone number has
+# such a run, most texts do not, and this one scan is far cheaper than matching candidates.
+_NINE_DIGITS = re.compile(r"\d(?:[\s().+-]{0,2}\d){8}")
 MIN_PHONE_DIGITS = 9  # fewer would take year ranges such as "2012-2020" (8 digits) for phone numbers
 MAX_PHONE_DIGITS = 15  # E.164
 MAX_CONTACTS = 10
@@ -59,11 +62,15 @@ def _is_phone(candidate: str) -> bool:
 
 
 def find_emails(text: str) -> list[str]:
+    if "@" not in text:
+        return []
     return dedupe(m.group().lower() for m in EMAIL.finditer(text))
 
 
 def find_phones(text: str) -> list[str]:
-    without_emails = EMAIL.sub(" ", text)
+    if not _NINE_DIGITS.search(text):
+        return []
+    without_emails = EMAIL.sub(" ", text) if "@" in text else text
     return dedupe(m.group().strip() for m in _PHONE_CANDIDATE.finditer(without_emails) if _is_phone(m.group()))
 
 
@@ -78,7 +85,10 @@ def dedupe(values: Iterable[str]) -> list[str]:
 
 def scrub(text: str) -> str:
     """The text with every e-mail address and phone number replaced by a placeholder."""
-    text = EMAIL.sub("[email]", text)
+    if "@" in text:
+        text = EMAIL.sub("[email]", text)
+    if not _NINE_DIGITS.search(text):
+        return text
     return _PHONE_CANDIDATE.sub(lambda m: "[phone]" if _is_phone(m.group()) else m.group(), text)
 
 

@@ -168,6 +168,27 @@ class SqsQueue:
                 raise RuntimeError(f"SQS did not delete {len(failed)} message(s) from {self.url}: {failed[0]}")
 
 
+def _batch_get(ddb: DynamoDBClient, table: str, pks: list[str], **read: Any) -> list[dict[str, Any]]:
+    """Every item of ``table`` with one of ``pks``: 100 keys per call, unprocessed keys asked again."""
+    items: list[dict[str, Any]] = []
+    unique = sorted(set(pks))
+    for start in range(0, len(unique), 100):
+        request: Any = {table: {"Keys": [{"pk": {"S": k}} for k in unique[start : start + 100]], **read}}
+        while request:
+            got = ddb.batch_get_item(RequestItems=request)
+            items.extend(got.get("Responses", {}).get(table, []))
+            request = got.get("UnprocessedKeys") or None
+    return items
+
+
+def _batch_put(ddb: DynamoDBClient, table: str, items: list[dict[str, Any]]) -> None:
+    """Put ``items``: 25 per call, unprocessed items written again."""
+    for start in range(0, len(items), 25):
+        request: Any = {table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
+        while request:
+            request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
+
+
 class DynamoDomainRegistry:
     """``pk`` = domain, ``hash`` = content hash of the silver row last sent on, ``source`` = its silver key."""
 
@@ -176,32 +197,14 @@ class DynamoDomainRegistry:
         self._table = table
 
     def hashes(self, domains: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        unique = sorted(set(domains))
-        for start in range(0, len(unique), 100):
-            request: Any = {
-                self._table: {
-                    "Keys": [{"pk": {"S": d}} for d in unique[start : start + 100]],
-                    "ProjectionExpression": "pk, #h",
-                    "ExpressionAttributeNames": {"#h": "hash"},
-                }
-            }
-            while request:
-                got = self._ddb.batch_get_item(RequestItems=request)
-                for item in got.get("Responses", {}).get(self._table, []):
-                    found[item["pk"]["S"]] = item["hash"]["S"]
-                request = got.get("UnprocessedKeys") or None
-        return found
+        items = _batch_get(
+            self._ddb, self._table, domains, ProjectionExpression="pk, #h", ExpressionAttributeNames={"#h": "hash"}
+        )
+        return {item["pk"]["S"]: item["hash"]["S"] for item in items}
 
     def remember(self, hashes: dict[str, str], source: str) -> None:
-        items = [
-            {"PutRequest": {"Item": {"pk": {"S": d}, "hash": {"S": h}, "source": {"S": source}}}}
-            for d, h in sorted(hashes.items())
-        ]
-        for start in range(0, len(items), 25):
-            request: Any = {self._table: items[start : start + 25]}
-            while request:
-                request = self._ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
+        items = [{"pk": {"S": d}, "hash": {"S": h}, "source": {"S": source}} for d, h in sorted(hashes.items())]
+        _batch_put(self._ddb, self._table, items)
 
 
 class DynamoCrawlCache:
@@ -246,43 +249,29 @@ class DynamoEmbeddingIndex:
         self._table = table
 
     def known(self, domains: list[str]) -> dict[str, EmbeddingRecord]:
-        out: dict[str, EmbeddingRecord] = {}
-        unique = sorted(set(domains))
-        for start in range(0, len(unique), 100):
-            request: Any = {self._table: {"Keys": [{"pk": {"S": d}} for d in unique[start : start + 100]]}}
-            while request:
-                got = self._ddb.batch_get_item(RequestItems=request)
-                for item in got.get("Responses", {}).get(self._table, []):
-                    out[item["pk"]["S"]] = EmbeddingRecord(
-                        item["pk"]["S"],
-                        item["model_id"]["S"],
-                        item["text_hash"]["S"],
-                        item.get("key", {}).get("S", ""),
-                        int(item.get("tokens", {}).get("N", "0")),
-                    )
-                request = got.get("UnprocessedKeys") or None
-        return out
+        return {
+            item["pk"]["S"]: EmbeddingRecord(
+                item["pk"]["S"],
+                item["model_id"]["S"],
+                item["text_hash"]["S"],
+                item.get("key", {}).get("S", ""),
+                int(item.get("tokens", {}).get("N", "0")),
+            )
+            for item in _batch_get(self._ddb, self._table, domains)
+        }
 
     def remember(self, records: list[EmbeddingRecord]) -> None:
-        for start in range(0, len(records), 25):
-            request: Any = {
-                self._table: [
-                    {
-                        "PutRequest": {
-                            "Item": {
-                                "pk": {"S": r.domain},
-                                "model_id": {"S": r.model_id},
-                                "text_hash": {"S": r.text_hash},
-                                "key": {"S": r.key},
-                                "tokens": {"N": str(r.tokens)},
-                            }
-                        }
-                    }
-                    for r in records[start : start + 25]
-                ]
+        items = [
+            {
+                "pk": {"S": r.domain},
+                "model_id": {"S": r.model_id},
+                "text_hash": {"S": r.text_hash},
+                "key": {"S": r.key},
+                "tokens": {"N": str(r.tokens)},
             }
-            while request:
-                request = self._ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
+            for r in records
+        ]
+        _batch_put(self._ddb, self._table, items)
 
 
 class DynamoReadModel:
