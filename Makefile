@@ -50,6 +50,7 @@ bench: venv
 	$(BIN)/python bench/crawl.py
 	$(BIN)/python bench/gold.py
 	$(BIN)/python bench/embedding_choice.py
+	$(BIN)/python bench/match_quality.py
 
 down: venv
 	$(BIN)/thera down

@@ -25,7 +25,7 @@ from typing import Any
 
 from thera_local.lambda_env import ExecutionEnvironment, function_environment
 from thera_local.schedules import scheduler_input
-from thera_local.stack import Stack, StackConfig, StackInfo, ensure_stack, http_json, stop_stack
+from thera_local.stack import Stack, StackConfig, StackInfo, ensure_stack, http_call, http_json, stop_stack
 from thera_local.summary import dead_letter_queues, read_funnel, render
 from thera_local.template import FunctionSpec, Template
 
@@ -140,17 +140,12 @@ def wait_for_drain(info: StackInfo, template: Template, timeout: float, echo: An
     return False
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    if args.flow != "daily":
-        _err(f"thera: unknown flow {args.flow!r} (known: daily)")
-        return 2
-    config = _config(args)
-    info = ensure_stack(config)
-    template = info.template_obj()
-    pulls: dict[str, Any] = {}
-    for spec in template.functions().values():
+def fire_schedules(info: StackInfo, prefix: str) -> dict[str, Any]:
+    """Fire now every schedule whose name starts with ``prefix``; each function's result by logical id."""
+    results: dict[str, Any] = {}
+    for spec in info.template_obj().functions().values():
         for sched in spec.schedules:
-            if not sched.name.startswith("Daily"):
+            if not sched.name.startswith(prefix):
                 continue
             print(f"firing {spec.logical_id} ({sched.name}: {sched.expression} {sched.timezone})", flush=True)
             event = scheduler_input(sched.input, datetime.now(UTC), f"arn:aws:scheduler:local:schedule/{sched.name}")
@@ -163,10 +158,24 @@ def cmd_run(args: argparse.Namespace) -> int:
                 env.stop()
             if not result.ok:
                 _err(f"{spec.logical_id} failed: {result.error_message} (see `thera logs {spec.logical_id}`)")
-                pulls[spec.logical_id] = {"status": "failed", "stop_reason": result.error_message}
+                results[spec.logical_id] = {"status": "failed", "stop_reason": result.error_message}
             else:
-                pulls[spec.logical_id] = result.payload
+                results[spec.logical_id] = result.payload
+    return results
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _config(args)
+    info = ensure_stack(config)
+    template = info.template_obj()
+    if args.flow == "ams":
+        results = fire_schedules(info, "Ams")
+        print(json.dumps(results, indent=2), flush=True)
+        return 0 if all(r.get("status") != "failed" for r in results.values()) else 1
+    pulls = fire_schedules(info, "Daily")
     drained = wait_for_drain(info, template, args.timeout)
+    if drained:  # the index builder runs every few minutes in AWS; here, as soon as the flow is done
+        pulls.update(fire_schedules(info, "IndexRefresh"))
     info.call("POST", "/snapshot", timeout=300)
     funnel = read_funnel(template, info.endpoint)
     apollo = info.call("GET", "/status").get("apollo")
@@ -175,6 +184,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(f"thera: queues did not drain within {args.timeout:.0f}s")
         return 1
     return 0 if all(p.get("status") != "failed" for p in pulls.values()) else 1
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    info = ensure_stack(_config(args))
+    if not info.api:
+        _err("thera: the template declares no HTTP API")
+        return 2
+    body: dict[str, Any] = {"challenge_text": args.challenge, "top_k": args.top}
+    body.update({k: v for k, v in (("industry", args.industry), ("country", args.country)) if v})
+    status, answer = http_call("POST", info.api + "/match", body)
+    if status != 200:
+        _err(f"thera: {status}: {answer.get('error') or answer.get('message') or answer}")
+        return 1
+    if args.json:
+        print(json.dumps(answer["matches"], indent=2))
+        return 0
+    print(f"challenge {answer['challenge_id']} · model {answer['model_version']} · index {answer['index_version']}")
+    for m in answer["matches"]:
+        print(f"{m['rank']:>3}. {m['score']:.3f}  {m['name']} ({m['domain']})  {', '.join(m['industries'])}")
+        for reason in m["reasons"]:
+            print(f"       - {reason}")
+    print(f"explorer: {info.api}/")
+    return 0
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
@@ -360,9 +392,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="fire a flow's schedules and wait until the queues drain")
     common(p)
-    p.add_argument("flow", choices=["daily"])
+    p.add_argument(
+        "flow", choices=["daily", "ams"], help="daily: the pull and every stage after it; ams: the day's AMS"
+    )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the queues to drain")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("match", help="rank startups for a challenge through the local HTTP API")
+    common(p)
+    p.add_argument("challenge", help="the challenge text")
+    p.add_argument("--top", type=int, default=20, help="how many startups (1-100, default 20)")
+    p.add_argument("--industry", help="only startups in this industry")
+    p.add_argument("--country", help="only startups in this country")
+    p.add_argument("--json", action="store_true", help="print the matches as a JSON list")
+    p.set_defaults(func=cmd_match)
 
     p = sub.add_parser("invoke", help="invoke a function with an event file")
     common(p)

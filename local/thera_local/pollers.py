@@ -30,6 +30,10 @@ from thera_local.template import REGION, FunctionSpec, SqsEvent
 
 DEFAULT_CONCURRENCY = 5
 IDLE_POLL_SECONDS = 0.5
+# Workers other than the first poll an idle queue this much less often; the first one's catch
+# wakes them (as Lambda scales its pollers down on an idle queue and up again on traffic).
+IDLE_BACKOFF = 6
+WAKE_SECONDS = 5.0
 
 
 @dataclass
@@ -93,6 +97,8 @@ class SqsPoller:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._envs: list[ExecutionEnvironment] = []
+        self._traffic = threading.Event()  # set while messages keep arriving
+        self._last_catch = 0.0
 
     @property
     def name(self) -> str:
@@ -102,18 +108,26 @@ class SqsPoller:
         for i in range(self.concurrency):
             env = ExecutionEnvironment(self.spec, self.env, self.log_path)
             self._envs.append(env)
-            t = threading.Thread(target=self._work, args=(env,), name=f"{self.name}#{i}", daemon=True)
+            t = threading.Thread(target=self._work, args=(env, i), name=f"{self.name}#{i}", daemon=True)
             t.start()
             self._threads.append(t)
 
     def stop(self) -> None:
         self._stop.set()
+        self._traffic.set()
         for t in self._threads:
             t.join(timeout=self.spec.timeout + 20)
         for env in self._envs:
             env.stop()
 
-    def _receive_batch(self, sqs: Any) -> list[dict[str, Any]]:
+    def _idle_wait(self, worker: int) -> None:
+        if worker == 0 or time.monotonic() - self._last_catch < WAKE_SECONDS:
+            self._stop.wait(IDLE_POLL_SECONDS)
+            return
+        self._traffic.clear()
+        self._traffic.wait(IDLE_POLL_SECONDS * IDLE_BACKOFF)
+
+    def _receive_batch(self, sqs: Any, worker: int = 0) -> list[dict[str, Any]]:
         """Up to BatchSize messages, waiting at most the batching window once the first arrived.
 
         Short polls only: the emulator serves receives one at a time (moto's are not atomic),
@@ -130,12 +144,14 @@ class SqsPoller:
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
             if got:
+                self._last_catch = time.monotonic()
+                self._traffic.set()
                 batch.extend(got)
                 if deadline is None:
                     deadline = time.monotonic() + self.event.batching_window
                 continue
             if deadline is None:
-                self._stop.wait(IDLE_POLL_SECONDS)
+                self._idle_wait(worker)
                 return batch  # idle: back to the loop, which checks for stop
             left = deadline - time.monotonic()
             if left <= 0:
@@ -143,11 +159,11 @@ class SqsPoller:
             self._stop.wait(min(0.2, left))
         return batch
 
-    def _work(self, env: ExecutionEnvironment) -> None:
+    def _work(self, env: ExecutionEnvironment, worker: int = 0) -> None:
         sqs = aws_client("sqs", self.endpoint)
         while not self._stop.is_set():
             try:
-                batch = self._receive_batch(sqs)
+                batch = self._receive_batch(sqs, worker)
             except Exception:  # the emulator going away at shutdown
                 if self._stop.is_set():
                     return

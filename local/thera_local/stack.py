@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from thera_local.api import LocalHttpApi
 from thera_local.apollo_standin import ApolloStandIn, load_companies, organization_from_company
 from thera_local.emulator import Emulator, provision, snapshot
 from thera_local.firecrawl_standin import FirecrawlStandIn
@@ -81,6 +83,7 @@ class StackInfo:
     overrides: dict[str, str]
     identity: dict[str, Any]
     home: str
+    api: str = ""
 
     @classmethod
     def read(cls, home: Path) -> StackInfo | None:
@@ -107,15 +110,26 @@ class StackInfo:
         return True
 
 
-def http_json(method: str, url: str, body: Any = None, timeout: float = 30) -> Any:
-    """One JSON request to a loopback service of the stack (control API, stand-ins)."""
+def http_call(method: str, url: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
+    """One JSON request to a loopback service of the stack: its status and JSON answer, errors included."""
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError(f"not a local stack address: {url}")
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json"} if data is not None else {}
     req = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - checked above
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - checked above
-        return json.loads(resp.read() or b"null")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - checked above
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def http_json(method: str, url: str, body: Any = None, timeout: float = 30) -> Any:
+    """One JSON request to a loopback service of the stack (control API, stand-ins); errors raise."""
+    status, answer = http_call(method, url, body, timeout)
+    if status >= 400:
+        raise OSError(f"{method} {url}: HTTP {status}: {answer}")
+    return answer
 
 
 class Stack:
@@ -128,6 +142,7 @@ class Stack:
         self.standin: ApolloStandIn | None = None
         self.sites: SitesProcess | None = None
         self.firecrawl: FirecrawlStandIn | None = None
+        self.api: LocalHttpApi | None = None
         self.template: Template | None = None
         self.pollers: list[SqsPoller] = []
         self._control: ThreadingHTTPServer | None = None
@@ -200,6 +215,14 @@ class Stack:
                 )
                 poller.start()
                 self.pollers.append(poller)
+        routes = [
+            (route, spec, function_environment(spec, endpoint), self.logs / f"{spec.logical_id}.log")
+            for spec in self.template.functions().values()
+            for route in spec.http_routes
+        ]
+        if routes:
+            self.api = LocalHttpApi(routes, self.template.params.get("Stage", "dev"))
+            self.api.start()
         if self.config.schedules:
             t = threading.Thread(target=self._run_schedules, name="scheduler", daemon=True)
             t.start()
@@ -217,6 +240,7 @@ class Stack:
             overrides=overrides,
             identity=self.config.identity(),
             home=str(self.home),
+            api=self.api.url if self.api else "",
         )
         (self.home / "stack.json").write_text(json.dumps(asdict(info), indent=2))
         return info
@@ -233,6 +257,8 @@ class Stack:
         if self._control:
             self._control.shutdown()
             self._control.server_close()
+        if self.api:
+            self.api.stop()
         for server in (self.standin, self.firecrawl, self.sites):
             if server:
                 server.stop()

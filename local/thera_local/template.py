@@ -90,6 +90,13 @@ class ScheduleEvent:
     input: str | None
 
 
+@dataclass(frozen=True)
+class HttpRoute:
+    name: str
+    method: str
+    path: str
+
+
 @dataclass
 class FunctionSpec:
     logical_id: str
@@ -101,6 +108,7 @@ class FunctionSpec:
     environment: dict[str, str]
     sqs_events: list[SqsEvent] = field(default_factory=list)
     schedules: list[ScheduleEvent] = field(default_factory=list)
+    http_routes: list[HttpRoute] = field(default_factory=list)
 
     @property
     def handler_file(self) -> Path:
@@ -289,6 +297,10 @@ class Template:
                             ),
                             report_failures="ReportBatchItemFailures" in ev_props.get("FunctionResponseTypes", []),
                         )
+                    )
+                elif ev["Type"] == "HttpApi":
+                    spec.http_routes.append(
+                        HttpRoute(ev_name, str(ev_props.get("Method", "ANY")).upper(), str(ev_props.get("Path", "/")))
                     )
                 elif ev["Type"] == "ScheduleV2":
                     spec.schedules.append(

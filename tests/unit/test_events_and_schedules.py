@@ -65,3 +65,27 @@ def test_schedule_input_fills_scheduler_context_and_business_date_follows_the_ti
 def test_bad_schedule_time_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="not an ISO 8601"):
         ScheduleEvent.parse({"scheduled_time": "yesterday"})
+
+
+def test_sample_events_carry_the_messages_their_functions_parse() -> None:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+    from thera.messages import CrawlRequest, GoldPartRequest, HealthRequest, ProfileRequest
+
+    assert [HealthRequest.parse(r["body"]).domain for r in load_event("domain_health_sqs.json")["Records"]] == [
+        "circuithub.com",
+        "icracked.com",
+    ]
+    (crawl,) = load_event("firecrawl_sqs.json")["Records"]
+    assert CrawlRequest.parse(crawl["body"]).health_key.startswith("silver/domain_health/")
+    page, request = load_event("silver_to_gold_sqs.json")["Records"]
+    assert [o.key for o in s3_objects_from_sqs_body(page["body"])] == [
+        "silver/firecrawl/date=2026-11-22/circuithub.com.parquet"
+    ]
+    assert ProfileRequest.parse(request["body"]).domain == "icracked.com"
+    (embed,) = load_event("embeddings_sqs.json")["Records"]
+    assert s3_objects_from_sqs_body(embed["body"])[0].key.startswith("gold/profiles/")
+    (publish,) = load_event("publisher_sqs.json")["Records"]
+    assert GoldPartRequest.parse(publish["body"]).gold_key.startswith("gold/profiles/")
+    http = APIGatewayProxyEventV2(load_event("matcher_http_match.json"))
+    assert (http.http_method, http.path, http.json_body["top_k"]) == ("POST", "/match", 5)

@@ -61,6 +61,7 @@ EMBEDDING_MAX_TOKENS = "EMBEDDING_MAX_TOKENS"
 PUBLIC_STARTUPS_TABLE = "PUBLIC_STARTUPS_TABLE"
 PRIVATE_STARTUPS_TABLE = "PRIVATE_STARTUPS_TABLE"
 READ_MODEL_TTL_DAYS = "READ_MODEL_TTL_DAYS"
+INDEX_REFRESH_SECONDS = "INDEX_REFRESH_SECONDS"
 
 EMBEDDING_PROVIDERS = ("bedrock", "local")
 
@@ -241,24 +242,16 @@ class SilverToGoldSettings:
 
 
 @dataclass(frozen=True)
-class EmbeddingsSettings:
-    bucket: str
-    embeddings_table: str
-    quota_table: str
-    embed_queue_url: str
-    wait_queue_url: str
-    publish_queue_url: str
+class EmbeddingProviderSettings:
+    """Which provider embeds texts: shared by the Embeddings stage and the matcher (same vectors)."""
+
     provider: str
     model_id: str
     dimensions: int
     local_model_path: str
-    budget_usd: float
-    price_per_1k_tokens_usd: float
-    max_tokens: int
-    timezone: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> EmbeddingsSettings:
+    def from_env(cls, env: Mapping[str, str]) -> EmbeddingProviderSettings:
         provider = env.get(EMBEDDING_PROVIDER, "").strip() or "bedrock"
         if provider not in EMBEDDING_PROVIDERS:
             raise ConfigError(f"{EMBEDDING_PROVIDER} must be one of {', '.join(EMBEDDING_PROVIDERS)}, got {provider!r}")
@@ -269,16 +262,37 @@ class EmbeddingsSettings:
         if provider == "local" and not local_model:
             raise ConfigError(f"{LOCAL_EMBEDDING_MODEL} is required when {EMBEDDING_PROVIDER} is local")
         return cls(
+            provider=provider,
+            model_id=env.get(EMBEDDING_MODEL_ID, "").strip() or "amazon.titan-embed-text-v2:0",
+            dimensions=dimensions,
+            local_model_path=local_model,
+        )
+
+
+@dataclass(frozen=True)
+class EmbeddingsSettings:
+    bucket: str
+    embeddings_table: str
+    quota_table: str
+    embed_queue_url: str
+    wait_queue_url: str
+    publish_queue_url: str
+    embedding: EmbeddingProviderSettings
+    budget_usd: float
+    price_per_1k_tokens_usd: float
+    max_tokens: int
+    timezone: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EmbeddingsSettings:
+        return cls(
             bucket=_required(env, DATA_LAKE_BUCKET),
             embeddings_table=_required(env, EMBEDDINGS_TABLE),
             quota_table=_required(env, QUOTA_TABLE),
             embed_queue_url=_required(env, EMBED_QUEUE_URL),
             wait_queue_url=_required(env, EMBED_WAIT_QUEUE_URL),
             publish_queue_url=_required(env, PUBLISH_QUEUE_URL),
-            provider=provider,
-            model_id=env.get(EMBEDDING_MODEL_ID, "").strip() or "amazon.titan-embed-text-v2:0",
-            dimensions=dimensions,
-            local_model_path=local_model,
+            embedding=EmbeddingProviderSettings.from_env(env),
             budget_usd=_float(env, DAILY_EMBEDDING_BUDGET_USD, 1.0),
             price_per_1k_tokens_usd=_float(env, EMBEDDING_PRICE_PER_1K_TOKENS_USD, 0.00002),
             max_tokens=_int(env, EMBEDDING_MAX_TOKENS, 512, minimum=16, maximum=8192),
@@ -300,4 +314,33 @@ class PublisherSettings:
             public_table=_required(env, PUBLIC_STARTUPS_TABLE),
             private_table=_required(env, PRIVATE_STARTUPS_TABLE),
             ttl_days=_int(env, READ_MODEL_TTL_DAYS, 90, minimum=1),
+        )
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    """Stages that need only the lake and the business day: the index builder and AMS."""
+
+    bucket: str
+    timezone: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LakeSettings:
+        return cls(bucket=_required(env, DATA_LAKE_BUCKET), timezone=_timezone(env))
+
+
+@dataclass(frozen=True)
+class MatcherSettings:
+    bucket: str
+    embedding: EmbeddingProviderSettings
+    refresh_seconds: int
+    timezone: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MatcherSettings:
+        return cls(
+            bucket=_required(env, DATA_LAKE_BUCKET),
+            embedding=EmbeddingProviderSettings.from_env(env),
+            refresh_seconds=_int(env, INDEX_REFRESH_SECONDS, 60, minimum=0, maximum=3600),
+            timezone=_timezone(env),
         )

@@ -80,3 +80,32 @@ def is_silver_firecrawl(key: str) -> bool:
 
 def quarantine_embeddings(date: str, domain: str) -> str:
     return f"quarantine/embeddings/date={date}/{domain}.json"
+
+
+INDEX = "index/"
+INDEX_POINTER = "index/current.json"
+SHORTLISTS = "shortlists/"
+FEEDBACK = "feedback/"
+AMS_METRICS = "metrics/ams/"
+MODELS = "models/"
+SERVING_POINTER = "models/serving.json"
+
+
+def index_object(version: str, name: str) -> str:
+    return f"{INDEX}v={version}/{name}"
+
+
+def shortlist(date: str, request_id: str) -> str:
+    return f"{SHORTLISTS}date={date}/{request_id}.json"
+
+
+def feedback(date: str, challenge_id: str, domain: str) -> str:
+    return f"{FEEDBACK}date={date}/{challenge_id}/{domain}.json"
+
+
+def ams_metrics(date: str) -> str:
+    return f"{AMS_METRICS}date={date}/ams.parquet"
+
+
+def model_artifact(version: str) -> str:
+    return f"{MODELS}{version}/model.json"

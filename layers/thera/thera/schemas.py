@@ -157,3 +157,15 @@ def embeddings_schema(dimensions: int) -> pa.Schema:
             pa.field("gold_key", pa.string(), nullable=False),
         ]
     )
+
+
+AMS = pa.schema(
+    [
+        pa.field("date", pa.string(), nullable=False),
+        pa.field("challenge_id", pa.string(), nullable=False),
+        pa.field("matches", pa.int32(), nullable=False),
+        pa.field("accepted", pa.int32(), nullable=False),
+        pa.field("rejected", pa.int32(), nullable=False),
+        pa.field("ams", pa.float64(), nullable=False),
+    ]
+)

@@ -33,3 +33,22 @@ def truncate_to_tokens(text: str, max_tokens: int) -> str:
         if used > max_tokens:
             return text[: match.start()].rstrip()
     return text
+
+
+# Words of two or more letters/digits (underscores split words): "e-commerce" -> "commerce".
+_WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
+# Small on purpose: words that carry no topic in company descriptions. IDF weighs down the rest.
+_STOP_WORDS_TEXT = """
+    a about above after again all also am an and any are as at be been before being below between both but
+    by can could did do does doing down during each few for from further had has have having he her here
+    hers him his how if in into is it its itself just me more most my no nor not now of off on once only or
+    other our ours out over own same she should so some such than that the their theirs them then there
+    these they this those through to too under until up very was we were what when where which while who
+    whom why will with would you your yours re ve ll don doesn isn aren wasn weren won
+"""
+STOP_WORDS: frozenset[str] = frozenset(_STOP_WORDS_TEXT.split())
+
+
+def words(text: str, stop_words: frozenset[str] = STOP_WORDS) -> list[str]:
+    """Lowercase words of two or more letters or digits, without stop words: what search and LSA count."""
+    return [w for w in _WORD.findall(text.lower()) if w not in stop_words]

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import boto3
+import pyarrow as pa
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from thera import schemas
+from thera import keys, schemas
 from thera.adapters.apollo import ApolloClient
 from thera.adapters.aws import (
     DynamoCrawlCache,
@@ -38,13 +40,17 @@ from thera.adapters.aws import (
 )
 from thera.adapters.firecrawl import FirecrawlClient
 from thera.adapters.web import HealthChecker, make_resolver, make_ssl_context
+from thera.ams import average_match_score
 from thera.breaker import BreakerConfig, CircuitBreaker
 from thera.config import (
     ApolloPullSettings,
     BronzeToSilverSettings,
     DomainHealthSettings,
+    EmbeddingProviderSettings,
     EmbeddingsSettings,
     FirecrawlSettings,
+    LakeSettings,
+    MatcherSettings,
     PublisherSettings,
     SilverToGoldSettings,
 )
@@ -54,6 +60,7 @@ from thera.events import s3_objects_from_sqs_body
 from thera.gate import GateOutcome, record_health
 from thera.gold import GoldOutcome, ProfileInputs, ProfileSources, build_part
 from thera.health import Observations
+from thera.index import IndexOutcome, build_index
 from thera.ingest import PullReport, QuotaGuard, pull_companies
 from thera.messages import BadMessage, CrawlRequest, GoldPartRequest, HealthRequest, load_object
 from thera.observability import logger, metrics
@@ -61,6 +68,7 @@ from thera.ports import EmbeddingProvider
 from thera.publish import PublishOutcome, publish_part
 from thera.quota import TokenBucket
 from thera.refine import RefineOutcome, refine_bronze_object
+from thera.serving import MatcherService
 from thera.silver import QualityRules
 from thera.tables import from_rows, to_parquet
 
@@ -298,7 +306,7 @@ def gold_batch(settings: SilverToGoldSettings, event: dict[str, Any], context: A
 
 
 @cache
-def embedding_provider(settings: EmbeddingsSettings) -> EmbeddingProvider:
+def embedding_provider(settings: EmbeddingProviderSettings) -> EmbeddingProvider:
     """Built once per execution environment: the local model loads its arrays once."""
     if settings.provider == "local":
         from thera.adapters.lsa import LsaModel  # numpy only; never imported in AWS
@@ -315,7 +323,7 @@ def embedding_provider(settings: EmbeddingsSettings) -> EmbeddingProvider:
 
 def embed_message(settings: EmbeddingsSettings, body: str) -> list[EmbedOutcome]:
     day = business_date(settings.timezone)
-    provider = embedding_provider(settings)
+    provider = embedding_provider(settings.embedding)
     service = EmbedService(
         store=S3ObjectStore(client("s3"), settings.bucket),
         index=DynamoEmbeddingIndex(client("dynamodb"), settings.embeddings_table),
@@ -375,3 +383,55 @@ def publish_message(settings: PublisherSettings, body: str) -> list[PublishOutco
         metrics.add_metric("PublicFieldsDroppedAsPII", MetricUnit.Count, outcome.pii_dropped)
         outcomes.append(outcome)
     return outcomes
+
+
+def refresh_index(settings: LakeSettings) -> IndexOutcome:
+    """The index builder's schedule: a new index version when gold or embeddings parts changed."""
+    outcome = build_index(S3ObjectStore(client("s3"), settings.bucket), datetime.now(UTC))
+    logger.info("index refresh", extra={"outcome": outcome.as_dict()})
+    metrics.add_metric("IndexProfiles", MetricUnit.Count, outcome.profiles)
+    metrics.add_metric("IndexBuilt", MetricUnit.Count, int(outcome.status == "built"))
+    return outcome
+
+
+@cache
+def matcher_service(settings: MatcherSettings) -> MatcherService:
+    """One per execution environment: the index stays in memory between requests."""
+    return MatcherService(
+        S3ObjectStore(client("s3"), settings.bucket),
+        embedding_provider(settings.embedding),
+        clock=time.monotonic,
+        now=lambda: datetime.now(UTC),
+        date=lambda: business_date(settings.timezone),
+        draw=random.random,
+        refresh_seconds=settings.refresh_seconds,
+    )
+
+
+def daily_ams(settings: LakeSettings, event: Any) -> dict[str, Any]:
+    """AMS of one business day (the schedule's, or ``date`` in the event) → metrics/ams/ and metrics."""
+    store = S3ObjectStore(client("s3"), settings.bucket)
+    raw = event.get("date") if isinstance(event, dict) else None
+    day = str(raw) if raw else business_date(settings.timezone)
+    if not date.fromisoformat(day).isoformat() == day:
+        raise ValueError(f"'date' must be YYYY-MM-DD, got {day!r}")
+    shortlists = [json.loads(store.get(k)) for k in store.list(f"{keys.SHORTLISTS}date={day}/")]
+    decisions: dict[tuple[str, str], tuple[str, str]] = {}
+    for key in store.list(keys.FEEDBACK):
+        record = json.loads(store.get(key))
+        pair = (record["challenge_id"], record["domain"])
+        if pair not in decisions or record["at"] > decisions[pair][1]:
+            decisions[pair] = (record["decision"], record["at"])
+    rows, overall = average_match_score(shortlists, {pair: d for pair, (d, _) in decisions.items()})
+    table = pa.Table.from_pylist(
+        [{"date": day, **asdict(r)} for r in [*rows, *([overall] if overall else [])]], schema=schemas.AMS
+    )
+    store.put(keys.ams_metrics(day), to_parquet(table))
+    if overall:
+        metrics.add_metric("AverageMatchScore", MetricUnit.Count, round(overall.ams, 4))
+        metrics.add_metric("FeedbackAccepted", MetricUnit.Count, overall.accepted)
+        metrics.add_metric("FeedbackRejected", MetricUnit.Count, overall.rejected)
+    metrics.add_metric("ChallengesScored", MetricUnit.Count, len(rows))
+    result = {"date": day, "challenges": len(rows), "ams": round(overall.ams, 4) if overall else None}
+    logger.info("daily AMS", extra=result)
+    return result

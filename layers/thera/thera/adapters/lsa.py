@@ -12,7 +12,6 @@ import hashlib
 import importlib
 import itertools
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -22,37 +21,21 @@ import numpy as np
 import numpy.typing as npt
 
 from thera.ports import Embedding
-from thera.tokens import estimate_tokens
+from thera.tokens import STOP_WORDS, estimate_tokens, words
 
 FORMAT_VERSION = 1
 Floats = npt.NDArray[np.float32]
 Indices = npt.NDArray[np.intp]
 
-# Words of two or more letters/digits (underscores split words): "e-commerce" -> "commerce".
-_WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
-# Small on purpose: words that carry no topic in company descriptions. IDF weighs down the rest.
-_STOP_WORDS_TEXT = """
-    a about above after again all also am an and any are as at be been before being below between both but
-    by can could did do does doing down during each few for from further had has have having he her here
-    hers him his how if in into is it its itself just me more most my no nor not now of off on once only or
-    other our ours out over own same she should so some such than that the their theirs them then there
-    these they this those through to too under until up very was we were what when where which while who
-    whom why will with would you your yours re ve ll don doesn isn aren wasn weren won
-"""
-STOP_WORDS: frozenset[str] = frozenset(_STOP_WORDS_TEXT.split())
 _ROWS_PER_CHUNK = 16_384  # term occurrences gathered at once by embed_many: bounds its memory
-
-
-def _tokens(text: str, stop_words: frozenset[str]) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in stop_words]
 
 
 def _terms(text: str, stop_words: frozenset[str], ngram_max: int) -> list[str]:
     """Unigrams, plus word pairs adjacent once stop words are gone when ``ngram_max`` is 2."""
-    words = _tokens(text, stop_words)
+    unigrams = words(text, stop_words)
     if ngram_max >= 2:
-        return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
-    return words
+        return unigrams + [f"{a} {b}" for a, b in itertools.pairwise(unigrams)]
+    return unigrams
 
 
 def _sublinear(counts: npt.NDArray[np.float32]) -> Floats:

@@ -1,0 +1,25 @@
+"""AmsFunction: on its daily schedule, the Average Match Score of the day's shortlists → metrics/ams/."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from thera.config import LakeSettings
+from thera.observability import logger, metrics, tracer
+from thera.wiring import daily_ams
+
+
+@cache
+def settings() -> LakeSettings:
+    return LakeSettings.from_env(os.environ)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return daily_ams(settings(), event)

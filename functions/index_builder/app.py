@@ -1,0 +1,25 @@
+"""IndexBuilderFunction: on its schedule, a new matcher index version when gold or embeddings parts changed."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from thera.config import LakeSettings
+from thera.observability import logger, metrics, tracer
+from thera.wiring import refresh_index
+
+
+@cache
+def settings() -> LakeSettings:
+    return LakeSettings.from_env(os.environ)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
+    return refresh_index(settings()).as_dict()

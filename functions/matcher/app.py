@@ -1,0 +1,71 @@
+"""MatcherFunction: the HTTP API. POST /match, POST /feedback, GET /health, GET /models, GET / (explorer page)."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from thera.config import MatcherSettings
+from thera.matching import BadRequest
+from thera.observability import logger, metrics, tracer
+from thera.serving import NotReady
+from thera.wiring import matcher_service
+
+app = APIGatewayHttpResolver()
+
+
+@cache
+def settings() -> MatcherSettings:
+    return MatcherSettings.from_env(os.environ)
+
+
+@app.post("/match")
+def match() -> dict[str, Any]:
+    return matcher_service(settings()).match(app.current_event.json_body, app.lambda_context.aws_request_id)
+
+
+@app.post("/feedback")
+def feedback() -> tuple[dict[str, Any], int]:
+    return matcher_service(settings()).feedback(app.current_event.json_body), 201
+
+
+@app.get("/health")
+def health() -> dict[str, Any]:
+    return matcher_service(settings()).health()
+
+
+@app.get("/models")
+def models() -> dict[str, Any]:
+    return matcher_service(settings()).models()
+
+
+@app.get("/")
+def explorer() -> Response[str]:
+    return Response(200, content_types.TEXT_HTML, (Path(__file__).parent / "explorer.html").read_text())
+
+
+@app.exception_handler(BadRequest)
+def bad_request(exc: BadRequest) -> Response[dict[str, str]]:
+    return Response(400, content_types.APPLICATION_JSON, {"error": str(exc)})
+
+
+@app.exception_handler(NotReady)
+def not_ready(exc: NotReady) -> Response[dict[str, str]]:
+    return Response(503, content_types.APPLICATION_JSON, {"error": str(exc)})
+
+
+@app.exception_handler(ValueError)  # a body that is not JSON
+def not_json(exc: ValueError) -> Response[dict[str, str]]:
+    return Response(400, content_types.APPLICATION_JSON, {"error": f"the body is not valid JSON: {exc}"})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,133 @@
+"""The matcher's index: built from the lake by the index builder, loaded by the matcher.
+
+An index version is four objects under ``index/v=<version>/``: the unit vectors as one
+``.npy`` (loads in milliseconds, no Parquet decoding), the profiles the matcher filters,
+scores and explains with (Parquet), and the tag names and centroids for topic affinity.
+``index/current.json`` names the current version; it is written last, so a matcher never
+sees half an index. The builder merges every gold part (newest version per domain) with
+every embeddings part of the current model (newest per domain) and skips the work when
+the set of parts has not changed since the current version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from thera import keys
+from thera.matching import Index, tag_centroids
+from thera.ports import ObjectStore
+from thera.tables import from_parquet, to_parquet
+
+PROFILE_COLUMNS = (
+    "domain",
+    "name",
+    "industries",
+    "keywords",
+    "country",
+    "city",
+    "health_score",
+    "content_richness",
+    "completeness",
+    "description",
+)
+DESCRIPTION_CHARS = 280
+
+
+@dataclass
+class IndexOutcome:
+    status: str  # built | unchanged | empty
+    version: str = ""
+    model_id: str = ""
+    profiles: int = 0
+    tags: int = 0
+    gold_parts: int = 0
+    embedding_parts: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _newest(tables: list[pa.Table], columns: list[str]) -> pa.Table:
+    table = pa.concat_tables([t.select(columns) for t in tables], promote_options="permissive")
+    table = table.sort_by([("domain", "ascending"), ("version", "descending")])
+    domains = table["domain"].combine_chunks()
+    first = pc.not_equal(domains[1:], domains[:-1]) if len(domains) > 1 else pa.array([], pa.bool_())
+    keep = pa.concat_arrays([pa.array([True]), first.fill_null(True)]) if len(domains) else pa.array([], pa.bool_())
+    return table.filter(keep)
+
+
+def build_index(store: ObjectStore, now: datetime) -> IndexOutcome:
+    gold_keys, vector_keys = store.list(keys.GOLD_PROFILES), store.list(keys.EMBEDDINGS)
+    outcome = IndexOutcome("empty", gold_parts=len(gold_keys), embedding_parts=len(vector_keys))
+    if not gold_keys or not vector_keys:
+        return outcome
+    sources = hashlib.sha256("\n".join([*gold_keys, *vector_keys]).encode()).hexdigest()[:20]
+    current = read_pointer(store)
+    if current and current.get("sources") == sources:
+        outcome.status, outcome.version, outcome.model_id = "unchanged", current["version"], current["model_id"]
+        outcome.profiles, outcome.tags = current["profiles"], current["tags"]
+        return outcome
+    vectors_tables = [from_parquet(store.get(k)) for k in vector_keys]
+    newest_model = max(vectors_tables, key=lambda t: pc.max(t["embedded_at"]).as_py())["model_id"][0].as_py()
+    of_model = [t.filter(pc.equal(t["model_id"], newest_model)) for t in vectors_tables]
+    vectors = _newest([t for t in of_model if t.num_rows], ["domain", "version", "vector"])
+    profiles = _newest(
+        [from_parquet(store.get(k)) for k in gold_keys], [*PROFILE_COLUMNS[:-1], "description", "version"]
+    )
+    profiles = profiles.filter(pc.is_in(profiles["domain"], vectors["domain"]))
+    vectors = vectors.take(pc.index_in(profiles["domain"], vectors["domain"]))
+    rows = profiles.select(list(PROFILE_COLUMNS)).to_pylist()
+    for row in rows:
+        row["description"] = (row.get("description") or "")[:DESCRIPTION_CHARS]
+    flat = vectors["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    matrix = np.ascontiguousarray(flat.reshape(len(rows), -1), dtype=np.float32)
+    names, centroids = tag_centroids(matrix, rows)
+    version = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{sources[:8]}"
+    store.put(keys.index_object(version, "vectors.npy"), _npy(matrix))
+    store.put(keys.index_object(version, "tags.npy"), _npy(centroids))
+    store.put(keys.index_object(version, "profiles.parquet"), to_parquet(pa.Table.from_pylist(rows)))
+    store.put(keys.index_object(version, "tags.json"), json.dumps(names).encode())
+    pointer = {
+        "version": version,
+        "model_id": newest_model,
+        "dimensions": int(matrix.shape[1]),
+        "profiles": len(rows),
+        "tags": len(names),
+        "sources": sources,
+        "built_at": now.isoformat(),
+    }
+    store.put(keys.INDEX_POINTER, json.dumps(pointer, indent=2).encode())
+    outcome.status, outcome.version, outcome.model_id = "built", version, newest_model
+    outcome.profiles, outcome.tags = len(rows), len(names)
+    return outcome
+
+
+def _npy(matrix: np.ndarray[Any, Any]) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, matrix, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def read_pointer(store: ObjectStore) -> dict[str, Any] | None:
+    if store.metadata(keys.INDEX_POINTER) is None:
+        return None
+    doc: dict[str, Any] = json.loads(store.get(keys.INDEX_POINTER))
+    return doc
+
+
+def load_index(store: ObjectStore, pointer: dict[str, Any]) -> Index:
+    version = pointer["version"]
+    vectors = np.load(io.BytesIO(store.get(keys.index_object(version, "vectors.npy"))), allow_pickle=False)
+    centroids = np.load(io.BytesIO(store.get(keys.index_object(version, "tags.npy"))), allow_pickle=False)
+    profiles = from_parquet(store.get(keys.index_object(version, "profiles.parquet"))).to_pylist()
+    names = json.loads(store.get(keys.index_object(version, "tags.json")))
+    return Index(version, pointer["model_id"], [p["domain"] for p in profiles], vectors, profiles, names, centroids)

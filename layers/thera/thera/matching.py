@@ -1,0 +1,319 @@
+"""Ranking startups for a challenge: the in-memory index, features, scoring models and reasons (numpy only).
+
+Two stages. First every profile that passes the filters gets a cheap linear score from
+what is precomputed: cosine similarity to the challenge, its affinity to the topics the
+challenge is about, and its quality scores. Topics are the index's tags (industries and
+keywords): each has a centroid, the mean vector of the profiles that carry it, and the
+challenge's nearest centroids are its topics. The best ``CANDIDATES`` then get the
+keyword overlap with the challenge's own words and are scored by the serving model,
+which also says which features drove each score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from thera.tokens import words
+
+FEATURES = ("similarity", "topic_affinity", "keyword_overlap", "health", "richness", "completeness")
+CANDIDATES = 300
+TOPICS = 5
+MAX_TEXT_CHARS = 5000
+MIN_TEXT_CHARS = 10
+DEFAULT_TOP_K, MAX_TOP_K = 20, 100
+
+Floats = npt.NDArray[np.float32]
+
+
+class BadRequest(ValueError):
+    """The request cannot be answered as asked: the API answers 400 with this message."""
+
+
+@dataclass(frozen=True)
+class MatchRequest:
+    challenge_text: str
+    top_k: int = DEFAULT_TOP_K
+    industry: str | None = None
+    country: str | None = None
+    challenge_id: str = ""
+
+    @classmethod
+    def parse(cls, body: Any) -> MatchRequest:
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object with a 'challenge_text'")
+        text = body.get("challenge_text")
+        if not isinstance(text, str) or len(text.strip()) < MIN_TEXT_CHARS:
+            raise BadRequest(f"'challenge_text' must be a text of at least {MIN_TEXT_CHARS} characters")
+        if len(text) > MAX_TEXT_CHARS:
+            raise BadRequest(f"'challenge_text' is {len(text)} characters; at most {MAX_TEXT_CHARS} are accepted")
+        top_k = body.get("top_k", DEFAULT_TOP_K)
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+            raise BadRequest(f"'top_k' must be an integer from 1 to {MAX_TOP_K}, got {top_k!r}")
+        filters = {}
+        for name in ("industry", "country", "challenge_id"):
+            value = body.get(name)
+            if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 200):
+                raise BadRequest(f"'{name}' must be a non-empty text when given")
+            filters[name] = value.strip() if isinstance(value, str) else None
+        return cls(text.strip(), top_k, filters["industry"], filters["country"], filters["challenge_id"] or "")
+
+
+@dataclass
+class Index:
+    """Profiles and their unit vectors, with what ranking needs precomputed."""
+
+    version: str
+    model_id: str
+    domains: list[str]
+    vectors: Floats  # n x d, unit rows
+    profiles: list[dict[str, Any]]  # name, industries, keywords, country, city, scores, description
+    tag_names: list[str]
+    tag_centroids: Floats  # t x d, unit rows
+    quality: Floats = field(init=False)  # n x 3: health, richness, completeness in [0, 1]
+    tag_rows: npt.NDArray[np.int64] = field(init=False)  # CSR of profile -> tag ids
+    tag_cols: npt.NDArray[np.int64] = field(init=False)
+    industries: dict[str, str] = field(init=False)  # lowercase -> as written
+    countries: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        tag_id = {t: i for i, t in enumerate(self.tag_names)}
+        rows, cols = [0], []
+        quality = np.zeros((len(self.profiles), 3), dtype=np.float32)
+        self.industries, self.countries = {}, {}
+        for i, p in enumerate(self.profiles):
+            ids = sorted({tag_id[t] for t in profile_tags(p) if t in tag_id})
+            cols.extend(ids)
+            rows.append(len(cols))
+            quality[i] = [(p.get(k) or 0) / 100 for k in ("health_score", "content_richness", "completeness")]
+            for industry in p.get("industries") or []:
+                self.industries.setdefault(industry.lower(), industry)
+            if p.get("country"):
+                self.countries.setdefault(str(p["country"]).lower(), str(p["country"]))
+        self.tag_rows, self.tag_cols = np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
+        self.quality = quality
+
+    def __len__(self) -> int:
+        return len(self.domains)
+
+    def mask(self, request: MatchRequest) -> npt.NDArray[np.bool_] | None:
+        """Which profiles pass the filters (None: all); unknown filter values are a bad request."""
+        keep: npt.NDArray[np.bool_] | None = None
+        if request.industry is not None:
+            wanted = self.industries.get(request.industry.lower())
+            if wanted is None:
+                known = ", ".join(sorted(self.industries.values())[:30])
+                raise BadRequest(f"unknown industry {request.industry!r}; known: {known}")
+            keep = np.array([wanted in (p.get("industries") or []) for p in self.profiles])
+        if request.country is not None:
+            country = self.countries.get(request.country.lower())
+            if country is None:
+                raise BadRequest(f"unknown country {request.country!r}")
+            in_country = np.array([p.get("country") == country for p in self.profiles])
+            keep = in_country if keep is None else keep & in_country
+        return keep
+
+
+def profile_tags(profile: dict[str, Any]) -> set[str]:
+    return {str(t).strip().lower() for t in [*(profile.get("industries") or []), *(profile.get("keywords") or [])] if t}
+
+
+def tag_centroids(
+    vectors: Floats, profiles: Sequence[dict[str, Any]], min_profiles: int = 3
+) -> tuple[list[str], Floats]:
+    """Each tag carried by at least ``min_profiles`` profiles, and the unit mean of their vectors."""
+    members: dict[str, list[int]] = {}
+    for i, p in enumerate(profiles):
+        for tag in profile_tags(p):
+            members.setdefault(tag, []).append(i)
+    names = sorted(t for t, rows in members.items() if len(rows) >= min_profiles)
+    centroids = np.zeros((len(names), vectors.shape[1]), dtype=np.float32)
+    for j, tag in enumerate(names):
+        mean = vectors[members[tag]].mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        centroids[j] = mean / norm if norm else mean
+    return names, centroids
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """A logistic model over ``FEATURES``: what the weekly training promotes, as plain numbers."""
+
+    version: str
+    coefficients: dict[str, float]
+    intercept: float
+    kind: str = "logistic_regression"
+
+    @classmethod
+    def from_artifact(cls, doc: dict[str, Any]) -> ScoringModel:
+        if doc.get("kind", "logistic_regression") != "logistic_regression":
+            raise ValueError(f"model kind {doc.get('kind')!r} cannot be scored here")
+        missing = [f for f in FEATURES if f not in doc.get("coefficients", {})]
+        if missing:
+            raise ValueError(f"model {doc.get('version')} lacks coefficients for {', '.join(missing)}")
+        return cls(str(doc["version"]), {f: float(doc["coefficients"][f]) for f in FEATURES}, float(doc["intercept"]))
+
+    def contributions(self, features: Floats) -> Floats:
+        weights = np.array([self.coefficients[f] for f in FEATURES], dtype=np.float32)
+        return features * weights
+
+    def score(self, features: Floats) -> Floats:
+        z = self.contributions(features).sum(axis=1) + np.float32(self.intercept)
+        out: Floats = (1 / (1 + np.exp(-z))).astype(np.float32)
+        return out
+
+
+# The model served until a trained one is promoted: weights set by hand and checked with
+# bench/match_quality.py. Similarity and topic affinity carry the ranking and quality breaks
+# ties; keyword overlap gets no weight, because generic words ("data", "services") named in a
+# challenge lifted unrelated companies (nDCG@20 0.467 with weight 2, 0.517 without).
+PRIOR_MODEL = ScoringModel(
+    "prior-v1",
+    {
+        "similarity": 4.0,
+        "topic_affinity": 6.0,
+        "keyword_overlap": 0.0,
+        "health": 0.5,
+        "richness": 0.3,
+        "completeness": 0.5,
+    },
+    -6.0,
+)
+
+
+@dataclass
+class Match:
+    domain: str
+    name: str
+    score: float
+    reasons: list[str]
+    features: dict[str, float]
+    industries: list[str]
+    country: str | None
+
+
+def topic_weights(index: Index, query: Floats) -> tuple[Floats, list[int]]:
+    """Affinity of the challenge to every tag (cosine to its centroid), and its ``TOPICS`` nearest tags."""
+    if not index.tag_names:
+        return np.zeros(0, dtype=np.float32), []
+    sims = index.tag_centroids @ query
+    top = list(np.argsort(-sims)[:TOPICS])
+    return sims, [int(t) for t in top]
+
+
+def _topic_affinity(index: Index, sims: Floats, topics: list[int]) -> Floats:
+    """Per profile: the best affinity among its tags that are topics of the challenge (0 when none)."""
+    weights = np.zeros(len(index.tag_names) + 1, dtype=np.float32)
+    weights[topics] = np.clip(sims[topics], 0, None)
+    values = weights[index.tag_cols] if len(index.tag_cols) else np.zeros(0, dtype=np.float32)
+    out = np.zeros(len(index), dtype=np.float32)
+    starts, ends = index.tag_rows[:-1], index.tag_rows[1:]
+    has = ends > starts
+    if values.size:
+        out[has] = np.maximum.reduceat(values, starts[has])
+    return out
+
+
+def keyword_overlap(challenge_words: set[str], profile: dict[str, Any]) -> tuple[float, list[str]]:
+    """Share of the profile's tags whose words the challenge uses, and those tags."""
+    hits = []
+    tags = profile_tags(profile)
+    for tag in sorted(tags):
+        tag_words = set(words(tag))
+        if tag_words and tag_words <= challenge_words:
+            hits.append(tag)
+    return (min(1.0, len(hits) / 2), hits)
+
+
+def rank(index: Index, query: Floats, request: MatchRequest, model: ScoringModel) -> list[Match]:
+    keep = index.mask(request)
+    similarity = index.vectors @ query
+    sims, topics = topic_weights(index, query)
+    affinity = _topic_affinity(index, sims, topics)
+    quick = (
+        model.coefficients["similarity"] * similarity
+        + model.coefficients["topic_affinity"] * affinity
+        + index.quality @ np.array([model.coefficients[f] for f in FEATURES[3:]], dtype=np.float32)
+    )
+    if keep is not None:
+        quick = np.where(keep, quick, -np.inf)
+    allowed = int(keep.sum()) if keep is not None else len(index)
+    count = min(CANDIDATES, allowed)
+    if count == 0:
+        return []
+    candidates = np.argpartition(-quick, count - 1)[:count]
+    challenge_words = set(words(request.challenge_text))
+    overlaps = [keyword_overlap(challenge_words, index.profiles[i]) for i in candidates]
+    features = np.column_stack(
+        [
+            similarity[candidates],
+            affinity[candidates],
+            np.array([o[0] for o in overlaps], dtype=np.float32),
+            index.quality[candidates],
+        ]
+    ).astype(np.float32)
+    scores = model.score(features)
+    contributions = model.contributions(features)
+    order = np.argsort(-scores, kind="stable")[: request.top_k]
+    topic_names = [index.tag_names[t] for t in topics]
+    matches = []
+    for j in order:
+        i = int(candidates[j])
+        profile = index.profiles[i]
+        feats = {f: round(float(features[j][k]), 4) for k, f in enumerate(FEATURES)}
+        matches.append(
+            Match(
+                domain=index.domains[i],
+                name=str(profile.get("name") or index.domains[i]),
+                score=round(float(scores[j]), 4),
+                reasons=reasons(profile, feats, contributions[j], topic_names, overlaps[j][1]),
+                features=feats,
+                industries=list(profile.get("industries") or []),
+                country=profile.get("country"),
+            )
+        )
+    return matches
+
+
+def reasons(
+    profile: dict[str, Any], features: dict[str, float], contributions: Floats, topics: list[str], overlap: list[str]
+) -> list[str]:
+    """Human-readable reasons, the features that added most to the score first."""
+    shared_topics = sorted(profile_tags(profile) & set(topics))
+    text = {
+        "similarity": f"its description is close to the challenge (cosine {features['similarity']:.2f})",
+        "topic_affinity": (
+            f"works in {', '.join(shared_topics)}, topics of the challenge" if shared_topics else "no shared topic"
+        ),
+        "keyword_overlap": (
+            f"the challenge names its tags: {', '.join(overlap)}" if overlap else "no tag named in the challenge"
+        ),
+        "health": f"healthy website (score {round(features['health'] * 100)})",
+        "richness": f"informative website (content richness {round(features['richness'] * 100)})",
+        "completeness": f"well-documented profile (completeness {round(features['completeness'] * 100)})",
+    }
+    ranked = sorted(range(len(FEATURES)), key=lambda k: -float(contributions[k]))
+    return [text[FEATURES[k]] for k in ranked if float(contributions[k]) > 0.05 and features[FEATURES[k]] > 0][:4]
+
+
+def pick_version(versions: Sequence[tuple[str, float]], draw: float) -> str:
+    """Champion/challenger: the version whose cumulative traffic weight first exceeds ``draw`` in [0, 1)."""
+    total = sum(w for _, w in versions)
+    if not versions or total <= 0:
+        raise ValueError("the serving pointer names no version with a positive weight")
+    point = draw * total
+    for version, weight in versions:
+        point -= weight
+        if point < 0:
+            return version
+    return versions[-1][0]
+
+
+def text_hash(text: str) -> str:
+    """Challenges that differ only in case and spacing share a hash (shortlists, AMS)."""
+    return hashlib.sha256(" ".join(text.split()).lower().encode()).hexdigest()[:16]

@@ -1,0 +1,154 @@
+"""The HTTP API on loopback: requests become API Gateway (HTTP API, payload 2.0) events for the same handler.
+
+One server for every function with ``HttpApi`` events in template.yaml. Routes are matched
+by method and path as API Gateway matches them; a route's function runs in its own
+Lambda-like execution environment (kept warm between requests, several when requests
+overlap), and the handler's answer (statusCode, headers, body) is written back. Locally
+there is no IAM authorizer: the server listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from thera_local.lambda_env import ExecutionEnvironment
+from thera_local.template import FunctionSpec, HttpRoute
+
+MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+
+
+def http_event(method: str, path: str, query: str, headers: dict[str, str], body: bytes, stage: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    text = body.decode("utf-8", errors="replace")
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path if stage in ("", "$default") else f"/{stage}{path}",  # a named stage prefixes the path
+        "rawQueryString": query,
+        "headers": {k.lower(): v for k, v in headers.items()},
+        "queryStringParameters": dict(p.split("=", 1) if "=" in p else (p, "") for p in query.split("&") if p) or None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": headers.get("Host", "127.0.0.1"),
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": ""},
+            "requestId": str(uuid.uuid4()),
+            "routeKey": f"{method} {path}",
+            "stage": stage,
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": text if body else None,
+        "isBase64Encoded": False,
+    }
+
+
+class _Pool:
+    """Warm execution environments of one function; a new one only when all are busy."""
+
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path) -> None:
+        self.spec, self.env, self.log_path = spec, env, log_path
+        self._idle: list[ExecutionEnvironment] = []
+        self._all: list[ExecutionEnvironment] = []
+        self._lock = threading.Lock()
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            env = self._idle.pop() if self._idle else None
+            if env is None:
+                env = ExecutionEnvironment(self.spec, self.env, self.log_path)
+                self._all.append(env)
+        try:
+            return env.invoke(event)
+        finally:
+            with self._lock:
+                self._idle.append(env)
+
+    def stop(self) -> None:
+        for env in self._all:
+            env.stop()
+
+
+class LocalHttpApi:
+    def __init__(self, routes: list[tuple[HttpRoute, FunctionSpec, dict[str, str], Path]], stage: str) -> None:
+        self.stage = stage
+        self._routes: dict[tuple[str, str], _Pool] = {}
+        pools: dict[str, _Pool] = {}
+        for route, spec, env, log in routes:
+            pool = pools.setdefault(spec.logical_id, _Pool(spec, env, log))
+            self._routes[(route.method, route.path)] = pool
+        self._pools = list(pools.values())
+        self._server: ThreadingHTTPServer | None = None
+        self.requests = 0
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self, port: int = 0) -> str:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _serve(self, method: str) -> None:
+                path, _, query = self.path.partition("?")
+                pool = api._routes.get((method, path)) or api._routes.get(("ANY", path))
+                if pool is None:
+                    known = sorted(f"{m} {p}" for m, p in api._routes)
+                    self._reply(404, {"message": "Not Found", "routes": known})
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    self._reply(413, {"message": "Request Entity Too Large"})
+                    return
+                body = self.rfile.read(length) if length else b""
+                api.requests += 1
+                result = pool.invoke(http_event(method, path, query, dict(self.headers), body, api.stage))
+                if not result.ok:
+                    self._reply(502, {"message": "Internal Server Error", "error": result.error_message})
+                    return
+                answer = result.payload if isinstance(result.payload, dict) else {"body": json.dumps(result.payload)}
+                data = answer.get("body") or ""
+                raw = base64.b64decode(data) if answer.get("isBase64Encoded") else str(data).encode()
+                self.send_response(int(answer.get("statusCode", 200)))
+                headers = {"content-type": "application/json", **(answer.get("headers") or {})}
+                for name, value in headers.items():
+                    self.send_header(name, str(value))
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _reply(self, status: int, doc: dict[str, Any]) -> None:
+                raw = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True).start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for pool in self._pools:
+            pool.stop()

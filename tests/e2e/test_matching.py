@@ -1,0 +1,73 @@
+"""After the daily flow: `thera match` answers from the local stack, and the explorer page works in Chromium."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser import Browser, chromium_or_skip, wait_until
+from tests.conftest import SAMPLE
+from tests.e2e.conftest import TheraCli
+from thera_local.emulator import aws_client
+from thera_local.stack import StackInfo
+
+CHALLENGE = "We are looking for startups that build software to help small businesses handle payments and invoices"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TheraCli, str]]:
+    home = tmp_path_factory.mktemp("matching")
+    data = home / "companies.jsonl"
+    data.write_text("\n".join(SAMPLE.read_text().splitlines()[:150]) + "\n")
+    cli = TheraCli(home / "home")
+    cli.run("run", "daily", "--data", str(data), timeout=900)
+    yield cli, str(data)
+    cli.run("down", check=False, timeout=180)
+
+
+def test_thera_match_json_returns_twenty_ranked_startups_with_reasons(demo: tuple[TheraCli, str]) -> None:
+    cli, data = demo
+    done = cli.run("match", CHALLENGE, "--json", "--data", data)
+    matches = json.loads(done.stdout)
+    assert len(matches) == 20
+    for m in matches:
+        assert {"domain", "name", "score", "reasons", "model_version"} <= set(m)
+        assert m["reasons"] and m["model_version"] == "prior-v1"
+    assert [m["score"] for m in matches] == sorted((m["score"] for m in matches), reverse=True)
+    filtered = json.loads(
+        cli.run("match", CHALLENGE, "--json", "--top", "5", "--industry", "Fintech", "--data", data).stdout
+    )
+    assert 0 < len(filtered) <= 5 and all("Fintech" in m["industries"] for m in filtered)
+    refused = cli.run("match", "short", "--data", data, check=False)
+    assert refused.returncode == 1 and "400" in refused.stderr and "at least" in refused.stderr
+
+
+def test_explorer_page_searches_shows_reasons_and_stores_feedback(demo: tuple[TheraCli, str]) -> None:
+    cli, data = demo
+    info = StackInfo.read(cli.home)
+    assert info is not None and info.api
+    with Browser(chromium_or_skip()) as page:
+        page.goto(info.api + "/")
+        page.type_into("#challenge", CHALLENGE)
+        page.click("#go")
+        page.wait_for("document.querySelectorAll('li.match').length === 20", timeout=30)
+        first = page.evaluate("document.querySelector('li.match').dataset.domain")
+        assert page.texts("li.match:first-child ul.reasons li")
+        page.click("li.match:first-child button.accept")
+        page.wait_for("document.querySelector('li.match .verdict').textContent === 'accepted'", timeout=15)
+        assert page.errors == []
+    template = info.template_obj()
+    s3 = aws_client("s3", info.endpoint)
+    bucket = template.physical("DataLakeBucket")
+
+    def stored() -> list[dict[str, Any]]:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix="feedback/").get("Contents", [])
+        return [json.loads(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()) for o in listed]
+
+    records = wait_until(stored, timeout=10, message="no feedback object in the lake")
+    assert [(r["domain"], r["decision"], r["model_version"]) for r in records] == [(first, "accept", "prior-v1")]
+    ams = cli.run("run", "ams", "--data", data).stdout
+    assert '"challenges": 1' in ams

@@ -1,0 +1,124 @@
+"""Ranking, filters, bad input, champion/challenger and AMS, on a small hand-made index."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+
+from thera.ams import average_match_score
+from thera.matching import PRIOR_MODEL, BadRequest, Index, MatchRequest, pick_version, rank, tag_centroids
+
+AXES = {"robots": 0, "payments": 1, "biotech": 2, "food": 3}
+
+
+def vec(*weights: tuple[str, float]) -> np.ndarray:
+    v = np.zeros(4, dtype=np.float32)
+    for axis, w in weights:
+        v[AXES[axis]] = w
+    return v / np.linalg.norm(v)
+
+
+def profile(name: str, industries: list[str], keywords: list[str], country: str, health: int = 90) -> dict[str, Any]:
+    return {
+        "name": name,
+        "industries": industries,
+        "keywords": keywords,
+        "country": country,
+        "health_score": health,
+        "content_richness": 60,
+        "completeness": 80,
+    }
+
+
+@pytest.fixture
+def index() -> Index:
+    rows = [
+        ("arm.io", profile("Arm", ["Industrials"], ["Robotics", "Hardware"], "Brazil"), vec(("robots", 1))),
+        (
+            "grip.io",
+            profile("Grip", ["Industrials"], ["Robotics"], "United States"),
+            vec(("robots", 0.9), ("food", 0.3)),
+        ),
+        ("bolt.io", profile("Bolt", ["Industrials"], ["Robotics"], "Brazil", 20), vec(("robots", 0.95), ("food", 0.1))),
+        ("pay.io", profile("Pay", ["Fintech"], ["Payments"], "Brazil"), vec(("payments", 1))),
+        (
+            "coin.io",
+            profile("Coin", ["Fintech"], ["Payments", "Crypto"], "Mexico"),
+            vec(("payments", 0.8), ("robots", 0.2)),
+        ),
+        ("cell.io", profile("Cell", ["Healthcare"], ["Biotech"], "Brazil"), vec(("biotech", 1))),
+        ("gene.io", profile("Gene", ["Healthcare"], ["Biotech"], "Brazil"), vec(("biotech", 0.9), ("food", 0.2))),
+        ("farm.io", profile("Farm", ["Consumer"], ["Food"], "Brazil"), vec(("food", 1))),
+    ]
+    vectors = np.stack([r[2] for r in rows])
+    profiles = [r[1] for r in rows]
+    names, centroids = tag_centroids(vectors, profiles, min_profiles=1)
+    return Index("v1", "m", [r[0] for r in rows], vectors, profiles, names, centroids)
+
+
+def test_ranks_by_meaning_topic_and_quality_with_reasons(index: Index) -> None:
+    matches = rank(index, vec(("robots", 1)), MatchRequest("robot arms for our warehouses", top_k=3), PRIOR_MODEL)
+    assert [m.domain for m in matches] == ["arm.io", "grip.io", "bolt.io"]
+    assert matches[0].score > matches[1].score > matches[2].score
+    assert any("robotics" in r for r in matches[0].reasons)
+    assert any("cosine" in r for r in matches[0].reasons)
+
+
+def test_filters_keep_only_matching_profiles_and_unknown_values_are_refused(index: Index) -> None:
+    request = MatchRequest("robot arms for our warehouses", top_k=10, industry="industrials", country="brazil")
+    assert [m.domain for m in rank(index, vec(("robots", 1)), request, PRIOR_MODEL)] == ["arm.io", "bolt.io"]
+    fintech = MatchRequest("robot arms for our warehouses", top_k=10, industry="Fintech")
+    assert {m.domain for m in rank(index, vec(("robots", 1)), fintech, PRIOR_MODEL)} == {"pay.io", "coin.io"}
+    with pytest.raises(BadRequest, match="unknown industry 'Space'"):
+        rank(index, vec(("robots", 1)), MatchRequest("robot arms for our warehouses", industry="Space"), PRIOR_MODEL)
+    with pytest.raises(BadRequest, match="unknown country"):
+        rank(index, vec(("robots", 1)), MatchRequest("robot arms for our warehouses", country="Atlantis"), PRIOR_MODEL)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "challenge_text"),
+        ({"challenge_text": "   "}, "at least 10"),
+        ({"challenge_text": "x" * 5001}, "at most 5000"),
+        ({"challenge_text": "robots for warehouses", "top_k": 0}, "top_k"),
+        ({"challenge_text": "robots for warehouses", "top_k": 101}, "top_k"),
+        ({"challenge_text": "robots for warehouses", "top_k": "20"}, "top_k"),
+        ({"challenge_text": "robots for warehouses", "industry": ""}, "industry"),
+        ("not an object", "JSON object"),
+    ],
+)
+def test_bad_requests_say_what_is_wrong(body: Any, message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        MatchRequest.parse(body)
+
+
+def test_champion_challenger_split_stays_within_tolerance() -> None:
+    rng = random.Random(7)
+    draws = [pick_version([("champion", 0.9), ("challenger", 0.1)], rng.random()) for _ in range(20_000)]
+    share = draws.count("challenger") / len(draws)
+    assert abs(share - 0.1) < 0.01  # 3 standard deviations of a binomial share at n=20,000 is 0.0064
+    assert {pick_version([("only", 1.0)], rng.random()) for _ in range(100)} == {"only"}
+    with pytest.raises(ValueError, match="positive weight"):
+        pick_version([("a", 0.0)], 0.5)
+
+
+def test_ams_on_a_hand_computed_example() -> None:
+    shortlists = [
+        {"challenge_id": "c1", "at": "1", "matches": [{"domain": "a", "score": 0.5}, {"domain": "b", "score": 0.9}]},
+        # c1 asked again later: its latest shortlist is the one that counts
+        {"challenge_id": "c1", "at": "2", "matches": [{"domain": "a", "score": 0.6}, {"domain": "c", "score": 0.4}]},
+        {"challenge_id": "c2", "at": "1", "matches": [{"domain": "a", "score": 0.2}]},
+    ]
+    feedback = {("c1", "a"): "accept", ("c2", "a"): "reject", ("c9", "a"): "accept"}
+    rows, overall = average_match_score(shortlists, feedback)
+    # c1: a accepted -> 1.0, c unlabelled -> 0.4: (1.0 + 0.4) / 2 = 0.7; c2: a rejected -> 0.0
+    assert [(r.challenge_id, r.matches, r.accepted, r.rejected, round(r.ams, 6)) for r in rows] == [
+        ("c1", 2, 1, 0, 0.7),
+        ("c2", 1, 0, 1, 0.0),
+    ]
+    assert overall is not None and round(overall.ams, 6) == 0.35 and (overall.accepted, overall.rejected) == (1, 1)
+    assert average_match_score([], {}) == ([], None)
