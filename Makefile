@@ -51,6 +51,7 @@ bench: venv
 	$(BIN)/python bench/gold.py
 	$(BIN)/python bench/embedding_choice.py
 	$(BIN)/python bench/match_quality.py
+	$(BIN)/python bench/package_sizes.py
 
 down: venv
 	$(BIN)/thera down

@@ -9,8 +9,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from thera.config import LakeSettings
+from thera.match_wiring import refresh_index
 from thera.observability import logger, metrics, tracer
-from thera.wiring import refresh_index
 
 
 @cache

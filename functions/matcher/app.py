@@ -11,10 +11,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from thera.config import MatcherSettings
+from thera.match_wiring import matcher_service
 from thera.matching import BadRequest
 from thera.observability import logger, metrics, tracer
 from thera.serving import NotReady
-from thera.wiring import matcher_service
 
 app = APIGatewayHttpResolver()
 

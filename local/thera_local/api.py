@@ -13,6 +13,7 @@ import base64
 import json
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -51,27 +52,33 @@ def http_event(method: str, path: str, query: str, headers: dict[str, str], body
 
 
 class _Pool:
-    """Warm execution environments of one function; a new one only when all are busy."""
+    """Warm execution environments of one function, each owned by a long-lived worker thread.
 
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path) -> None:
+    An environment's process is tied to the thread that started it (it dies with it, as a
+    Lambda sandbox dies with its host), so environments are never started on the HTTP
+    server's short-lived request threads.
+    """
+
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path, workers: int = 4) -> None:
         self.spec, self.env, self.log_path = spec, env, log_path
-        self._idle: list[ExecutionEnvironment] = []
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"api-{spec.logical_id}")
+        self._local = threading.local()
         self._all: list[ExecutionEnvironment] = []
         self._lock = threading.Lock()
 
-    def invoke(self, event: dict[str, Any]) -> Any:
-        with self._lock:
-            env = self._idle.pop() if self._idle else None
-            if env is None:
-                env = ExecutionEnvironment(self.spec, self.env, self.log_path)
-                self._all.append(env)
-        try:
-            return env.invoke(event)
-        finally:
+    def _invoke_here(self, event: dict[str, Any]) -> Any:
+        env = getattr(self._local, "env", None)
+        if env is None:
+            env = self._local.env = ExecutionEnvironment(self.spec, self.env, self.log_path)
             with self._lock:
-                self._idle.append(env)
+                self._all.append(env)
+        return env.invoke(event)
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        return self._executor.submit(self._invoke_here, event).result()
 
     def stop(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
         for env in self._all:
             env.stop()
 

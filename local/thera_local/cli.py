@@ -25,9 +25,19 @@ from typing import Any
 
 from thera_local.lambda_env import ExecutionEnvironment, function_environment
 from thera_local.schedules import scheduler_input
-from thera_local.stack import Stack, StackConfig, StackInfo, ensure_stack, http_call, http_json, stop_stack
+from thera_local.stack import (
+    Stack,
+    StackConfig,
+    StackInfo,
+    ensure_stack,
+    http_call,
+    http_json,
+    load_companies,
+    stop_stack,
+)
 from thera_local.summary import dead_letter_queues, read_funnel, render
 from thera_local.template import FunctionSpec, Template
+from thera_local.weekly import run_weekly, synthetic_feedback
 
 
 def project_root() -> Path:
@@ -168,6 +178,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     info = ensure_stack(config)
     template = info.template_obj()
+    if args.flow == "weekly":
+        return run_weekly_flow(info, args)
     if args.flow == "ams":
         results = fire_schedules(info, "Ams")
         print(json.dumps(results, indent=2), flush=True)
@@ -184,6 +196,58 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(f"thera: queues did not drain within {args.timeout:.0f}s")
         return 1
     return 0 if all(p.get("status") != "failed" for p in pulls.values()) else 1
+
+
+SYNTHETIC_BELOW = 200  # decisions: fewer and a demo run would only show the too-few-labels path
+
+
+def run_weekly_flow(info: StackInfo, args: argparse.Namespace) -> int:
+    from thera_local.emulator import aws_client
+
+    template = info.template_obj()
+    s3 = aws_client("s3", info.endpoint)
+    bucket = template.physical("DataLakeBucket")
+    labels = s3.list_objects_v2(Bucket=bucket, Prefix="feedback/", MaxKeys=SYNTHETIC_BELOW).get("KeyCount", 0)
+    if args.synthetic_feedback or labels < SYNTHETIC_BELOW:
+        companies = load_companies(Path(json.loads((Path(info.home) / "state.json").read_text())["data"]))
+        counts = synthetic_feedback(info, companies)
+        print(f"synthetic feedback from the dataset's tags: {counts}", flush=True)
+    name = "weekly-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    print(f"running {template.physical('WeeklyTrainingStateMachine')} (execution {name})", flush=True)
+    execution, tasks = run_weekly(info, name)
+    for record in execution.history:
+        detail = f" {record.error}" if record.status == "failed" and record.error else ""
+        print(f"  {record.name:<42} {record.type:<9} {record.status:<9} {record.seconds:6.1f} s{detail}", flush=True)
+    out = execution.output if isinstance(execution.output, dict) else {}
+    evaluation = out.get("evaluation") or {}
+    if evaluation:
+        print(f"\n{'model':<34} {'train ROC':>9} {'train PR':>9} {'val ROC':>8} {'val PR':>8} {'gap':>7}")
+        for model, m in evaluation["table"].items():
+            print(
+                f"{model:<34} {m['train_roc_auc']:>9.3f} {m['train_pr_auc']:>9.3f} {m['validation_roc_auc']:>8.3f} "
+                f"{m['validation_pr_auc']:>8.3f} {m['gap']:>7.3f}"
+            )
+        verdict = "promoted" if "serving" in out else "kept the champion"
+        print(
+            f"\nchallenger {evaluation['challenger']['version']} beats {evaluation['champion']} by "
+            f"{evaluation['beats_by']:+.4f} PR-AUC (margin {evaluation['margin']}), gap {evaluation['gap']:.4f} "
+            f"(limit {evaluation['max_gap']}): {verdict}"
+        )
+        if "serving" in out:
+            print(f"serving now: {out['serving']['versions']}")
+        prefix = evaluation["report_key"].rsplit("/", 1)[0] + "/"
+        target = Path(info.home) / "reports" / evaluation["challenger"]["version"]
+        target.mkdir(parents=True, exist_ok=True)
+        for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            (target / obj["Key"].rsplit("/", 1)[1]).write_bytes(body)
+        print(f"report: {target / 'index.html'}")
+    if execution.status != "SUCCEEDED":
+        _err(f"thera: the weekly training failed: {execution.error}: {execution.cause}")
+        for note in tasks.published:
+            _err(f"notified {note['topic']}: {note['message']}")
+        return 1
+    return 0
 
 
 def cmd_match(args: argparse.Namespace) -> int:
@@ -393,7 +457,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="fire a flow's schedules and wait until the queues drain")
     common(p)
     p.add_argument(
-        "flow", choices=["daily", "ams"], help="daily: the pull and every stage after it; ams: the day's AMS"
+        "flow",
+        choices=["daily", "weekly", "ams"],
+        help="daily: the pull and every stage after it; weekly: the training state machine; ams: the day's AMS",
+    )
+    p.add_argument(
+        "--synthetic-feedback",
+        action="store_true",
+        help="weekly: first answer the matcher's shortlists for the dataset's common tags (always done while fewer "
+        f"than {SYNTHETIC_BELOW} decisions are stored)",
     )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the queues to drain")
     p.set_defaults(func=cmd_run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,3 +72,24 @@ def test_explorer_page_searches_shows_reasons_and_stores_feedback(demo: tuple[Th
     assert [(r["domain"], r["decision"], r["model_version"]) for r in records] == [(first, "accept", "prior-v1")]
     ams = cli.run("run", "ams", "--data", data).stdout
     assert '"challenges": 1' in ams
+
+
+def test_weekly_training_runs_from_the_asl_file_and_the_matcher_then_serves_the_decision(
+    demo: tuple[TheraCli, str],
+) -> None:
+    cli, data = demo
+    done = cli.run("run", "weekly", "--data", data, timeout=900)
+    out = done.stdout
+    assert "synthetic feedback from the dataset's tags" in out
+    for state in ("BuildTrainingSet", "Train/TrainLogisticRegression", "Train/TrainRandomForest", "Evaluate"):
+        assert f"  {state} " in out
+    assert "champion prior-v1" in out and "lr-weekly-" in out and "rf-weekly-" in out
+    report = Path(out.split("report: ", 1)[1].splitlines()[0])
+    assert report.exists() and (report.parent / "pr.png").read_bytes()[:4] == b"\x89PNG"
+    promoted = "promoted" in out.split("challenger ", 1)[1].splitlines()[0]
+    served = {m["model_version"] for m in json.loads(cli.run("match", CHALLENGE, "--json", "--data", data).stdout)}
+    if promoted:
+        assert served <= {"lr-" + report.parent.name[3:], "rf-" + report.parent.name[3:]}
+        assert report.parent.name in served or len(served) == 1
+    else:
+        assert served == {"prior-v1"}

@@ -83,7 +83,7 @@ def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
 
 
 def matcher_env(handler_env: Any, lake: dict[str, Any], **extra: str) -> None:
-    from thera import wiring
+    from thera import match_wiring as wiring
 
     wiring.matcher_service.cache_clear()
     handler_env("MatcherFunction", EMBEDDING_PROVIDER="local", LOCAL_EMBEDDING_MODEL=lake["model"], **extra)
@@ -161,7 +161,7 @@ def test_no_index_yet_is_503_and_a_new_index_version_is_picked_up(
     handler_env("IndexBuilderFunction")
     second = load_handler_module("index_builder").handler({}, FakeContext("index-builder"))
     assert second["status"] == "built" and second["version"] != first["version"]
-    from thera import wiring
+    from thera import match_wiring as wiring
 
     handler_env(
         "MatcherFunction", EMBEDDING_PROVIDER="local", LOCAL_EMBEDDING_MODEL=lake["model"], INDEX_REFRESH_SECONDS="0"

@@ -134,3 +134,61 @@ def test_only_the_publisher_writes_the_read_models_and_it_cannot_read_them() -> 
                             statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                         )
     assert writers == {"PublisherFunction": {"dynamodb:PutItem"}}
+
+
+def test_the_weekly_training_is_the_only_state_machine_and_every_substitution_is_provided() -> None:
+    import re
+
+    (logical,) = TEMPLATE.of_type("AWS::Serverless::StateMachine")
+    machine = props(logical)
+    asl = (ROOT / machine["DefinitionUri"]).read_text()
+    assert set(re.findall(r"\$\{(\w+)\}", asl)) == set(machine["DefinitionSubstitutions"])
+    (event,) = machine["Events"].values()
+    assert event["Type"] == "ScheduleV2"
+    assert TEMPLATE.resolve(event["Properties"]["ScheduleExpression"]) == "cron(0 3 ? * MON *)"
+    assert TEMPLATE.resolve(event["Properties"]["ScheduleExpressionTimezone"]) == "America/Sao_Paulo"
+    assert not list(TEMPLATE.of_type("AWS::StepFunctions::StateMachine"))
+
+
+def test_scikit_learn_ships_only_with_the_train_function() -> None:
+    with_sklearn = [
+        name
+        for name, f in TEMPLATE.of_type("AWS::Serverless::Function").items()
+        if {"Ref": "SklearnLayer"} in f["Properties"].get("Layers", [])
+    ]
+    assert with_sklearn == ["TrainFunction"]
+
+
+@pytest.mark.parametrize(
+    ("stage", "absent"),
+    [
+        ("matcher", {"sklearn", "scipy", "aiohttp", "matplotlib"}),
+        ("index_builder", {"sklearn", "scipy", "aiohttp", "matplotlib"}),
+        ("train", {"pyarrow", "aiohttp", "matplotlib"}),
+        ("evaluate", {"pyarrow", "aiohttp", "sklearn", "scipy"}),
+        ("build_training_set", {"pyarrow", "aiohttp", "sklearn", "scipy", "matplotlib"}),
+        ("promote", {"pyarrow", "aiohttp", "sklearn", "scipy", "matplotlib"}),
+        ("apollo_pull", {"numpy", "sklearn", "scipy", "matplotlib"}),
+        ("ams", {"numpy", "sklearn", "scipy", "matplotlib"}),
+    ],
+)
+def test_each_handler_loads_with_only_the_packages_its_layers_hold(stage: str, absent: set[str]) -> None:
+    """A fresh interpreter in which the packages its layers lack cannot be imported loads the handler (and,
+    for the training steps, what their task imports): an optional import may be tried, a hard one fails."""
+    import subprocess
+    import sys
+
+    extra = {"train": "import thera.trainers", "evaluate": "import thera.report"}.get(stage, "")
+    code = (
+        "import sys, importlib.abc, importlib.util\n"
+        "class Absent(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {sorted(absent)!r}:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r} (not in this function s layers)')\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        f"spec = importlib.util.spec_from_file_location('app', '{ROOT}/functions/{stage}/app.py')\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        f"{extra}\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

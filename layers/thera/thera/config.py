@@ -62,6 +62,7 @@ PUBLIC_STARTUPS_TABLE = "PUBLIC_STARTUPS_TABLE"
 PRIVATE_STARTUPS_TABLE = "PRIVATE_STARTUPS_TABLE"
 READ_MODEL_TTL_DAYS = "READ_MODEL_TTL_DAYS"
 INDEX_REFRESH_SECONDS = "INDEX_REFRESH_SECONDS"
+CODE_VERSION = "CODE_VERSION"
 
 EMBEDDING_PROVIDERS = ("bedrock", "local")
 
@@ -344,3 +345,13 @@ class MatcherSettings:
             refresh_seconds=_int(env, INDEX_REFRESH_SECONDS, 60, minimum=0, maximum=3600),
             timezone=_timezone(env),
         )
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    bucket: str
+    code_version: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TrainingSettings:
+        return cls(bucket=_required(env, DATA_LAKE_BUCKET), code_version=env.get(CODE_VERSION, "").strip() or "unknown")

@@ -109,3 +109,14 @@ def ams_metrics(date: str) -> str:
 
 def model_artifact(version: str) -> str:
     return f"{MODELS}{version}/model.json"
+
+
+TRAINING = "training/"
+
+
+def training_object(run_id: str, name: str) -> str:
+    return f"{TRAINING}{run_id}/{name}"
+
+
+def model_report(version: str, name: str) -> str:
+    return f"{MODELS}{version}/report/{name}"

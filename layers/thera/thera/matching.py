@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -140,6 +140,78 @@ def tag_centroids(
     return names, centroids
 
 
+class Model(Protocol):
+    """What scores candidates: a promoted model artefact, read without scikit-learn."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    def score(self, features: Floats) -> Floats: ...
+
+    def contributions(self, features: Floats) -> Floats: ...
+
+
+def model_from_artifact(doc: dict[str, Any]) -> Model:
+    kind = doc.get("kind", "logistic_regression")
+    if list(doc.get("features", FEATURES)) != list(FEATURES):
+        raise ValueError(f"model {doc.get('version')} was trained on other features: {doc.get('features')}")
+    if kind == "logistic_regression":
+        return ScoringModel.from_artifact(doc)
+    if kind == "random_forest":
+        return ForestModel.from_artifact(doc)
+    raise ValueError(f"model kind {kind!r} cannot be scored here")
+
+
+@dataclass(frozen=True)
+class ForestModel:
+    """A random forest as arrays per tree (scikit-learn's layout): scored with numpy, one level at a time."""
+
+    version: str
+    trees: list[dict[str, Any]]  # left, right, feature (int64), threshold, value (float32) per node
+    importances: Floats
+    kind: str = "random_forest"
+
+    @classmethod
+    def from_artifact(cls, doc: dict[str, Any]) -> ForestModel:
+        trees: list[dict[str, Any]] = []
+        for tree in doc["trees"]:
+            trees.append(
+                {
+                    "left": np.asarray(tree["left"], dtype=np.int64),
+                    "right": np.asarray(tree["right"], dtype=np.int64),
+                    "feature": np.asarray(tree["feature"], dtype=np.int64),
+                    "threshold": np.asarray(tree["threshold"], dtype=np.float64),  # as scikit-learn compares
+                    "value": np.asarray(tree["value"], dtype=np.float32),
+                }
+            )
+        importances = np.asarray([doc["importances"][f] for f in FEATURES], dtype=np.float32)
+        return cls(str(doc["version"]), trees, importances)
+
+    def score(self, features: Floats) -> Floats:
+        total = np.zeros(len(features), dtype=np.float32)
+        rows = np.arange(len(features))
+        for tree in self.trees:
+            node = np.zeros(len(features), dtype=np.int64)
+            while True:
+                inner = tree["left"][node] >= 0
+                if not inner.any():
+                    break
+                f = tree["feature"][node[inner]]
+                go_left = features[rows[inner], f].astype(np.float64) <= tree["threshold"][node[inner]]
+                node[inner] = np.where(go_left, tree["left"][node[inner]], tree["right"][node[inner]])
+            total += tree["value"][node]
+        out: Floats = (total / max(1, len(self.trees))).astype(np.float32)
+        return out
+
+    def contributions(self, features: Floats) -> Floats:
+        """How much each feature counts here: its importance in the forest times its value."""
+        out: Floats = (features * self.importances).astype(np.float32)
+        return out
+
+
 @dataclass(frozen=True)
 class ScoringModel:
     """A logistic model over ``FEATURES``: what the weekly training promotes, as plain numbers."""
@@ -230,15 +302,17 @@ def keyword_overlap(challenge_words: set[str], profile: dict[str, Any]) -> tuple
     return (min(1.0, len(hits) / 2), hits)
 
 
-def rank(index: Index, query: Floats, request: MatchRequest, model: ScoringModel) -> list[Match]:
+def rank(index: Index, query: Floats, request: MatchRequest, model: Model) -> list[Match]:
+    """Candidates by the prior's linear score (whatever model serves), then the serving model re-scores them."""
     keep = index.mask(request)
     similarity = index.vectors @ query
     sims, topics = topic_weights(index, query)
     affinity = _topic_affinity(index, sims, topics)
+    weights = PRIOR_MODEL.coefficients
     quick = (
-        model.coefficients["similarity"] * similarity
-        + model.coefficients["topic_affinity"] * affinity
-        + index.quality @ np.array([model.coefficients[f] for f in FEATURES[3:]], dtype=np.float32)
+        weights["similarity"] * similarity
+        + weights["topic_affinity"] * affinity
+        + index.quality @ np.array([weights[f] for f in FEATURES[3:]], dtype=np.float32)
     )
     if keep is not None:
         quick = np.where(keep, quick, -np.inf)

@@ -20,7 +20,17 @@ import numpy as np
 
 from thera import keys
 from thera.index import load_index, read_pointer
-from thera.matching import PRIOR_MODEL, BadRequest, Index, MatchRequest, ScoringModel, pick_version, rank, text_hash
+from thera.matching import (
+    PRIOR_MODEL,
+    BadRequest,
+    Index,
+    MatchRequest,
+    Model,
+    model_from_artifact,
+    pick_version,
+    rank,
+    text_hash,
+)
 from thera.ports import EmbeddingProvider, ObjectStore
 
 _DOMAIN = re.compile(r"^[a-z0-9.-]{3,253}$")
@@ -48,7 +58,7 @@ class MatcherService:
         self._draw, self._refresh = draw, refresh_seconds
         self._lock = threading.Lock()
         self._index: Index | None = None
-        self._serving: list[tuple[ScoringModel, float]] = [(PRIOR_MODEL, 1.0)]
+        self._serving: list[tuple[Model, float]] = [(PRIOR_MODEL, 1.0)]
         self._serving_doc: dict[str, Any] = {}
         self._checked = -1e18
         self.loads = 0
@@ -64,18 +74,18 @@ class MatcherService:
                 self.loads += 1
             self._serving = self._read_serving()
 
-    def _read_serving(self) -> list[tuple[ScoringModel, float]]:
+    def _read_serving(self) -> list[tuple[Model, float]]:
         if self._store.metadata(keys.SERVING_POINTER) is None:
             self._serving_doc = {"versions": [{"version": PRIOR_MODEL.version, "weight": 1.0}], "source": "built-in"}
             return [(PRIOR_MODEL, 1.0)]
         doc = json.loads(self._store.get(keys.SERVING_POINTER))
-        served = []
+        served: list[tuple[Model, float]] = []
         for entry in doc["versions"]:
             if entry["version"] == PRIOR_MODEL.version:
                 served.append((PRIOR_MODEL, float(entry["weight"])))
             else:
                 artifact = json.loads(self._store.get(keys.model_artifact(entry["version"])))
-                served.append((ScoringModel.from_artifact(artifact), float(entry["weight"])))
+                served.append((model_from_artifact(artifact), float(entry["weight"])))
         self._serving_doc = doc
         return served
 
@@ -105,7 +115,10 @@ class MatcherService:
             "index_version": index.version,
             "filters": {"industry": request.industry, "country": request.country},
             "at": self._now().isoformat(),
-            "matches": [{"rank": r + 1, "domain": m.domain, "score": m.score} for r, m in enumerate(matches)],
+            "matches": [
+                {"rank": r + 1, "domain": m.domain, "score": m.score, "features": m.features}
+                for r, m in enumerate(matches)
+            ],
         }
         self._store.put(keys.shortlist(self._date(), request_id), json.dumps(shortlist).encode())
         return {

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import boto3
 import pyarrow as pa
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
@@ -46,11 +43,9 @@ from thera.config import (
     ApolloPullSettings,
     BronzeToSilverSettings,
     DomainHealthSettings,
-    EmbeddingProviderSettings,
     EmbeddingsSettings,
     FirecrawlSettings,
     LakeSettings,
-    MatcherSettings,
     PublisherSettings,
     SilverToGoldSettings,
 )
@@ -60,29 +55,18 @@ from thera.events import s3_objects_from_sqs_body
 from thera.gate import GateOutcome, record_health
 from thera.gold import GoldOutcome, ProfileInputs, ProfileSources, build_part
 from thera.health import Observations
-from thera.index import IndexOutcome, build_index
 from thera.ingest import PullReport, QuotaGuard, pull_companies
 from thera.messages import BadMessage, CrawlRequest, GoldPartRequest, HealthRequest, load_object
 from thera.observability import logger, metrics
-from thera.ports import EmbeddingProvider
 from thera.publish import PublishOutcome, publish_part
 from thera.quota import TokenBucket
 from thera.refine import RefineOutcome, refine_bronze_object
-from thera.serving import MatcherService
+from thera.runtime import business_date, client, embedding_provider
 from thera.silver import QualityRules
 from thera.tables import from_rows, to_parquet
 
 APOLLO_BUCKET = "apollo"
 FIRECRAWL_BREAKER = "firecrawl"
-
-
-@cache
-def client(service: str) -> Any:
-    return boto3.client(service)  # type: ignore[call-overload]
-
-
-def business_date(timezone: str, now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date().isoformat()
 
 
 def api_key_from_secret(secret_id: str) -> str:
@@ -305,22 +289,6 @@ def gold_batch(settings: SilverToGoldSettings, event: dict[str, Any], context: A
     return dict(processor.response())
 
 
-@cache
-def embedding_provider(settings: EmbeddingProviderSettings) -> EmbeddingProvider:
-    """Built once per execution environment: the local model loads its arrays once."""
-    if settings.provider == "local":
-        from thera.adapters.lsa import LsaModel  # numpy only; never imported in AWS
-
-        return LsaModel.load(settings.local_model_path)
-    from botocore.config import Config
-
-    from thera.adapters.bedrock import TitanEmbeddings
-
-    # the adapter retries throttling with its own backoff; botocore's retries would multiply it
-    runtime = boto3.client("bedrock-runtime", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
-    return TitanEmbeddings(runtime, model_id=settings.model_id, dimensions=settings.dimensions)
-
-
 def embed_message(settings: EmbeddingsSettings, body: str) -> list[EmbedOutcome]:
     day = business_date(settings.timezone)
     provider = embedding_provider(settings.embedding)
@@ -383,29 +351,6 @@ def publish_message(settings: PublisherSettings, body: str) -> list[PublishOutco
         metrics.add_metric("PublicFieldsDroppedAsPII", MetricUnit.Count, outcome.pii_dropped)
         outcomes.append(outcome)
     return outcomes
-
-
-def refresh_index(settings: LakeSettings) -> IndexOutcome:
-    """The index builder's schedule: a new index version when gold or embeddings parts changed."""
-    outcome = build_index(S3ObjectStore(client("s3"), settings.bucket), datetime.now(UTC))
-    logger.info("index refresh", extra={"outcome": outcome.as_dict()})
-    metrics.add_metric("IndexProfiles", MetricUnit.Count, outcome.profiles)
-    metrics.add_metric("IndexBuilt", MetricUnit.Count, int(outcome.status == "built"))
-    return outcome
-
-
-@cache
-def matcher_service(settings: MatcherSettings) -> MatcherService:
-    """One per execution environment: the index stays in memory between requests."""
-    return MatcherService(
-        S3ObjectStore(client("s3"), settings.bucket),
-        embedding_provider(settings.embedding),
-        clock=time.monotonic,
-        now=lambda: datetime.now(UTC),
-        date=lambda: business_date(settings.timezone),
-        draw=random.random,
-        refresh_seconds=settings.refresh_seconds,
-    )
 
 
 def daily_ams(settings: LakeSettings, event: Any) -> dict[str, Any]:

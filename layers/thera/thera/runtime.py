@@ -1,0 +1,42 @@
+"""What every composition root shares: AWS clients made on first use, the business day, the embedding provider.
+
+Light on purpose (boto3 and the standard library at import): the matcher, the index builder
+and the training steps import it without the daily flow's pyarrow and aiohttp.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+
+from thera.config import EmbeddingProviderSettings
+from thera.ports import EmbeddingProvider
+
+
+@cache
+def client(service: str) -> Any:
+    return boto3.client(service)  # type: ignore[call-overload]
+
+
+def business_date(timezone: str, now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)).date().isoformat()
+
+
+@cache
+def embedding_provider(settings: EmbeddingProviderSettings) -> EmbeddingProvider:
+    """Built once per execution environment: the local model loads its arrays once."""
+    if settings.provider == "local":
+        from thera.adapters.lsa import LsaModel  # numpy only; never imported in AWS
+
+        return LsaModel.load(settings.local_model_path)
+    from botocore.config import Config
+
+    from thera.adapters.bedrock import TitanEmbeddings
+
+    # the adapter retries throttling with its own backoff; botocore's retries would multiply it
+    runtime = boto3.client("bedrock-runtime", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    return TitanEmbeddings(runtime, model_id=settings.model_id, dimensions=settings.dimensions)

@@ -1,0 +1,151 @@
+"""The weekly training state machine, run from its ASL file on the emulator with the real task handlers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from tests.conftest import ROOT, FakeContext, load_handler_module
+from tests.integration.conftest import Aws
+from tests.integration.test_matcher_handlers import CHALLENGE, build_index, call, lake, matcher_env  # noqa: F401
+from thera import keys
+from thera.adapters.aws import S3ObjectStore
+from thera.matching import FEATURES, PRIOR_MODEL
+from thera_local.stepfunctions import Execution, LambdaError, StateMachineRunner
+from thera_local.template import Template
+from thera_local.weekly import definition
+
+STEPS = {
+    "BuildTrainingSetFunction": "build_training_set",
+    "TrainFunction": "train",
+    "EvaluateFunction": "evaluate",
+    "PromoteFunction": "promote",
+}
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def labelled(store: S3ObjectStore, label: Any, n_challenges: int = 60, per: int = 10, seed: int = 5) -> None:
+    """Shortlists with logged features, and a decision for each match from ``label(features, rng)``."""
+    rng = np.random.default_rng(seed)
+    for c in range(n_challenges):
+        at = (T0 + timedelta(hours=c)).isoformat()
+        matches = []
+        for d in range(per):
+            features = {f: round(float(rng.random()), 4) for f in FEATURES}
+            matches.append({"rank": d + 1, "domain": f"d{c}-{d}.io", "score": 0.5, "features": features})
+            decision = "accept" if label(features, rng) else "reject"
+            record = {"challenge_id": f"c{c}", "domain": f"d{c}-{d}.io", "decision": decision, "at": at}
+            store.put(keys.feedback(at[:10], f"c{c}", f"d{c}-{d}.io"), json.dumps(record).encode())
+        shortlist = {"challenge_id": f"c{c}", "at": at, "model_version": "prior-v1", "matches": matches}
+        store.put(keys.shortlist(at[:10], f"r{c}"), json.dumps(shortlist).encode())
+
+
+def inbox(aws: Aws) -> str:
+    """An SQS queue subscribed to the alarm topic: what a subscriber of the failure notification receives."""
+    sqs, sns = aws.client("sqs"), aws.client("sns")
+    url = sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=aws.template.arn("AlarmTopic"), Protocol="sqs", Endpoint=arn)
+    return str(url)
+
+
+def run(aws: Aws, handler_env: Any, name: str, **parameters: str) -> Execution:
+    template = Template(ROOT / "template.yaml", {"ApolloBaseUrl": "http://127.0.0.1:9/api/v1", **parameters})
+    handler_env("PromoteFunction", CODE_VERSION="test-commit")
+    by_arn = {template.arn(logical): stage for logical, stage in STEPS.items()}
+
+    def invoke(arn: str, payload: Any) -> Any:
+        try:
+            return load_handler_module(by_arn[arn]).handler(payload, FakeContext(by_arn[arn]))
+        except Exception as exc:  # as Lambda reports a handler's exception
+            raise LambdaError(type(exc).__name__, str(exc)) from exc
+
+    def publish(topic: str, message: str, subject: str | None) -> dict[str, Any]:
+        return dict(aws.client("sns").publish(TopicArn=topic, Message=message, Subject=subject or "thera"))
+
+    runner = StateMachineRunner(
+        definition(template), invoke_lambda=invoke, publish_sns=publish, sleep=lambda s: None, execution_name=name
+    )
+    return runner.run({})
+
+
+def store_of(aws: Aws) -> S3ObjectStore:
+    return S3ObjectStore(aws.client("s3"), aws.bucket)
+
+
+def test_a_better_model_is_promoted_with_its_report_and_the_matcher_serves_it(
+    aws: Aws,
+    handler_env: Any,
+    lake: dict[str, Any],  # noqa: F811
+) -> None:
+    store = store_of(aws)
+    # users accept healthy, well-matched startups: more weight on health than the prior gives it
+    labelled(store, lambda f, rng: f["health"] + 0.5 * f["similarity"] + rng.normal(0, 0.15) > 0.9)
+    execution = run(aws, handler_env, "weekly-promote")
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    states = [r.name for r in execution.history]
+    assert "Promote" in states and "KeepChampion" not in states
+    evaluation = execution.output["evaluation"]
+    assert evaluation["beats_by"] >= 0.01 and evaluation["gap"] < 0.10
+    pointer = json.loads(store.get(keys.SERVING_POINTER))
+    promoted = pointer["versions"][0]["version"]
+    assert promoted == evaluation["challenger"]["version"]
+    artifact = json.loads(store.get(keys.model_artifact(promoted)))
+    assert artifact["code_version"] == "test-commit" and artifact["features"] == list(FEATURES)
+    assert artifact["trained_on"]["from"].startswith("2026-11-01") and artifact["metrics"]["validation_pr_auc"] > 0
+    for name in ("index.html", "roc.png", "pr.png", "train_vs_validation.png"):
+        assert store.metadata(keys.model_report(promoted, name)) is not None
+    assert store.get(keys.model_report(promoted, "roc.png"))[:4] == b"\x89PNG"
+    # the matcher picks up the moved pointer and scores with the promoted model
+    build_index(handler_env)
+    matcher_env(handler_env, lake)
+    status, answer = call("POST", "/match", {"challenge_text": CHALLENGE, "top_k": 3})
+    assert status == 200 and answer["model_version"] in {v["version"] for v in pointer["versions"]}
+    assert call("GET", "/models")[1]["serving"][0]["version"] == promoted
+
+
+def test_the_champion_stays_when_no_challenger_beats_it_by_the_margin(aws: Aws, handler_env: Any) -> None:
+    store = store_of(aws)
+    weights = np.array([PRIOR_MODEL.coefficients[f] for f in FEATURES])
+    labelled(store, lambda f, rng: float(np.dot(weights, [f[k] for k in FEATURES])) > 5.5)  # the prior is right
+    execution = run(aws, handler_env, "weekly-keep")
+    assert execution.status == "SUCCEEDED"
+    assert [r.name for r in execution.history][-1] == "KeepChampion"
+    assert execution.output["evaluation"]["beats_by"] < 0.01
+    assert store.metadata(keys.SERVING_POINTER) is None  # nothing moved: the built-in prior still serves
+
+
+def test_the_overfitting_guard_rejects_a_forest_that_memorizes(aws: Aws, handler_env: Any) -> None:
+    store = store_of(aws)
+    # an interaction only trees can learn, with 15 % of the answers flipped: a forest grown until its leaves
+    # are pure learns the flips too (train PR-AUC 1.0) and does worse on the newest labels
+    labelled(
+        store,
+        lambda f, rng: ((f["similarity"] > 0.5) != (f["health"] > 0.5)) != (rng.random() < 0.15),
+    )
+    execution = run(aws, handler_env, "weekly-overfit", ForestMaxDepth="null", ForestMinSamplesLeaf="1")
+    assert execution.status == "SUCCEEDED"
+    evaluation = execution.output["evaluation"]
+    assert evaluation["challenger"]["algorithm"] == "random_forest"
+    assert evaluation["beats_by"] >= 0.01  # it does beat the champion on validation ...
+    assert evaluation["gap"] >= 0.10  # ... but memorized the training labels
+    assert [r.name for r in execution.history][-1] == "KeepChampion"
+    assert store.metadata(keys.SERVING_POINTER) is None
+
+
+def test_too_few_labels_fails_the_execution_and_notifies(aws: Aws, handler_env: Any) -> None:
+    store = store_of(aws)
+    labelled(store, lambda f, rng: f["health"] > 0.5, n_challenges=3, per=4)
+    url = inbox(aws)
+    execution = run(aws, handler_env, "weekly-few")
+    assert execution.status == "FAILED" and execution.error == "WeeklyTrainingFailed"
+    failed = {r.name: r for r in execution.history}
+    assert failed["BuildTrainingSet"].status in {"failed", "caught"}
+    messages = aws.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    note = json.loads(messages[0]["Body"])
+    assert note["Subject"] == "Thera weekly training failed"
+    assert "TooFewLabels" in note["Message"] and "weekly-few" in note["Message"]
+    assert store.list("training/weekly-few/") == []  # nothing half-built
