@@ -5,12 +5,14 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
+# checkov pins an older boto3 than the project: it gets a virtual environment of its own
+CHECKOV_VENV := .venv-checkov
 DATA ?= local/data/companies_sample.jsonl
 PYTEST_ARGS ?=
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv demo test lint typecheck template build pytest bench down clean
+.PHONY: venv demo test lint typecheck template checkov build pytest bench down clean
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed, found " + sys.version.split()[0])'
@@ -22,11 +24,16 @@ $(VENV)/.installed: requirements/dev.txt pyproject.toml
 
 venv: $(VENV)/.installed
 
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements/checkov.txt
+	@touch $@
+
 demo: venv
 	$(BIN)/thera run daily --data $(DATA)
 	@echo "Logs: $(BIN)/thera logs FUNCTION (e.g. ApolloPullFunction, FirecrawlFunction); stop the stack: $(BIN)/thera down"
 
-test: venv lint typecheck template build pytest
+test: venv lint typecheck template checkov build pytest
 
 lint: venv
 	$(BIN)/ruff check .
@@ -37,6 +44,10 @@ typecheck: venv
 template: venv
 	$(BIN)/sam validate --lint
 	$(BIN)/cfn-lint template.yaml
+
+# every check passes or is skipped in template.yaml with a written reason (Metadata: checkov: skip)
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 build: venv
 	$(BIN)/sam build

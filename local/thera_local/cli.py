@@ -379,6 +379,83 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"  poller {name}: {stats['batches']} batches, {stats['messages']} messages, "
             f"{stats['failures']} failed, peak {stats['peak_in_flight']} in flight"
         )
+    for line in operations_lines(template, info.endpoint, Path(info.home) / "logs"):
+        print(line)
+    return 0
+
+
+def operations_lines(template: Template, endpoint: str, logs: Path) -> list[str]:
+    """Breaker state, Apollo quota left per window, today's embedding spend, and each function's last run."""
+    from thera.adapters.aws import DynamoVersionedStore
+    from thera.breaker import open_since
+    from thera.config import ApolloPullSettings, EmbeddingsSettings
+    from thera.embed import SpendLedger
+    from thera.quota import TokenBucket
+    from thera.runtime import business_date
+    from thera.wiring import APOLLO_BUCKET, FIRECRAWL_BREAKER
+    from thera_local.emulator import aws_client
+
+    ddb = aws_client("dynamodb", endpoint)
+    functions = template.functions()
+    lines = []
+    breaker_table = functions["FirecrawlFunction"].environment["BREAKER_TABLE"]
+    stored = DynamoVersionedStore(ddb, breaker_table).load(FIRECRAWL_BREAKER)
+    doc = stored.doc if stored else {"state": "closed"}
+    since = open_since(doc)
+    opened = f", open for {time.time() - since:.0f} s" if since is not None else ""
+    lines.append(f"  breaker firecrawl: {doc['state']}{opened}")
+    pull = ApolloPullSettings.from_env(function_environment(functions["ApolloPullFunction"], endpoint))
+    usage = TokenBucket(DynamoVersionedStore(ddb, pull.quota_table), APOLLO_BUCKET, pull.windows).usage()
+    lines.append(
+        "  apollo quota left: " + ", ".join(f"{w} {limit - used}/{limit}" for w, (used, limit) in usage.items())
+    )
+    embed = EmbeddingsSettings.from_env(function_environment(functions["EmbeddingsFunction"], endpoint))
+    ledger = SpendLedger(DynamoVersionedStore(ddb, embed.quota_table), embed.budget_usd, 0.0, time.time)
+    spend = ledger.spent(business_date(embed.timezone))
+    lines.append(
+        f"  embedding spend today: ${spend.usd:.6f} of ${embed.budget_usd:.2f} ({spend.tokens:,} tokens, "
+        f"{spend.parked} part(s) parked)"
+    )
+    for logical in functions:
+        path = logs / f"{logical}.log"
+        last = ""
+        if path.exists():
+            with path.open("rb") as fh:
+                fh.seek(max(0, path.stat().st_size - 65536))
+                reports = [ln for ln in fh.read().decode(errors="replace").splitlines() if ln.startswith("REPORT ")]
+            if reports:
+                when = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+                last = f"last run {when}: {reports[-1].split(chr(9), 1)[1].split(chr(9))[0]}"
+        lines.append(f"  {logical:<28} {last or 'not run yet'}")
+    return lines
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    """Move a DLQ's messages back to the queue that feeds it (the local stand-in for SQS redrive)."""
+    info = _running(args)
+    if info is None:
+        return 1
+    from thera.adapters.aws import SqsQueue
+    from thera.embed import move_messages
+    from thera_local.emulator import aws_client
+
+    template = info.template_obj()
+    sources = {}
+    for logical, res in template.of_type("AWS::SQS::Queue").items():
+        policy = res.get("Properties", {}).get("RedrivePolicy")
+        if policy:
+            sources[policy["deadLetterTargetArn"]["Fn::GetAtt"][0]] = logical
+    dlq = args.queue if args.queue in sources else next((d for d, q in sources.items() if q == args.queue), None)
+    if dlq is None:
+        _err(f"thera: {args.queue} is neither a DLQ nor a queue with one; DLQs: {', '.join(sorted(sources))}")
+        return 2
+    sqs = aws_client("sqs", info.endpoint)
+    moved = move_messages(
+        SqsQueue(sqs, template.queue_url(dlq, info.endpoint)),
+        SqsQueue(sqs, template.queue_url(sources[dlq], info.endpoint)),
+        lambda: 3600.0,
+    )
+    print(f"moved {moved} message(s) from {dlq} back to {sources[dlq]}")
     return 0
 
 
@@ -492,6 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", help="only lines containing this text")
     p.add_argument("-s", "--since", help="only lines since a time: 10m, 2h, 1d or ISO 8601")
     p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("redrive", help="move a DLQ's messages back to its source queue (after a fix)")
+    common(p, stack=False)
+    p.add_argument("queue", help="the DLQ (CrawlDLQ) or the queue it serves (CrawlQueue)")
+    p.set_defaults(func=cmd_redrive)
 
     p = sub.add_parser("fault", help="switch a stand-in's faults: outage, status codes, latency")
     common(p, stack=False)

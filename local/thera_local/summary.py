@@ -165,7 +165,8 @@ def _count(ddb: Any, table: str) -> int:
 
 
 def dead_letter_queues(template: Template) -> set[str]:
-    targets = set()
+    """Queues that redrive policies target, and the functions' own DLQ for failed asynchronous invocations."""
+    targets = {q for q in template.of_type("AWS::SQS::Queue") if q.endswith("DLQ")}
     for res in template.of_type("AWS::SQS::Queue").values():
         policy = res.get("Properties", {}).get("RedrivePolicy")
         if policy:

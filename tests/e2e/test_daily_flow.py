@@ -74,6 +74,11 @@ def test_daily_flow_lands_deduplicated_silver_and_explains_the_quarantine(make_c
     assert "apollo pull finished" in logs and "REPORT RequestId" in logs
     filtered = cli.run("logs", "BronzeToSilverFunction", "--filter", "bronze object refined").stdout
     assert len(filtered.strip().splitlines()) == 3
+    # one company followed across the stages by its domain
+    followed = sorted(healthy)[0]
+    for function in ("DomainHealthFunction", "FirecrawlFunction", "SilverToGoldFunction", "EmbeddingsFunction"):
+        assert followed in cli.run("logs", function, "--filter", followed).stdout, function
+    assert followed in cli.run("logs", "PublisherFunction", "--filter", followed).stdout
 
     again = cli.run("run", "daily")  # same business day: the scheduler's duplicate delivery spends nothing
     assert "status already_complete" in again.stdout

@@ -50,3 +50,30 @@ def test_poison_message_lands_in_the_dlq_after_max_receives_while_good_ones_are_
     assert depth(sqs, queue) == 0
     stats = stack.call("GET", "/status")["pollers"]["BronzeToSilverFunction.BronzeObjects"]
     assert stats["failures"] >= 5 and stats["peak_in_flight"] <= 5
+    # after a fix, `thera redrive` moves it back to its queue as it was (it fails again here: it is still poison)
+    sqs.change_message_visibility(QueueUrl=dlq, ReceiptHandle=got[0]["ReceiptHandle"], VisibilityTimeout=0)
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "thera_local.cli", "redrive", "BronzeDLQ", "--home", stack.home],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "moved 1 message(s) from BronzeDLQ back to BronzeQueue" in done.stdout
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and depth(sqs, dlq) == 0:
+        time.sleep(0.5)
+    again = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in again] == ["{this is not an S3 notification"]
+    status = subprocess.run(
+        [sys.executable, "-m", "thera_local.cli", "status", "--home", stack.home],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "breaker firecrawl: closed" in status and "apollo quota left: minute 50/50" in status
+    assert "BronzeToSilverFunction" in status and "last run" in status

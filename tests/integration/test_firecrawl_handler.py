@@ -120,3 +120,37 @@ def test_an_outage_opens_the_breaker_and_defers_messages_instead_of_failing_them
         TableName=aws.template.physical("BreakerTable"), Key={"pk": {"S": "firecrawl"}}
     )["Item"]
     assert json.loads(breaker["doc"]["S"])["state"] == "open"
+
+
+def test_a_deferred_request_keeps_its_keys_so_its_profile_can_still_be_built(
+    aws: Aws, handler_env: Any, firecrawl: FirecrawlStandIn
+) -> None:
+    import time
+
+    firecrawl.outage = True
+    request = CrawlRequest(
+        DOMAINS[2],
+        f"https://{DOMAINS[2]}/",
+        100,
+        "run-1",
+        0,
+        "silver/companies/date=2026-11-22/sweep=s/page=00001.parquet",
+        "silver/domain_health/date=2026-11-22/part-x.parquet",
+    )
+    handler_env(
+        "FirecrawlFunction",
+        FIRECRAWL_BASE_URL=firecrawl.url,
+        BREAKER_FAILURE_THRESHOLD="1",
+        BREAKER_COOLDOWN_SECONDS="1",
+        FIRECRAWL_MAX_ATTEMPTS="1",
+    )
+    module = load_handler_module("firecrawl")
+    assert module.handler(sqs_event([json.dumps(request.body())]), FakeContext("firecrawl")) == {
+        "batchItemFailures": []
+    }
+    time.sleep(2.5)  # the deferral's delay: the breaker's cooldown, rounded up
+    (message,) = aws.client("sqs").receive_message(QueueUrl=aws.queue_url("CrawlQueue"), MaxNumberOfMessages=10)[
+        "Messages"
+    ]
+    again = CrawlRequest.parse(message["Body"])
+    assert again == CrawlRequest(**{**request.body(), "deferrals": 1})

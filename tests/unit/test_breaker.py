@@ -119,3 +119,17 @@ def test_many_concurrent_consumers_elect_exactly_one_probe() -> None:
     for t in threads:
         t.join()
     assert len(probes) == 1
+
+
+def test_open_since_spans_failed_probes_and_ends_when_closed() -> None:
+    from thera.breaker import open_since
+
+    doc = {
+        "state": "open",
+        "opened_at": 300.0,
+        "transitions": [[100.0, "closed", "open"], [160.0, "open", "half_open"], [300.0, "half_open", "open"]],
+    }
+    assert open_since(doc) == 100.0  # the reopening after a failed probe is the same outage
+    assert open_since({**doc, "state": "closed"}) is None
+    again = {**doc, "transitions": [*doc["transitions"], [400.0, "half_open", "closed"], [500.0, "closed", "open"]]}
+    assert open_since(again) == 500.0

@@ -192,3 +192,74 @@ def test_each_handler_loads_with_only_the_packages_its_layers_hold(stage: str, a
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _alarms_on(metric: str) -> list[dict[str, Any]]:
+    out = []
+    for res in TEMPLATE.of_type("AWS::CloudWatch::Alarm").values():
+        p = res["Properties"]
+        names = [p.get("MetricName")] + [
+            m.get("MetricStat", {}).get("Metric", {}).get("MetricName") for m in p.get("Metrics", [])
+        ]
+        if metric in names:
+            out.append(p)
+    return out
+
+
+def _dimension_refs(alarm: dict[str, Any]) -> set[str]:
+    dims = list(alarm.get("Dimensions", []))
+    for m in alarm.get("Metrics", []):
+        dims += m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+    refs = set()
+    for d in dims:
+        value = d["Value"]
+        refs.add(value.get("Ref") or value.get("Fn::GetAtt", [""])[0])
+    return refs
+
+
+def test_every_dlq_function_and_source_queue_has_an_alarm_that_notifies() -> None:
+    dlqs = {q for q in TEMPLATE.of_type("AWS::SQS::Queue") if q.endswith("DLQ")}
+    depth_alarmed = set().union(*(_dimension_refs(a) for a in _alarms_on("ApproximateNumberOfMessagesVisible")))
+    assert dlqs <= depth_alarmed
+    assert set(FUNCTIONS) <= set().union(*(_dimension_refs(a) for a in _alarms_on("Errors")))
+    sources = {q for q in TEMPLATE.of_type("AWS::SQS::Queue") if not q.endswith("DLQ")}
+    assert sources <= set().union(*(_dimension_refs(a) for a in _alarms_on("ApproximateAgeOfOldestMessage")))
+    assert _alarms_on("BreakerOpenSeconds") and _alarms_on("ExecutionsFailed")
+    for res in TEMPLATE.of_type("AWS::CloudWatch::Alarm").values():
+        assert res["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_budget_notifies_at_80_90_and_100_percent() -> None:
+    (budget,) = TEMPLATE.of_type("AWS::Budgets::Budget").values()
+    notes = budget["Properties"]["NotificationsWithSubscribers"]
+    assert sorted(n["Notification"]["Threshold"] for n in notes) == [80, 90, 100]
+    subscriber = {"SubscriptionType": "SNS", "Address": {"Ref": "AlarmTopic"}}
+    assert all(n["Subscribers"] == [subscriber] for n in notes)
+
+
+def test_the_dashboard_is_valid_json_covering_every_function_queue_and_business_metric() -> None:
+    import json
+    import re
+
+    (dashboard,) = TEMPLATE.of_type("AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    refs = set(re.findall(r"\$\{([\w:.]+)\}", body))
+    doc = json.loads(re.sub(r"\$\{[\w:.]+\}", "x", body))
+    assert len(doc["widgets"]) >= 10
+    assert set(FUNCTIONS) <= refs
+    assert {f"{q}.QueueName" for q in TEMPLATE.of_type("AWS::SQS::Queue")} <= refs
+    for metric in ("BreakerOpenSeconds", "ApolloQuotaLeft_day", "EmbeddingCostMicroUSD", "AverageMatchScore"):
+        assert metric in body
+
+
+def test_every_checkov_skip_says_why_and_data_at_rest_uses_the_customer_key() -> None:
+    for logical, res in TEMPLATE.resources.items():
+        for skip in res.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert len(skip.get("comment", "")) >= 40, f"{logical} skips {skip['id']} without a reason"
+    for res in TEMPLATE.of_type("AWS::SQS::Queue").values():
+        assert res["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    for res in TEMPLATE.of_type("AWS::DynamoDB::Table").values():
+        assert res["Properties"]["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "DataKey"}
+    for res in TEMPLATE.of_type("AWS::Logs::LogGroup").values():
+        assert res["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    assert props("DataKey")["EnableKeyRotation"] is True

@@ -43,6 +43,19 @@ def _doc(current: Versioned | None) -> dict[str, Any]:
     return dict(current.doc)
 
 
+def open_since(doc: dict[str, Any]) -> float | None:
+    """When the breaker last left closed (it has not closed since), or None while it is closed.
+
+    Half-open probes that fail reopen it without resetting this: the outage is one stretch."""
+    if doc.get("state", CLOSED) == CLOSED:
+        return None
+    since = None
+    for at, before, _ in doc.get("transitions", []):
+        if before == CLOSED:
+            since = float(at)
+    return since if since is not None else float(doc.get("opened_at", 0.0))
+
+
 def _move(doc: dict[str, Any], to: str, now: float) -> dict[str, Any]:
     out = dict(doc)
     out["transitions"] = [*doc.get("transitions", []), [round(now, 3), doc["state"], to]][-MAX_TRANSITIONS:]

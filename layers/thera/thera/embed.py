@@ -128,6 +128,7 @@ class EmbedOutcome:
     cost_usd: float = 0.0
     embeddings_key: str = ""
     rejected_domains: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)  # every profile of the part: `thera logs --filter <domain>`
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -165,6 +166,7 @@ class EmbedService:
         profiles = from_parquet(self._store.get(gold_key)).select(["domain", "embedding_text", "text_hash", "version"])
         rows = profiles.to_pylist()
         outcome.profiles = len(rows)
+        outcome.domains = [r["domain"] for r in rows]
         model = self._provider.model_id
         known = self._index.known([r["domain"] for r in rows])
         todo = []
@@ -240,14 +242,14 @@ class EmbedService:
         self._store.put(keys.quarantine_embeddings(self._day, domain), json.dumps(doc, sort_keys=True).encode())
 
 
-def move_messages(source: ReceivingQueue, target: MessageQueue, time_left: Callable[[], float]) -> int:
-    """Move everything waiting on ``source`` to ``target`` (send first, then delete: a crash re-sends)."""
+def move_messages(source: ReceivingQueue, target: ReceivingQueue, time_left: Callable[[], float]) -> int:
+    """Move everything waiting on ``source`` to ``target`` as it is (send first, then delete: a crash re-sends)."""
     moved = 0
     while time_left() > 10:
         batch = source.receive(10)
         if not batch:
             break
-        target.send_many([json.loads(m.body) for m in batch])
+        target.send_raw([m.body for m in batch])
         source.delete([m.receipt for m in batch])
         moved += len(batch)
     return moved

@@ -53,6 +53,8 @@ class ReceivingQueue(Protocol):
 
     def delete(self, receipts: list[str]) -> None: ...
 
+    def send_raw(self, bodies: list[str], delay_seconds: int = 0) -> None: ...
+
 
 @dataclass(frozen=True)
 class EmbeddingRecord:

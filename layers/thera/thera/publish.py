@@ -13,7 +13,7 @@ out-of-order deliveries never roll a row back, and a duplicate writes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -87,6 +87,7 @@ class PublishOutcome:
     same: int = 0
     stale: int = 0
     pii_dropped: int = 0
+    domains: list[str] = field(default_factory=list)  # every profile of the part: `thera logs --filter <domain>`
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -106,6 +107,7 @@ def publish_part(
     expires_at = int((at + timedelta(days=ttl_days)).timestamp())
     for profile in from_parquet(store.get(gold_key)).to_pylist():
         outcome.profiles += 1
+        outcome.domains.append(profile["domain"])
         item, dropped = public_item(profile, at, expires_at)
         outcome.pii_dropped += len(dropped)
         results = (

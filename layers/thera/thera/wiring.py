@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,7 +38,7 @@ from thera.adapters.aws import (
 from thera.adapters.firecrawl import FirecrawlClient
 from thera.adapters.web import HealthChecker, make_resolver, make_ssl_context
 from thera.ams import average_match_score
-from thera.breaker import BreakerConfig, CircuitBreaker
+from thera.breaker import BreakerConfig, CircuitBreaker, open_since
 from thera.config import (
     ApolloPullSettings,
     BronzeToSilverSettings,
@@ -247,9 +247,11 @@ def crawl_message(settings: FirecrawlSettings, body: str, owner: str) -> dict[st
     logger.append_keys(domain=request.domain, correlation_id=request.correlation_id)
     outcome = asyncio.run(_crawl(settings, request, owner))
     if outcome.status == "deferred":
-        again = CrawlRequest(
-            request.domain, request.url, request.health_score, request.correlation_id, request.deferrals + 1
-        )
+        stored = DynamoVersionedStore(client("dynamodb"), settings.breaker_table).load(FIRECRAWL_BREAKER)
+        since = open_since(stored.doc) if stored else None
+        if since is not None:  # the alarm "breaker open too long" watches the maximum of this
+            metrics.add_metric("BreakerOpenSeconds", MetricUnit.Seconds, round(time.time() - since, 1))
+        again = replace(request, deferrals=request.deferrals + 1)  # the same request: its keys travel on
         SqsQueue(client("sqs"), settings.crawl_queue_url).send_many([again.body()], outcome.defer_seconds)
     logger.info("crawl finished", extra={"outcome": outcome.as_dict()})
     metrics.add_metric(f"Crawl_{outcome.status}", MetricUnit.Count, 1)

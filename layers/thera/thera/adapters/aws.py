@@ -140,9 +140,13 @@ class SqsQueue:
         self.url = url
 
     def send_many(self, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None:
+        self.send_raw([json.dumps(b, sort_keys=True) for b in bodies], delay_seconds)
+
+    def send_raw(self, bodies: list[str], delay_seconds: int = 0) -> None:
+        """Bodies as they are (a redriven message is sent back byte for byte, malformed or not)."""
         for start in range(0, len(bodies), 10):
             entries = [
-                {"Id": str(i), "MessageBody": json.dumps(b, sort_keys=True), "DelaySeconds": delay_seconds}
+                {"Id": str(i), "MessageBody": b, "DelaySeconds": delay_seconds}
                 for i, b in enumerate(bodies[start : start + 10])
             ]
             for _ in range(3):

@@ -79,6 +79,9 @@ class MemoryQueue:
     def bodies(self) -> list[dict[str, Any]]:
         return [b for b, _ in self.sent]
 
+    def send_raw(self, bodies: list[str], delay_seconds: int = 0) -> None:
+        self.sent.extend((json.loads(b), delay_seconds) for b in bodies)
+
     def receive(self, max_messages: int = 10) -> list[Received]:
         return [Received(str(i), json.dumps(b)) for i, (b, _) in enumerate(self.sent[:max_messages])]
 
