@@ -93,3 +93,51 @@ def test_weekly_training_runs_from_the_asl_file_and_the_matcher_then_serves_the_
         assert report.parent.name in served or len(served) == 1
     else:
         assert served == {"prior-v1"}
+
+
+def test_drill_every_message_delivered_again_writes_nothing_twice(demo: tuple[TheraCli, str]) -> None:
+    """Every S3 notification sent again (the objects put again, byte for byte) and every gold part sent to
+    embedding and publishing again: after the queues drain, no new object, no new or changed row."""
+    cli, data = demo
+    info = StackInfo.read(cli.home)
+    assert info is not None
+    template = info.template_obj()
+    s3, sqs, ddb = (aws_client(s, info.endpoint) for s in ("s3", "sqs", "dynamodb"))
+    bucket = template.physical("DataLakeBucket")
+    prefixes = ("bronze/", "silver/", "quarantine/", "gold/", "embeddings/")
+
+    def objects() -> dict[str, str]:
+        out = {}
+        for prefix in prefixes:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                out.update({o["Key"]: o["ETag"] for o in page.get("Contents", [])})
+        return out
+
+    def rows(logical: str) -> dict[str, str]:
+        items = ddb.scan(TableName=template.physical(logical))["Items"]
+        return {i["domain"]["S"]: i["version"]["N"] for i in items}
+
+    before, public, private = objects(), rows("PublicStartupsTable"), rows("PrivateStartupsTable")
+    again = [k for k in before if k.startswith(("bronze/companies/", "silver/firecrawl/", "gold/profiles/"))]
+    for key in again:
+        s3.put_object(Bucket=bucket, Key=key, Body=s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    gold = [k for k in before if k.startswith("gold/profiles/")]
+    for logical in ("EmbedQueue", "PublishQueue"):
+        for start in range(0, len(gold), 10):
+            sqs.send_message_batch(
+                QueueUrl=template.queue_url(logical, info.endpoint),
+                Entries=[
+                    {"Id": str(i), "MessageBody": json.dumps({"gold_key": k})}
+                    for i, k in enumerate(gold[start : start + 10])
+                ],
+            )
+    done = cli.run(
+        "run", "daily", "--data", data, timeout=900
+    )  # the same day: the pull spends nothing, the queues drain
+    assert "status already_complete" in done.stdout
+    after = objects()
+    assert {k: v for k, v in after.items() if k not in before} == {}
+    assert {k for k in before if after.get(k) != before[k]} <= set(again)  # only the objects put again, same bytes
+    assert rows("PublicStartupsTable") == public and rows("PrivateStartupsTable") == private
+    dead_letters = done.stdout.split("Dead-letter queues ", 1)[1].splitlines()[0].split(", ")
+    assert len(dead_letters) == 7 and all(q.endswith(" 0") for q in dead_letters)

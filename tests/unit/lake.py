@@ -11,7 +11,13 @@ from urllib.parse import quote_plus
 
 from tests.unit.test_silver import row, table
 from thera.adapters.firecrawl import ScrapeResult
-from thera.adapters.memory import MemoryCrawlCache, MemoryObjectStore, MemoryQueue, MemoryVersionedStore
+from thera.adapters.memory import (
+    MemoryCrawlCache,
+    MemoryObjectStore,
+    MemoryProfileRegistry,
+    MemoryQueue,
+    MemoryVersionedStore,
+)
 from thera.breaker import BreakerConfig, CircuitBreaker
 from thera.crawl import CrawlService
 from thera.gate import record_health
@@ -48,6 +54,7 @@ class Lake:
     store: MemoryObjectStore = field(default_factory=MemoryObjectStore)
     crawl_queue: MemoryQueue = field(default_factory=MemoryQueue)
     profile_queue: MemoryQueue = field(default_factory=MemoryQueue)
+    profiles: MemoryProfileRegistry = field(default_factory=MemoryProfileRegistry)
     health_key: str = ""
     page_key: str = ""
 

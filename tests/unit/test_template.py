@@ -160,25 +160,24 @@ def test_scikit_learn_ships_only_with_the_train_function() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stage", "absent"),
+    ("stage", "also", "absent"),
     [
-        ("matcher", {"sklearn", "scipy", "aiohttp", "matplotlib"}),
-        ("index_builder", {"sklearn", "scipy", "aiohttp", "matplotlib"}),
-        ("train", {"pyarrow", "aiohttp", "matplotlib"}),
-        ("evaluate", {"pyarrow", "aiohttp", "sklearn", "scipy"}),
-        ("build_training_set", {"pyarrow", "aiohttp", "sklearn", "scipy", "matplotlib"}),
-        ("promote", {"pyarrow", "aiohttp", "sklearn", "scipy", "matplotlib"}),
-        ("apollo_pull", {"numpy", "sklearn", "scipy", "matplotlib"}),
-        ("ams", {"numpy", "sklearn", "scipy", "matplotlib"}),
+        ("matcher", "", {"sklearn", "scipy", "aiohttp", "matplotlib"}),
+        ("index_builder", "", {"sklearn", "scipy", "aiohttp", "matplotlib"}),
+        ("weekly_training", "", {"pyarrow", "aiohttp", "sklearn", "scipy", "matplotlib"}),  # build set, promote
+        ("weekly_training", "thera.trainers", {"pyarrow", "aiohttp", "matplotlib"}),  # train
+        ("weekly_training", "thera.report", {"pyarrow", "aiohttp", "sklearn", "scipy"}),  # evaluate
+        ("apollo_pull", "", {"numpy", "sklearn", "scipy", "matplotlib"}),
+        ("ams", "", {"numpy", "sklearn", "scipy", "matplotlib"}),
     ],
 )
-def test_each_handler_loads_with_only_the_packages_its_layers_hold(stage: str, absent: set[str]) -> None:
+def test_each_handler_loads_with_only_the_packages_its_layers_hold(stage: str, also: str, absent: set[str]) -> None:
     """A fresh interpreter in which the packages its layers lack cannot be imported loads the handler (and,
     for the training steps, what their task imports): an optional import may be tried, a hard one fails."""
     import subprocess
     import sys
 
-    extra = {"train": "import thera.trainers", "evaluate": "import thera.report"}.get(stage, "")
+    extra = f"import {also}" if also else ""
     code = (
         "import sys, importlib.abc, importlib.util\n"
         "class Absent(importlib.abc.MetaPathFinder):\n"

@@ -63,6 +63,7 @@ PRIVATE_STARTUPS_TABLE = "PRIVATE_STARTUPS_TABLE"
 READ_MODEL_TTL_DAYS = "READ_MODEL_TTL_DAYS"
 INDEX_REFRESH_SECONDS = "INDEX_REFRESH_SECONDS"
 CODE_VERSION = "CODE_VERSION"
+PROFILES_TABLE = "PROFILES_TABLE"
 
 EMBEDDING_PROVIDERS = ("bedrock", "local")
 
@@ -235,11 +236,16 @@ class FirecrawlSettings:
 @dataclass(frozen=True)
 class SilverToGoldSettings:
     bucket: str
+    profiles_table: str
     timezone: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SilverToGoldSettings:
-        return cls(bucket=_required(env, DATA_LAKE_BUCKET), timezone=_timezone(env))
+        return cls(
+            bucket=_required(env, DATA_LAKE_BUCKET),
+            profiles_table=_required(env, PROFILES_TABLE),
+            timezone=_timezone(env),
+        )
 
 
 @dataclass(frozen=True)

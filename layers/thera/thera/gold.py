@@ -5,8 +5,11 @@ under ``silver/firecrawl/`` (its row names the company's silver and health objec
 and a ``ProfileRequest`` sent by the health gate or the crawl stage for a domain that
 gets no new page (failed the gate, could not be crawled, or was crawled recently).
 Each record is read on its own, so a bad one fails alone; the batch's profiles are
-then built and written together, under a key derived from their content, so a
-redelivered batch writes nothing new (and no second notification downstream).
+then built, and those not built before (a newer version than the registry holds for
+their domain) are written together, under a key derived from their content. A
+redelivered message, or the same pages regrouped into other batches by SQS, writes
+nothing new and sends no second notification downstream; a page older than the
+domain's newest profile (a replayed notification) writes nothing either.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pyarrow.compute as pc
 from thera import keys
 from thera.events import s3_objects_from_sqs_body
 from thera.messages import BadMessage, ProfileRequest, load_object
-from thera.ports import ObjectStore
+from thera.ports import ObjectStore, ProfileRegistry
 from thera.profiles import build_profiles
 from thera.tables import from_parquet, to_parquet
 
@@ -40,6 +43,7 @@ class GoldOutcome:
     profiles: int = 0
     crawled: int = 0
     written: bool = False
+    already_built: int = 0
     mean_completeness: float = 0.0
     domains: list[str] = field(default_factory=list)
 
@@ -110,7 +114,9 @@ def _concat(tables: list[pa.Table | None]) -> pa.Table | None:
     return pa.concat_tables(present, promote_options="permissive") if present else None
 
 
-def build_part(inputs: list[ProfileInputs], store: ObjectStore, date: str, built_at: datetime) -> GoldOutcome:
+def build_part(
+    inputs: list[ProfileInputs], store: ObjectStore, registry: ProfileRegistry, date: str, built_at: datetime
+) -> GoldOutcome:
     outcome = GoldOutcome()
     if not inputs:
         return outcome
@@ -128,6 +134,15 @@ def build_part(inputs: list[ProfileInputs], store: ObjectStore, date: str, built
     profiles = build_profiles(
         companies, _concat([i.health for i in inputs]), _concat([i.page for i in inputs]), built_at, refs
     )
+    built = registry.versions(profiles["domain"].to_pylist())
+    new = [
+        built.get(d, -1) < v
+        for d, v in zip(profiles["domain"].to_pylist(), profiles["version"].to_pylist(), strict=True)
+    ]
+    outcome.already_built = new.count(False)
+    profiles = profiles.filter(pa.array(new, pa.bool_()))
+    if profiles.num_rows == 0:
+        return outcome
     outcome.key = keys.gold_profiles_part(date, part_name(profiles))
     outcome.profiles = profiles.num_rows
     outcome.crawled = sum(profiles["crawled"].to_pylist())
@@ -136,4 +151,5 @@ def build_part(inputs: list[ProfileInputs], store: ObjectStore, date: str, built
     if store.metadata(outcome.key) is None:
         store.put(outcome.key, to_parquet(profiles))
         outcome.written = True
+    registry.remember(dict(zip(outcome.domains, profiles["version"].to_pylist(), strict=True)), outcome.key)
     return outcome

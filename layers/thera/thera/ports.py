@@ -73,6 +73,14 @@ class EmbeddingIndex(Protocol):
     def remember(self, records: list[EmbeddingRecord]) -> None: ...
 
 
+class ProfileRegistry(Protocol):
+    """The newest profile version built per domain: a profile already built (in any part) is not written again."""
+
+    def versions(self, domains: list[str]) -> dict[str, int]: ...
+
+    def remember(self, versions: dict[str, int], gold_key: str) -> None: ...
+
+
 class ReadModel(Protocol):
     """A read-model table whose rows only move forward: ``put_if_newer`` answers
     ``written``, ``same`` (this version is stored already) or ``stale`` (a newer one is)."""

@@ -29,6 +29,7 @@ from thera.adapters.aws import (
     DynamoCrawlCache,
     DynamoDomainRegistry,
     DynamoEmbeddingIndex,
+    DynamoProfileRegistry,
     DynamoReadModel,
     DynamoStateStore,
     DynamoVersionedStore,
@@ -283,7 +284,11 @@ def gold_batch(settings: SilverToGoldSettings, event: dict[str, Any], context: A
         loaded = processor.process()
     inputs = [i for status, result, _ in loaded if status == "success" for i in result]
     outcome: GoldOutcome = build_part(
-        inputs, S3ObjectStore(client("s3"), settings.bucket), business_date(settings.timezone), datetime.now(UTC)
+        inputs,
+        S3ObjectStore(client("s3"), settings.bucket),
+        DynamoProfileRegistry(client("dynamodb"), settings.profiles_table),
+        business_date(settings.timezone),
+        datetime.now(UTC),
     )
     logger.info("gold profiles built", extra={"outcome": outcome.as_dict(), "domains": outcome.domains})
     metrics.add_metric("ProfilesBuilt", MetricUnit.Count, outcome.profiles)

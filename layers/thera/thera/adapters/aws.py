@@ -309,3 +309,20 @@ class DynamoReadModel:
     def get(self, domain: str) -> dict[str, Any] | None:
         item = self._ddb.get_item(TableName=self._table, Key={"domain": {"S": domain}}, ConsistentRead=True).get("Item")
         return {k: self._from_ddb.deserialize(v) for k, v in item.items()} if item else None
+
+
+class DynamoProfileRegistry:
+    """``pk`` = domain, ``version`` of the newest profile built, ``gold_key`` of the part holding it."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._ddb = client
+        self._table = table
+
+    def versions(self, domains: list[str]) -> dict[str, int]:
+        return {i["pk"]["S"]: int(i["version"]["N"]) for i in _batch_get(self._ddb, self._table, domains)}
+
+    def remember(self, versions: dict[str, int], gold_key: str) -> None:
+        items = [
+            {"pk": {"S": d}, "version": {"N": str(v)}, "gold_key": {"S": gold_key}} for d, v in sorted(versions.items())
+        ]
+        _batch_put(self._ddb, self._table, items)

@@ -101,6 +101,17 @@ class MemoryEmbeddingIndex:
         self.records.update((r.domain, r) for r in records)
 
 
+class MemoryProfileRegistry:
+    def __init__(self) -> None:
+        self.built: dict[str, int] = {}
+
+    def versions(self, domains: list[str]) -> dict[str, int]:
+        return {d: self.built[d] for d in domains if d in self.built}
+
+    def remember(self, versions: dict[str, int], gold_key: str) -> None:
+        self.built.update(versions)
+
+
 class MemoryReadModel:
     """A read-model table keyed by ``domain``: the newer version wins, as the conditional put does."""
 
