@@ -27,15 +27,28 @@ class S3ObjectEvent:
     event_time: str
 
 
-def s3_objects_from_sqs_body(body: str) -> list[S3ObjectEvent]:
-    """The objects named by one SQS message body carrying an S3 notification."""
-    doc = load_object(body)
+def is_s3_notification(doc: dict[str, Any]) -> bool:
+    """Whether a message body (already parsed) is an S3 notification rather than a stage's own message."""
+    return "Records" in doc or "Event" in doc
+
+
+def s3_objects(doc: dict[str, Any], bucket: str | None = None) -> list[S3ObjectEvent]:
+    """The objects an S3 notification names; with ``bucket``, a record for another bucket is a bad event."""
     if doc.get("Event") == "s3:TestEvent":
         return []
     records = doc.get("Records")
     if not isinstance(records, list) or not records:
         raise BadEvent("message body has no S3 Records")
-    return [_s3_record(r) for r in records]
+    objects = [_s3_record(r) for r in records]
+    for obj in objects:
+        if bucket is not None and obj.bucket != bucket:
+            raise BadEvent(f"notification for bucket {obj.bucket!r}, expected {bucket!r}")
+    return objects
+
+
+def s3_objects_from_sqs_body(body: str, bucket: str | None = None) -> list[S3ObjectEvent]:
+    """The objects named by one SQS message body carrying an S3 notification."""
+    return s3_objects(load_object(body), bucket)
 
 
 def _s3_record(record: Any) -> S3ObjectEvent:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from thera import keys
-from thera.events import s3_objects_from_sqs_body
+from thera.events import is_s3_notification, s3_objects
 from thera.messages import BadMessage, ProfileRequest, load_object
 from thera.ports import ObjectStore, ProfileRegistry
 from thera.profiles import build_profiles
@@ -67,12 +67,10 @@ class ProfileSources:
 
     def requests(self, body: str) -> list[ProfileRequest]:
         doc = load_object(body)
-        if "Records" not in doc and "Event" not in doc:
-            return [ProfileRequest.parse(body)]
+        if not is_s3_notification(doc):
+            return [ProfileRequest.parse_doc(doc)]
         out = []
-        for obj in s3_objects_from_sqs_body(body):
-            if obj.bucket != self._bucket:
-                raise BadMessage(f"notification for bucket {obj.bucket!r}, expected {self._bucket!r}")
+        for obj in s3_objects(doc, self._bucket):
             if not keys.is_silver_firecrawl(obj.key):
                 raise BadMessage(f"not a crawled page: {obj.key!r}")
             for row in self._table(obj.key).to_pylist():

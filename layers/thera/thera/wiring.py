@@ -52,12 +52,12 @@ from thera.config import (
 )
 from thera.crawl import CrawlOutcome, CrawlService
 from thera.embed import EmbedOutcome, EmbedService, SpendLedger, move_messages
-from thera.events import s3_objects_from_sqs_body
+from thera.events import is_s3_notification, s3_objects, s3_objects_from_sqs_body
 from thera.gate import GateOutcome, record_health
 from thera.gold import GoldOutcome, ProfileInputs, ProfileSources, build_part
 from thera.health import Observations
 from thera.ingest import PullReport, QuotaGuard, pull_companies
-from thera.messages import BadMessage, CrawlRequest, GoldPartRequest, HealthRequest, load_object
+from thera.messages import CrawlRequest, GoldPartRequest, HealthRequest, load_object
 from thera.observability import logger, metrics
 from thera.publish import PublishOutcome, publish_part
 from thera.quota import TokenBucket
@@ -152,9 +152,7 @@ def refine_message(settings: BronzeToSilverSettings, body: str) -> list[RefineOu
     registry = DynamoDomainRegistry(client("dynamodb"), settings.domains_table)
     health_queue = SqsQueue(client("sqs"), settings.health_queue_url)
     outcomes = []
-    for obj in s3_objects_from_sqs_body(body):
-        if obj.bucket != settings.bucket:
-            raise ValueError(f"notification for bucket {obj.bucket!r}, expected {settings.bucket!r}")
+    for obj in s3_objects_from_sqs_body(body, settings.bucket):
         outcome = refine_bronze_object(store, obj.key, rules, registry, health_queue)
         logger.info("bronze object refined", extra={"outcome": outcome.as_dict()})
         metrics.add_metric("SilverRows", MetricUnit.Count, outcome.silver_rows)
@@ -262,13 +260,8 @@ def crawl_message(settings: FirecrawlSettings, body: str, owner: str) -> dict[st
 def _gold_key_from(body: str, bucket: str) -> list[str]:
     """An EmbedQueue / PublishQueue message: a gold part's S3 notification, or a ``GoldPartRequest``."""
     doc = load_object(body)
-    if "Records" in doc or "Event" in doc:
-        found = []
-        for obj in s3_objects_from_sqs_body(body):
-            if obj.bucket != bucket:
-                raise BadMessage(f"notification for bucket {obj.bucket!r}, expected {bucket!r}")
-            found.append(GoldPartRequest.parse_doc({"gold_key": obj.key}).gold_key)
-        return found
+    if is_s3_notification(doc):
+        return [GoldPartRequest.parse_doc({"gold_key": obj.key}).gold_key for obj in s3_objects(doc, bucket)]
     return [GoldPartRequest.parse_doc(doc).gold_key]
 
 
