@@ -17,7 +17,6 @@ publisher: its scores may have changed even when its text did not.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -212,8 +211,7 @@ class EmbedService:
 
     def _write(self, done: list[_Done], gold_key: str) -> str:
         model, dims = self._provider.model_id, self._provider.dimensions
-        text = "\n".join(sorted(f"{d.domain} {d.text_hash}" for d in done))
-        part = hashlib.sha1(f"{model}\n{text}".encode(), usedforsecurity=False).hexdigest()[:20]
+        part = keys.content_part([f"model {model}", *(f"{d.domain} {d.text_hash}" for d in done)])
         key = keys.embeddings_part(self._day, part)
         at = self._now()
         table = pa.Table.from_pylist(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,8 +26,7 @@ class GateOutcome:
 
 def part_name(requests: list[HealthRequest]) -> str:
     """Same batch content, same key: a redelivered batch overwrites nothing new."""
-    text = "\n".join(sorted(f"{r.domain} {r.record_hash}" for r in requests))
-    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:20]
+    return keys.content_part(f"{r.domain} {r.record_hash}" for r in requests)
 
 
 def health_table(pairs: list[tuple[HealthRequest, HealthResult]], checked_at: datetime) -> pa.Table:

@@ -14,7 +14,6 @@ domain's newest profile (a replayed notification) writes nothing either.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -103,8 +102,7 @@ class ProfileSources:
 def part_name(profiles: pa.Table) -> str:
     """Same profiles, same key: a redelivered batch overwrites nothing new."""
     triples = zip(*(profiles[c].to_pylist() for c in ("domain", "version", "text_hash")), strict=True)
-    text = "\n".join(sorted(f"{d} {v} {h}" for d, v, h in triples))
-    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:20]
+    return keys.content_part(f"{d} {v} {h}" for d, v, h in triples)
 
 
 def _concat(tables: list[pa.Table | None]) -> pa.Table | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterable
 
 RAW_APOLLO = "raw/apollo/"
 BRONZE_COMPANIES = "bronze/companies/"
@@ -16,6 +18,12 @@ GOLD_PROFILES = "gold/profiles/"
 EMBEDDINGS = "embeddings/"
 
 _BRONZE_KEY = re.compile(r"^bronze/companies/date=(\d{4}-\d{2}-\d{2})/sweep=([\w.-]+)/page=(\d{5})\.parquet$")
+
+
+def content_part(lines: Iterable[str]) -> str:
+    """A part's name from its content, whatever the order: the same batch delivered again gets the same key
+    and overwrites nothing new."""
+    return hashlib.sha1("\n".join(sorted(lines)).encode(), usedforsecurity=False).hexdigest()[:20]
 
 
 def raw_apollo_page(date: str, sweep: str, page: int) -> str:
