@@ -11,13 +11,14 @@ fail at once with ``ApolloAuthError``. Every attempt first awaits
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
+from thera.retry import full_jitter
 
 SEARCH_PATH = "/mixed_companies/search"
 MAX_PER_PAGE = 100
@@ -115,7 +116,7 @@ class ApolloClient:
         self.attempts = 0
 
     def _backoff(self, attempt: int) -> float:
-        return random.uniform(0, min(self._max_delay, self._base_delay * 2**attempt))
+        return full_jitter(attempt, self._base_delay, self._max_delay)
 
     async def search_organizations(
         self, page: int, per_page: int = MAX_PER_PAGE, filters: Mapping[str, Any] | None = None

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from thera.ports import Embedding, ProviderRejected, ProviderUnavailable
+from thera.retry import full_jitter
 
 MODEL_ID = "amazon.titan-embed-text-v2:0"
 DIMENSIONS = frozenset({256, 512, 1024})
@@ -119,7 +120,7 @@ class TitanEmbeddings:
             else:
                 return self._parse(raw)
             if attempt + 1 < self._max_attempts:
-                self._sleep(self._random() * min(self._max_delay, self._base_delay * 2 ** min(attempt, 32)))
+                self._sleep(full_jitter(attempt, self._base_delay, self._max_delay, self._random))
         raise ProviderUnavailable(f"Bedrock {self._model_id} failed after {self._max_attempts} attempts: {problem}")
 
     def _parse(self, raw: bytes) -> Embedding:

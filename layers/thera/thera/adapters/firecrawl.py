@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
+from thera.retry import full_jitter
 
 RETRYABLE = {408, 429, 500, 502, 503, 504}
 
@@ -86,7 +87,7 @@ class FirecrawlClient:
         problem = "no attempt made"
         for attempt in range(self._max_attempts):
             self.attempts += 1
-            wait = random.uniform(0, min(self._max_delay, self._base_delay * 2**attempt))
+            wait = full_jitter(attempt, self._base_delay, self._max_delay)
             try:
                 async with self._session.post(self._url, json=body, headers=headers, timeout=timeout) as resp:
                     payload: Any = await resp.json(content_type=None) if resp.content_length != 0 else {}
