@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from thera_local.lambda_env import ExecutionEnvironment, function_environment
+from thera_local.lambda_env import function_environment, invoke_once
 from thera_local.schedules import scheduler_input
 from thera_local.stack import (
     Stack,
@@ -159,13 +159,7 @@ def fire_schedules(info: StackInfo, prefix: str) -> dict[str, Any]:
                 continue
             print(f"firing {spec.logical_id} ({sched.name}: {sched.expression} {sched.timezone})", flush=True)
             event = scheduler_input(sched.input, datetime.now(UTC), f"arn:aws:scheduler:local:schedule/{sched.name}")
-            env = ExecutionEnvironment(
-                spec, function_environment(spec, info.endpoint), Path(info.home) / "logs" / f"{spec.logical_id}.log"
-            )
-            try:
-                result = env.invoke(event)
-            finally:
-                env.stop()
+            result = invoke_once(spec, info.endpoint, Path(info.home) / "logs", event)
             if not result.ok:
                 _err(f"{spec.logical_id} failed: {result.error_message} (see `thera logs {spec.logical_id}`)")
                 results[spec.logical_id] = {"status": "failed", "stop_reason": result.error_message}
@@ -280,11 +274,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     event = json.loads(Path(args.event).read_text()) if args.event else {}
     log_path = Path(info.home) / "logs" / f"{spec.logical_id}.log"
     start = log_path.stat().st_size if log_path.exists() else 0
-    env = ExecutionEnvironment(spec, function_environment(spec, info.endpoint), log_path)
-    try:
-        result = env.invoke(event)
-    finally:
-        env.stop()
+    result = invoke_once(spec, info.endpoint, log_path.parent, event)
     with log_path.open() as fh:
         fh.seek(start)
         sys.stderr.write(fh.read())

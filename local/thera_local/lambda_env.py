@@ -152,3 +152,12 @@ def function_environment(spec: FunctionSpec, endpoint: str) -> dict[str, str]:
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
         "TZ": "UTC",
     }
+
+
+def invoke_once(spec: FunctionSpec, endpoint: str, logs: Path, event: Any) -> InvokeResult:
+    """One invocation in a fresh environment, stopped after (a schedule firing, ``thera invoke``, a state's task)."""
+    env = ExecutionEnvironment(spec, function_environment(spec, endpoint), logs / f"{spec.logical_id}.log")
+    try:
+        return env.invoke(event)
+    finally:
+        env.stop()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from thera_local.emulator import aws_client
-from thera_local.lambda_env import ExecutionEnvironment, function_environment
+from thera_local.lambda_env import invoke_once
 from thera_local.stack import StackInfo, http_call
 from thera_local.stepfunctions import Execution, LambdaError, StateMachineRunner, load_definition
 from thera_local.template import Template
@@ -45,13 +45,7 @@ class LocalTasks:
         spec = self._specs.get(arn)
         if spec is None:
             raise LambdaError("Lambda.ResourceNotFoundException", f"no function {arn} in the template")
-        env = ExecutionEnvironment(
-            spec, function_environment(spec, self._endpoint), self._logs / f"{spec.logical_id}.log"
-        )
-        try:
-            result = env.invoke(payload)
-        finally:
-            env.stop()
+        result = invoke_once(spec, self._endpoint, self._logs, payload)
         if not result.ok:
             error = result.payload if isinstance(result.payload, dict) else {}
             name = "States.Timeout" if error.get("errorType") == "Sandbox.Timedout" else error.get("errorType")
