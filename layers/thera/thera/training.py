@@ -138,8 +138,11 @@ def calibration(labels: npt.NDArray[np.int64], scores: Floats, bins: int = 10) -
     return out
 
 
-def metrics(model: Model, features: Floats, labels: npt.NDArray[np.int64], threshold: float) -> dict[str, Any]:
-    scores = model.score(features.astype(np.float32)).astype(np.float64)
+def scores_of(model: Model, features: Floats) -> Floats:
+    return model.score(features.astype(np.float32)).astype(np.float64)
+
+
+def metrics(scores: Floats, labels: npt.NDArray[np.int64], threshold: float) -> dict[str, Any]:
     predicted = scores >= threshold
     tp = int((predicted & (labels == 1)).sum())
     return {

@@ -20,7 +20,7 @@ import numpy as np
 from thera import keys
 from thera.matching import FEATURES, PRIOR_MODEL, Model, model_from_artifact
 from thera.ports import ObjectStore
-from thera.training import LabelledSet, check_labels, curves, labelled_set, metrics
+from thera.training import LabelledSet, check_labels, curves, labelled_set, metrics, scores_of
 
 ALGORITHMS = ("logistic_regression", "random_forest")
 SHORT = {"logistic_regression": "lr", "random_forest": "rf"}
@@ -100,12 +100,12 @@ def evaluate(
     table: dict[str, Any] = {}
     plot: dict[str, Any] = {}
     for name, model in [(f"champion {champion.version}", champion), *candidates.items()]:
-        on_train = metrics(model, features[train], labels[train], threshold)
-        on_validation = metrics(model, features[~train], labels[~train], threshold)
+        on_train = metrics(scores_of(model, features[train]), labels[train], threshold)
+        validation_scores = scores_of(model, features[~train])
+        on_validation = metrics(validation_scores, labels[~train], threshold)
         gap = round(on_train["pr_auc"] - on_validation["pr_auc"], 4)
         table[name] = {"kind": model.kind, "train": on_train, "validation": on_validation, "gap": gap}
-        scores = model.score(features[~train].astype(np.float32)).astype(np.float64)
-        plot[name] = curves(labels[~train], scores)
+        plot[name] = curves(labels[~train], validation_scores)
     best = max(candidates, key=lambda v: table[v]["validation"]["pr_auc"])
     runner_up = next((v for v in candidates if v != best), "")
     champion_pr = table[f"champion {champion.version}"]["validation"]["pr_auc"]
