@@ -189,6 +189,7 @@ def test_outage_retries_while_closed_then_defers_once_the_breaker_opens() -> Non
     env.now += 61
     probe = env.crawl("d.com")
     assert probe.probe and probe.status == "deferred"  # the probe failed: reopened, message deferred
+    assert (opened.open_seconds, probe.open_seconds) == (0.0, 61.0)  # one outage since it opened, probe included
     env.scraper.answers = [PAGE]
     env.now += 61
     recovered = env.crawl("e.com")

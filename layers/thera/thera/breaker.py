@@ -159,3 +159,9 @@ class CircuitBreaker:
 
     def state(self) -> dict[str, Any]:
         return _doc(self._store.load(self.name))
+
+    def open_for(self) -> float | None:
+        """Seconds the breaker has been out of closed, from the state last seen (no read), or None if closed."""
+        known = self._known if self._known is not UNKNOWN else self._store.load(self.name)
+        since = open_since(_doc(known))
+        return None if since is None else round(self._clock() - since, 1)

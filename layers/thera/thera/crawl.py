@@ -58,6 +58,7 @@ class CrawlOutcome:
     probe: bool = False
     breaker_state: str = ""
     profile_requested: bool = False
+    open_seconds: float | None = None  # deferred: how long the breaker has been open
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -103,6 +104,7 @@ class CrawlService:
                 reason=f"breaker {permit.state}",
                 defer_seconds=_defer(permit.retry_after),
                 breaker_state=permit.state,
+                open_seconds=self._breaker.open_for(),
             )
         try:
             result = await self._scraper.scrape(request.url)
@@ -117,6 +119,7 @@ class CrawlService:
                     defer_seconds=_defer(wait),
                     probe=permit.probe,
                     breaker_state=state,
+                    open_seconds=self._breaker.open_for(),
                 )
             raise TransientCrawlError(str(exc)) from exc
         except FirecrawlRejected as exc:

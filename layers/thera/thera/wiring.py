@@ -39,7 +39,7 @@ from thera.adapters.aws import (
 from thera.adapters.firecrawl import FirecrawlClient
 from thera.adapters.web import HealthChecker, make_resolver, make_ssl_context
 from thera.ams import average_match_score
-from thera.breaker import BreakerConfig, CircuitBreaker, open_since
+from thera.breaker import BreakerConfig, CircuitBreaker
 from thera.config import (
     ApolloPullSettings,
     BronzeToSilverSettings,
@@ -246,10 +246,8 @@ def crawl_message(settings: FirecrawlSettings, body: str, owner: str) -> dict[st
     logger.append_keys(domain=request.domain, correlation_id=request.correlation_id)
     outcome = asyncio.run(_crawl(settings, request, owner))
     if outcome.status == "deferred":
-        stored = DynamoVersionedStore(client("dynamodb"), settings.breaker_table).load(FIRECRAWL_BREAKER)
-        since = open_since(stored.doc) if stored else None
-        if since is not None:  # the alarm "breaker open too long" watches the maximum of this
-            metrics.add_metric("BreakerOpenSeconds", MetricUnit.Seconds, round(time.time() - since, 1))
+        if outcome.open_seconds is not None:  # the alarm "breaker open too long" watches the maximum of this
+            metrics.add_metric("BreakerOpenSeconds", MetricUnit.Seconds, outcome.open_seconds)
         again = replace(request, deferrals=request.deferrals + 1)  # the same request: its keys travel on
         SqsQueue(client("sqs"), settings.crawl_queue_url).send_many([again.body()], outcome.defer_seconds)
     logger.info("crawl finished", extra={"outcome": outcome.as_dict()})
