@@ -41,7 +41,8 @@ import sklearn
 from common import default_data, print_header
 from scipy import sparse
 
-from thera.adapters.lsa import STOP_WORDS, LsaModel, fit_lsa
+from thera.adapters.lsa import LsaModel, fit_lsa
+from thera.tokens import STOP_WORDS
 from thera_local.apollo_standin import load_companies
 
 TEMPLATE = "We are looking for startups that can help us with {}."

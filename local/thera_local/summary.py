@@ -102,11 +102,7 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
     )
     crawl_env = functions["FirecrawlFunction"].environment
     cache_table, breaker_table = crawl_env["CRAWL_CACHE_TABLE"], crawl_env["BREAKER_TABLE"]
-    funnel.cache_skips = sum(
-        int(item.get("skips", {"N": "0"})["N"])
-        for page in ddb.get_paginator("scan").paginate(TableName=cache_table)
-        for item in page.get("Items", [])
-    )
+    funnel.cache_skips = sum(int(item.get("skips", {"N": "0"})["N"]) for item in _scan(ddb, cache_table))
     breaker = DynamoVersionedStore(ddb, breaker_table).load(FIRECRAWL_BREAKER)
     funnel.breaker = breaker.doc if breaker else {"state": "closed", "transitions": []}
 
@@ -129,20 +125,10 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
         models.update(part["model_id"].to_pylist())
     funnel.embedding_models = [f"{m} ×{n}" for m, n in models.most_common()]
     embed_env = functions["EmbeddingsFunction"].environment
-    spend_store = DynamoVersionedStore(ddb, embed_env["QUOTA_TABLE"])
     for item in _scan(ddb, embed_env["QUOTA_TABLE"]):
-        if item["pk"]["S"].startswith(SPEND_KEY_PREFIX):
-            day = spend_store.load(item["pk"]["S"])
-            if day:
-                d = Spend(**day.doc)
-                s = funnel.spend
-                funnel.spend = Spend(
-                    s.tokens + d.tokens,
-                    s.nano_usd + d.nano_usd,
-                    s.calls + d.calls,
-                    s.unchanged + d.unchanged,
-                    s.parked + d.parked,
-                )
+        day = DynamoVersionedStore.decode(item) if item["pk"]["S"].startswith(SPEND_KEY_PREFIX) else None
+        if day:
+            funnel.spend = funnel.spend.plus(Spend(**day.doc))
     publish_env = functions["PublisherFunction"].environment
     funnel.public_rows = _count(ddb, publish_env["PUBLIC_STARTUPS_TABLE"])
     funnel.private_rows = _count(ddb, publish_env["PRIVATE_STARTUPS_TABLE"])

@@ -15,7 +15,7 @@ from thera.adapters.firecrawl import FirecrawlRejected, FirecrawlUnavailable, Sc
 from thera.adapters.memory import MemoryCrawlCache, MemoryObjectStore, MemoryQueue, MemoryRegistry, MemoryVersionedStore
 from thera.breaker import OPEN, BreakerConfig, CircuitBreaker
 from thera.crawl import CrawlService, TransientCrawlError
-from thera.gate import record_health
+from thera.gate import GateOutcome, record_health
 from thera.health import Observations
 from thera.messages import CrawlRequest, HealthRequest
 from thera.refine import fan_out
@@ -39,16 +39,20 @@ def test_gate_writes_every_result_sends_passing_domains_to_crawl_and_the_rest_to
         ),
         Observations("gone.com"),
     ]
-    out = record_health(
-        requests,
-        observations,
-        store=store,
-        crawl_queue=queue,
-        profile_queue=profiles,
-        min_score=70,
-        date="2026-11-22",
-        now=NOW,
-    )
+
+    def gate() -> GateOutcome:
+        return record_health(
+            requests,
+            observations,
+            store=store,
+            crawl_queue=queue,
+            profile_queue=profiles,
+            min_score=70,
+            date="2026-11-22",
+            now=NOW,
+        )
+
+    out = gate()
     assert out.passed == ["good.com"]
     assert queue.bodies == [
         {
@@ -71,16 +75,7 @@ def test_gate_writes_every_result_sends_passing_domains_to_crawl_and_the_rest_to
         ("parked.com", 50, ["parked_page"]),
         ("gone.com", 0, ["dns_unresolved"]),
     ]
-    again = record_health(
-        requests,
-        observations,
-        store=store,
-        crawl_queue=queue,
-        profile_queue=profiles,
-        min_score=70,
-        date="2026-11-22",
-        now=NOW,
-    )
+    again = gate()
     assert again.health_key == out.health_key and not again.written  # a redelivered batch writes nothing new
 
 

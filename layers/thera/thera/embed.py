@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +64,9 @@ class Spend:
     @property
     def usd(self) -> float:
         return self.nano_usd / NANO
+
+    def plus(self, other: Spend) -> Spend:
+        return Spend(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 class SpendLedger:

@@ -116,6 +116,7 @@ def _profile(
     source_text = company.get("description") or ""
     description = pii.scrub(source_text[:DESCRIPTION_CHARS])
     markdown = (page or {}).get("markdown") or ""
+    contact_text = f"{source_text}\n{markdown}"  # where contacts are looked for: the source, never the scrubbed texts
     excerpt = pii.scrub(((page or {}).get("text") or "")[:EXCERPT_CHARS])
     phones = [company["phone"]] if company.get("phone") else []
     richness = page.get("richness") if page else None
@@ -140,8 +141,8 @@ def _profile(
         "content_richness": richness,
         "page_title": pii.scrub(page.get("title") or "") or None if page else None,
         "page_excerpt": excerpt or None,
-        "emails": pii.find_emails(f"{source_text}\n{markdown}"),
-        "phones": pii.dedupe([*phones, *pii.find_phones(f"{source_text}\n{markdown}")]),
+        "emails": pii.find_emails(contact_text),
+        "phones": pii.dedupe([*phones, *pii.find_phones(contact_text)]),
         "completeness": completeness(company, checked, richness),
         "embedding_text": text,
         "text_hash": text_hash(text),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from thera.ports import EmbeddingRecord, LastCrawl, Received, Versioned
@@ -88,14 +88,14 @@ class DynamoVersionedStore:
         self._table = table
 
     @staticmethod
-    def _decode(item: dict[str, Any] | None) -> Versioned | None:
+    def decode(item: dict[str, Any] | None) -> Versioned | None:
         if not item or "version" not in item:
             return None
         return Versioned(int(item["version"]["N"]), json.loads(item["doc"]["S"]))
 
     def load(self, key: str) -> Versioned | None:
         item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
-        return self._decode(item)
+        return self.decode(item)
 
     def compare_and_set(
         self, key: str, expected_version: int, doc: dict[str, Any], expires_at: int | None = None
@@ -128,7 +128,7 @@ class DynamoVersionedStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            return False, self._decode(exc.response.get("Item"))  # type: ignore[arg-type]
+            return False, self.decode(exc.response.get("Item"))  # type: ignore[arg-type]
         return True, Versioned(expected_version + 1, doc)
 
 
@@ -282,7 +282,6 @@ class DynamoReadModel:
     """A read-model table keyed by ``domain``; one conditional ``PutItem`` keeps the newer version."""
 
     _to_ddb = TypeSerializer()
-    _from_ddb = TypeDeserializer()
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._ddb = client
@@ -305,10 +304,6 @@ class DynamoReadModel:
             stored = old.get("version", {}).get("N")
             return "same" if stored is not None and int(stored) == item["version"] else "stale"
         return "written"
-
-    def get(self, domain: str) -> dict[str, Any] | None:
-        item = self._ddb.get_item(TableName=self._table, Key={"domain": {"S": domain}}, ConsistentRead=True).get("Item")
-        return {k: self._from_ddb.deserialize(v) for k, v in item.items()} if item else None
 
 
 class DynamoProfileRegistry:
