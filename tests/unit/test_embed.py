@@ -168,3 +168,18 @@ def test_concurrent_embedders_never_overspend() -> None:
     with ThreadPoolExecutor(8) as pool:
         granted = sum(pool.map(lambda _: ledger.reserve("2026-11-22", 7), range(400)))
     assert granted == 1000 // 7 and ledger.spent("2026-11-22").tokens == 7 * (1000 // 7)
+
+
+def test_an_older_profile_delivered_again_is_not_embedded_over_the_newer_one() -> None:
+    env = Env()
+    old_key = gold_part(env.store, 2, description="robots", name="old")
+    new_key = gold_part(env.store, 2, description="drones", name="new")
+    new = from_parquet(env.store.get(new_key))
+    later = new.set_column(
+        new.schema.get_field_index("version"), "version", [[v + 1000 for v in new["version"].to_pylist()]]
+    )
+    env.store.put(new_key, to_parquet(later))  # the drones profiles are the newer ones
+    assert env.run(new_key).embedded == 2  # type: ignore[attr-defined]
+    replay = env.run(old_key)  # the older robots part again, as a replayed notification delivers it
+    assert (replay.embedded, replay.stale, len(env.provider.calls)) == (0, 2, 2)  # type: ignore[attr-defined]
+    assert {r.text_hash for r in env.index.records.values()} == set(later["text_hash"].to_pylist())

@@ -11,7 +11,8 @@ DLQ) and a metric says so; a schedule just after midnight moves parked parts bac
 the profiles embedded before the stop are skipped then as unchanged.
 
 Unchanged. A profile whose embedding text hashes the same as the one last embedded
-by the same model is not embedded again. Every part, embedded or not, goes on to the
+by the same model is not embedded again, nor is a profile older than the one last
+embedded (an old part delivered again). Every part, embedded or not, goes on to the
 publisher: its scores may have changed even when its text did not.
 """
 
@@ -124,6 +125,7 @@ class EmbedOutcome:
     profiles: int = 0
     embedded: int = 0
     unchanged: int = 0
+    stale: int = 0
     rejected: int = 0
     parked: bool = False
     tokens: int = 0
@@ -174,8 +176,12 @@ class EmbedService:
         todo = []
         for row in rows:
             last = known.get(row["domain"])
-            if last is not None and (last.model_id, last.text_hash) == (model, row["text_hash"]):
+            if last is None or last.model_id != model:
+                todo.append(row)
+            elif last.text_hash == row["text_hash"]:
                 outcome.unchanged += 1
+            elif last.version > row["version"]:  # a newer profile of the domain is embedded already
+                outcome.stale += 1
             else:
                 todo.append(row)
         done: list[_Done] = []
@@ -235,7 +241,7 @@ class EmbedService:
             schema=schemas.embeddings_schema(dims),
         )
         self._store.put(key, to_parquet(table), {"model-id": model, "dimensions": str(dims)})
-        self._index.remember([EmbeddingRecord(d.domain, model, d.text_hash, key, d.tokens) for d in done])
+        self._index.remember([EmbeddingRecord(d.domain, model, d.text_hash, key, d.tokens, d.version) for d in done])
         return key
 
     def _quarantine(self, domain: str, gold_key: str, reason: str) -> None:

@@ -63,6 +63,7 @@ class EmbeddingRecord:
     text_hash: str
     key: str = ""
     tokens: int = 0
+    version: int = 0  # of the profile embedded: an older profile delivered again is not embedded
 
 
 class EmbeddingIndex(Protocol):

@@ -260,6 +260,7 @@ class DynamoEmbeddingIndex:
                 item["text_hash"]["S"],
                 item.get("key", {}).get("S", ""),
                 int(item.get("tokens", {}).get("N", "0")),
+                int(item.get("version", {}).get("N", "0")),
             )
             for item in _batch_get(self._ddb, self._table, domains)
         }
@@ -272,6 +273,7 @@ class DynamoEmbeddingIndex:
                 "text_hash": {"S": r.text_hash},
                 "key": {"S": r.key},
                 "tokens": {"N": str(r.tokens)},
+                "version": {"N": str(r.version)},
             }
             for r in records
         ]
