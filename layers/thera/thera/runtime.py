@@ -38,5 +38,5 @@ def embedding_provider(settings: EmbeddingProviderSettings) -> EmbeddingProvider
     from thera.adapters.bedrock import TitanEmbeddings
 
     # the adapter retries throttling with its own backoff; botocore's retries would multiply it
-    runtime = boto3.client("bedrock-runtime", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    runtime = boto3.client("bedrock-runtime", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
     return TitanEmbeddings(runtime, model_id=settings.model_id, dimensions=settings.dimensions)

@@ -4,8 +4,8 @@ Throttling and transient faults (Bedrock's 429/5xx codes, connection and read ti
 retried here with full-jitter backoff, then reported as ``ProviderUnavailable`` so the message
 is tried again later; ``ValidationException`` is ``ProviderRejected`` (the input will never
 pass). Other client errors (AccessDenied, ResourceNotFound...) are configuration faults and
-propagate unchanged. Give the client ``Config(retries={"max_attempts": 1})`` (or similar) so
-botocore's own retries do not multiply these attempts.
+propagate unchanged. Give the client ``Config(retries={"total_max_attempts": 1})`` so botocore's
+own retries do not multiply these attempts (its ``max_attempts`` counts retries, not calls).
 
 The input text may hold personal data: it is never logged nor put in an exception message.
 """
