@@ -22,6 +22,7 @@ import boto3
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from thera_local.bedrock_standin import INVOKE_PATH, BedrockStandIn
 from thera_local.template import REGION, Template
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
@@ -39,13 +40,24 @@ _SQS_SERIAL = {
 
 
 class SerializedRequests:
-    """WSGI middleware: DynamoDB requests and SQS receives/deletes one at a time, the rest untouched."""
+    """WSGI middleware: DynamoDB requests and SQS receives/deletes one at a time, Bedrock's InvokeModel
+    to its stand-in, the rest untouched."""
 
-    def __init__(self, app: WsgiApp) -> None:
+    def __init__(self, app: WsgiApp, bedrock: BedrockStandIn | None = None) -> None:
         self._app = app
         self._lock = threading.Lock()
+        self.bedrock = bedrock
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self.bedrock is not None and environ.get("REQUEST_METHOD") == "POST":
+            path = environ.get("RAW_URI", "").split("?", 1)[0] or environ.get("PATH_INFO", "")
+            if INVOKE_PATH.match(path):
+                body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+                answer = self.bedrock.answer(path, body)
+                assert answer is not None
+                status, headers, data = answer.wsgi()
+                start_response(status, headers)
+                return [data]
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not (target.startswith("DynamoDB_") or target in _SQS_SERIAL):
             return self._app(environ, start_response)
@@ -95,9 +107,9 @@ class Emulator:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> str:
+    def start(self, bedrock: BedrockStandIn | None = None) -> str:
         _fast_sqs_clock()
-        app = SerializedRequests(DomainDispatcherApplication(create_backend_app))
+        app = SerializedRequests(DomainDispatcherApplication(create_backend_app), bedrock)
         self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()

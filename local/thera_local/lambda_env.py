@@ -86,10 +86,22 @@ class ExecutionEnvironment:
             assert self._conn is not None
             request_id = str(uuid.uuid4())
             started = time.monotonic()
-            self._conn.send((event, request_id))
             limit = (timeout or self.spec.timeout) + 15.0  # cold start allowance on top of Timeout
             self.invocations += 1
-            if not self._conn.poll(limit):
+            try:
+                self._conn.send((event, request_id))
+                answered = self._conn.poll(limit)
+                if answered:
+                    ok, payload = self._conn.recv()
+            except (EOFError, OSError):  # the process died (crashed, or killed by a drill)
+                self.stop()
+                return InvokeResult(
+                    False,
+                    {"errorType": "Runtime.ExitError", "errorMessage": "the execution environment exited"},
+                    (time.monotonic() - started) * 1000,
+                    request_id,
+                )
+            if not answered:
                 self.stop()
                 with self.log_path.open("a") as fh:
                     fh.write(
@@ -105,17 +117,20 @@ class ExecutionEnvironment:
                     (time.monotonic() - started) * 1000,
                     request_id,
                 )
-            try:
-                ok, payload = self._conn.recv()
-            except EOFError:
-                self.stop()
-                return InvokeResult(
-                    False,
-                    {"errorType": "Runtime.ExitError", "errorMessage": "the execution environment exited"},
-                    (time.monotonic() - started) * 1000,
-                    request_id,
-                )
             return InvokeResult(ok, payload, (time.monotonic() - started) * 1000, request_id)
+
+    def kill(self) -> bool:
+        """SIGKILL the environment's process now, mid-invocation or idle (the crash drill's crash).
+
+        A pending ``invoke`` sees the process gone and fails with Runtime.ExitError; the next
+        one starts a new process. True when an invocation was running."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return False
+        busy = self._lock.locked()
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        return busy
 
     def stop(self) -> None:
         if self._conn is not None:

@@ -38,6 +38,7 @@ WAKE_SECONDS = 5.0
 
 @dataclass
 class PollerStats:
+    queue: str = ""
     batches: int = 0
     messages: int = 0
     failures: int = 0
@@ -92,7 +93,7 @@ class SqsPoller:
         self.env, self.log_path = env, log_path
         self.retry_delay = retry_delay
         self.concurrency = event.max_concurrency or DEFAULT_CONCURRENCY
-        self.stats = PollerStats()
+        self.stats = PollerStats(queue=event.queue)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -119,6 +120,10 @@ class SqsPoller:
             t.join(timeout=self.spec.timeout + 20)
         for env in self._envs:
             env.stop()
+
+    def kill_environments(self) -> int:
+        """Kill this poller's live environments at once; how many were handling a batch."""
+        return sum(env.kill() for env in self._envs)
 
     def _idle_wait(self, worker: int) -> None:
         if worker == 0 or time.monotonic() - self._last_catch < WAKE_SECONDS:

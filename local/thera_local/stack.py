@@ -29,6 +29,7 @@ from typing import Any
 
 from thera_local.api import LocalHttpApi
 from thera_local.apollo_standin import ApolloStandIn, load_companies, organization_from_company
+from thera_local.bedrock_standin import BedrockStandIn
 from thera_local.emulator import Emulator, provision, snapshot
 from thera_local.firecrawl_standin import FirecrawlStandIn
 from thera_local.lambda_env import ExecutionEnvironment, InvokeResult, function_environment
@@ -142,6 +143,7 @@ class Stack:
         self.standin: ApolloStandIn | None = None
         self.sites: SitesProcess | None = None
         self.firecrawl: FirecrawlStandIn | None = None
+        self.bedrock: BedrockStandIn | None = None
         self.api: LocalHttpApi | None = None
         self.template: Template | None = None
         self.pollers: list[SqsPoller] = []
@@ -185,7 +187,8 @@ class Stack:
         self.firecrawl = FirecrawlStandIn(SitesStandIn(companies), firecrawl_key)
         self.firecrawl.start()
         model = local_embedding_model(self.home, companies, fingerprint)
-        endpoint = self.emulator.start()
+        self.bedrock = BedrockStandIn(model)
+        endpoint = self.emulator.start(bedrock=self.bedrock)
         overrides = {
             "EmbeddingProvider": "local",
             "LocalEmbeddingModel": str(model),
@@ -293,8 +296,16 @@ class Stack:
             "apollo": self.standin.stats() if self.standin else {},
             "firecrawl": self.firecrawl.stats() if self.firecrawl else {},
             "sites": http_json("GET", self.sites.url + "/__standin/stats") if self.sites else {},
+            "bedrock": self.bedrock.stats() if self.bedrock else {},
             "fired": self.fired[-20:],
         }
+
+    def kill_environments(self) -> int:
+        """SIGKILL every execution environment of every poller, wherever its handler is (a crash drill).
+
+        The batches they held fail, so their messages come back after the retry delay; the
+        next batch starts a fresh environment (a cold start), as Lambda replaces a crashed one."""
+        return sum(p.kill_environments() for p in self.pollers)
 
     # ------------------------------------------------------------ schedules
     def _run_schedules(self) -> None:
@@ -344,6 +355,11 @@ class Stack:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _body(self) -> dict[str, Any]:
+                length = int(self.headers.get("Content-Length") or 0)
+                doc = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                return doc if isinstance(doc, dict) else {}
+
             def do_GET(self) -> None:
                 if self.path == "/status":
                     self._reply(stack.status())
@@ -353,6 +369,18 @@ class Stack:
             def do_POST(self) -> None:
                 if self.path == "/snapshot":
                     self._reply(stack.save())
+                elif self.path == "/faults/bedrock" and stack.bedrock is not None:
+                    body = self._body()
+                    try:
+                        self._reply(
+                            stack.bedrock.set_faults(
+                                body.get("status"), int(body.get("count", 1)), bool(body.get("reset"))
+                            )
+                        )
+                    except ValueError as exc:
+                        self._reply({"error": str(exc)}, 400)
+                elif self.path == "/faults/lambda":
+                    self._reply({"killed": stack.kill_environments()})
                 elif self.path == "/shutdown":
                     self._reply({"ok": True})
                     threading.Thread(target=stack.stop, daemon=True).start()
