@@ -4,7 +4,10 @@ thera up                     run the local stack in the foreground (queues, sche
 thera run daily              fire the daily schedules, wait until the queues drain, print the funnel
 thera invoke FN -e FILE      invoke one function with an event file (like `sam local invoke`)
 thera logs FN [--tail]       show a function's logs (like `sam logs`)
-thera status                 queue and dead-letter depths of the running stack
+thera replay --from raw --date D  rebuild silver and gold of day D from raw files, compare with the lake
+thera fault SERVICE ...      faults for drills: apollo/firecrawl/bedrock answers, lambda --kill
+thera redrive QUEUE          move a DLQ's messages back to their queue
+thera status [--watch]       progress per stage, queue and DLQ depths, breaker, quota left, spend, last runs
 thera down                   stop the background stack (its state is kept under .thera/)
 thera reset                  stop it and forget all local state
 """
@@ -347,31 +350,78 @@ def cmd_status(args: argparse.Namespace) -> int:
     info = _running(args)
     if info is None:
         return 1
+    while True:
+        text = "\n".join(status_lines(info))
+        if not args.watch:
+            print(text)
+            return 0
+        print("\033[H\033[J" + text, flush=True)  # clear the terminal, then the new picture
+        time.sleep(args.watch)
+
+
+def bar(done: int, total: int, width: int = 24) -> str:
+    filled = round(width * done / total) if total else 0
+    return f"[{'#' * filled}{'-' * (width - filled)}] {done:>6,}/{total:<6,}"
+
+
+def status_lines(info: StackInfo) -> list[str]:
+    """Progress per stage, queue and DLQ depths, pollers, and the operations lines."""
+    from thera.adapters.aws import DynamoStateStore
+    from thera.ingest import CURSOR_KEY
     from thera_local.emulator import aws_client
 
     template = info.template_obj()
     sqs = aws_client("sqs", info.endpoint)
     dlqs = dead_letter_queues(template)
-    print(f"local stack pid {info.pid}, emulator {info.endpoint}")
+    status = info.call("GET", "/status")
+    lines = [
+        f"local stack pid {info.pid}, emulator {info.endpoint}",
+        "progress (messages handled since the stack started)",
+    ]
+    cursor = (
+        DynamoStateStore(aws_client("dynamodb", info.endpoint), template.physical("StateTable")).get(CURSOR_KEY) or {}
+    )
+    if cursor:
+        lines.append(
+            f"  {'Apollo sweep ' + str(cursor.get('sweep')):<28} "
+            f"{bar(int(cursor.get('companies', 0)), int(cursor.get('total_entries') or 0))} companies"
+            f"{' (complete)' if cursor.get('complete') else ''}"
+        )
+    pollers = {p["queue"]: p for p in status["pollers"].values()}
+    depths: list[str] = []
     for q in template.of_type("AWS::SQS::Queue"):
         attrs = sqs.get_queue_attributes(
             QueueUrl=template.queue_url(q, info.endpoint),
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
         )["Attributes"]
-        kind = "DLQ  " if q in dlqs else "queue"
-        print(
-            f"  {kind} {q:<24} visible {attrs['ApproximateNumberOfMessages']:>5}  "
-            f"in flight {attrs['ApproximateNumberOfMessagesNotVisible']:>5}"
+        visible, in_flight = (
+            int(attrs["ApproximateNumberOfMessages"]),
+            int(attrs["ApproximateNumberOfMessagesNotVisible"]),
         )
-    status = info.call("GET", "/status")
+        kind = "DLQ  " if q in dlqs else "queue"
+        depths.append(f"  {kind} {q:<24} visible {visible:>5}  in flight {in_flight:>5}")
+        stats = pollers.get(q)
+        if stats:
+            handled = stats["messages"] - stats["failures"]
+            waiting = visible + in_flight + int(attrs["ApproximateNumberOfMessagesDelayed"])
+            lines.append(f"  {q:<28} {bar(handled, handled + waiting)} messages")
+    lines.extend(depths)
     for name, stats in status["pollers"].items():
-        print(
+        lines.append(
             f"  poller {name}: {stats['batches']} batches, {stats['messages']} messages, "
             f"{stats['failures']} failed, peak {stats['peak_in_flight']} in flight"
         )
-    for line in operations_lines(template, info.endpoint, Path(info.home) / "logs"):
-        print(line)
-    return 0
+    bedrock = status.get("bedrock") or {}
+    if bedrock.get("answered") or bedrock.get("injected"):
+        lines.append(
+            f"  bedrock stand-in: {bedrock['answered']} InvokeModel answered, {bedrock['injected']} faults injected"
+        )
+    lines.extend(operations_lines(template, info.endpoint, Path(info.home) / "logs"))
+    return lines
 
 
 def operations_lines(template: Template, endpoint: str, logs: Path) -> list[str]:
@@ -449,6 +499,33 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Silver and gold of a day rebuilt from its raw files (no API call), compared with the lake's."""
+    from thera.adapters.aws import S3ObjectStore
+    from thera.config import BronzeToSilverSettings
+    from thera.replay import replay_from_raw
+    from thera.silver import QualityRules
+    from thera_local.emulator import aws_client
+
+    config = _config(args)
+    running = StackInfo.read(config.home)  # the lake of the running stack, whatever company file it runs
+    info = running if running and running.alive() else ensure_stack(config, echo=_err)
+    template = info.template_obj()
+    env = function_environment(_function(template, "BronzeToSilverFunction"), info.endpoint)
+    settings = BronzeToSilverSettings.from_env(env)
+    rules = QualityRules(max_team_size=settings.max_team_size, min_founded_year=settings.min_founded_year)
+    store = S3ObjectStore(aws_client("s3", info.endpoint), settings.bucket)
+    report = replay_from_raw(store, args.date, rules, datetime.now(UTC))
+    if args.json:
+        print(json.dumps(report.__dict__, indent=2))
+    else:
+        print("\n".join(report.lines()))
+    if report.raw_pages == 0:
+        _err(f"thera: no raw Apollo pages for {args.date} (raw/apollo/date={args.date}/)")
+        return 1
+    return 0 if not (report.differing or report.silver_differing) else 1
+
+
 def cmd_fault(args: argparse.Namespace) -> int:
     """Drive a stand-in's fault switches: an outage, N answers of one status, added latency."""
     info = _running(args)
@@ -465,6 +542,19 @@ def cmd_fault(args: argparse.Namespace) -> int:
         body["latency"] = args.latency
     if args.retry_after is not None:
         body["retry_after"] = args.retry_after
+    if args.service == "lambda":
+        if not args.kill:
+            _err("thera: `thera fault lambda --kill` kills every running execution environment")
+            return 2
+        print(json.dumps(info.call("POST", "/faults/lambda")))
+        return 0
+    if args.service == "bedrock":
+        if "outage" in body or "latency" in body or "retry_after" in body:
+            _err("thera: the Bedrock stand-in takes --status N --count M (or --reset) only")
+            return 2
+        status, answer = http_call("POST", info.control + "/faults/bedrock", body)
+        print(json.dumps(answer))
+        return 0 if status == 200 else 1
     if args.service == "apollo":
         if "outage" in body:
             _err("thera: the Apollo stand-in has no outage switch; use --status 500 --count N")
@@ -565,19 +655,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("queue", help="the DLQ (CrawlDLQ) or the queue it serves (CrawlQueue)")
     p.set_defaults(func=cmd_redrive)
 
+    p = sub.add_parser("replay", help="rebuild a day's silver and gold from raw files (no API call) and compare")
+    common(p)
+    p.add_argument("--from", dest="source", choices=["raw"], default="raw", help="what to rebuild from (raw)")
+    p.add_argument("--date", required=True, help="the business day (YYYY-MM-DD) whose raw files to replay")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_replay)
+
     p = sub.add_parser("fault", help="switch a stand-in's faults: outage, status codes, latency")
     common(p, stack=False)
-    p.add_argument("service", choices=["firecrawl", "apollo"])
+    p.add_argument(
+        "service",
+        choices=["firecrawl", "apollo", "bedrock", "lambda"],
+        help="a stand-in (bedrock: InvokeModel in the emulator), or lambda: the execution environments",
+    )
+    p.add_argument("--kill", action="store_true", help="lambda: kill every environment now, mid-invocation")
     p.add_argument("--outage", choices=["on", "off"], help="firecrawl: answer 503 to every scrape")
-    p.add_argument("--status", type=int, help="answer this HTTP status (e.g. 429, 500, 402) ...")
+    p.add_argument("--status", type=int, help="answer this HTTP status (e.g. 429, 500, 503) ...")
     p.add_argument("--count", type=int, default=1, help="... this many times")
     p.add_argument("--retry-after", type=int, help="firecrawl: Retry-After seconds on 429s")
     p.add_argument("--latency", type=float, help="seconds added to every answer")
-    p.add_argument("--reset", action="store_true", help="firecrawl: back to normal first")
+    p.add_argument("--reset", action="store_true", help="firecrawl, bedrock: back to normal first")
     p.set_defaults(func=cmd_fault)
 
+    p = sub.add_parser("status", help="progress, queue and DLQ depths, breaker, quota, spend, last runs")
+    common(p, stack=False)
+    p.add_argument(
+        "-w", "--watch", type=float, nargs="?", const=2.0, default=0.0, help="redraw every N seconds (default 2)"
+    )
+    p.set_defaults(func=cmd_status)
+
     for name, func, text in (
-        ("status", cmd_status, "queue depths of the running stack"),
         ("down", cmd_down, "stop the background stack"),
         ("reset", cmd_reset, "stop the stack and forget local state"),
     ):

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SAMPLE
 
 
 class TheraCli:
@@ -44,3 +44,15 @@ def make_cli(tmp_path: Path) -> Iterator[Any]:
     yield make
     for cli in made:
         cli.run("down", check=False, timeout=180)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TheraCli, str]]:
+    """One daily run on the first 150 companies of the sample, shared by the tests that read or drill it."""
+    home = tmp_path_factory.mktemp("demo")
+    data = home / "companies.jsonl"
+    data.write_text("\n".join(SAMPLE.read_text().splitlines()[:150]) + "\n")
+    cli = TheraCli(home / "home")
+    cli.run("run", "daily", "--data", str(data), timeout=900)
+    yield cli, str(data)
+    cli.run("down", check=False, timeout=180)

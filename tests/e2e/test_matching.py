@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.browser import Browser, chromium_or_skip, wait_until
-from tests.conftest import SAMPLE
 from tests.e2e.conftest import TheraCli
 from thera_local.emulator import aws_client
 from thera_local.stack import StackInfo
 
 CHALLENGE = "We are looking for startups that build software to help small businesses handle payments and invoices"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TheraCli, str]]:
-    home = tmp_path_factory.mktemp("matching")
-    data = home / "companies.jsonl"
-    data.write_text("\n".join(SAMPLE.read_text().splitlines()[:150]) + "\n")
-    cli = TheraCli(home / "home")
-    cli.run("run", "daily", "--data", str(data), timeout=900)
-    yield cli, str(data)
-    cli.run("down", check=False, timeout=180)
 
 
 def test_thera_match_json_returns_twenty_ranked_startups_with_reasons(demo: tuple[TheraCli, str]) -> None:

@@ -67,7 +67,7 @@ def test_a_crawl_lands_raw_and_silver_and_redelivery_writes_nothing_twice(
     row = page.to_pylist()[0]
     assert row["domain"] == DOMAINS[0] and "Warehouse robots" in row["text"] and row["richness"] > 0
     raw = json.loads(s3.get_object(Bucket=aws.bucket, Key=keys.raw_firecrawl(date, DOMAINS[0]))["Body"].read())
-    assert raw["success"] is True
+    assert raw["response"]["success"] is True and raw["request"]["domain"] == DOMAINS[0]
     versions = {v["Key"]: v["VersionId"] for v in s3.list_object_versions(Bucket=aws.bucket)["Versions"]}
     calls = firecrawl.stats()["calls"]
 

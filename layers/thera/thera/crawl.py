@@ -4,7 +4,7 @@ Outcomes, and what happens to the message:
 
 - ``cached`` / ``already_done``: crawled within ``RECRAWL_AFTER_DAYS`` (no call; the
   profile is rebuilt with that crawl's page) or already landed today (a redelivery): done.
-- ``crawled``: raw answer to ``raw/firecrawl/``, cleaned text and richness to
+- ``crawled``: raw answer (with its request and time) to ``raw/firecrawl/``, cleaned text and richness to
   ``silver/firecrawl/`` (whose S3 notification starts the profile), the cache updated: done.
 - ``target_failed`` / ``rejected``: the site answered badly through Firecrawl, or
   Firecrawl refused the request (402, 4xx): recorded under ``quarantine/firecrawl/``
@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -135,31 +135,14 @@ class CrawlService:
     def _land(self, request: CrawlRequest, result: ScrapeResult, probe: bool, state: str) -> CrawlOutcome:
         now = self._clock()
         raw_key = keys.raw_firecrawl(self._date, request.domain)
-        self._store.put(raw_key, json.dumps(result.body, sort_keys=True).encode())
-        page = analyze(result.markdown, result.metadata)
-        row = {
-            "domain": request.domain,
-            "url": request.url,
-            "title": result.metadata.get("title"),
-            "description": result.metadata.get("description"),
-            "language": result.metadata.get("language"),
-            "markdown": result.markdown,
-            "text": page.text,
-            "word_count": page.word_count,
-            "headings": page.headings,
-            "richness": page.richness,
-            "status_code": result.target_status,
-            "crawled_at": datetime.fromtimestamp(now, UTC),
-            "raw_key": raw_key,
-            "correlation_id": request.correlation_id,
-            "silver_key": request.silver_key or None,
-            "health_key": request.health_key or None,
-        }
+        raw = RawPage(request, datetime.fromtimestamp(now, UTC), result)
+        self._store.put(raw_key, raw.encode())
+        row = raw.silver_row(raw_key)
         silver_key = keys.silver_firecrawl(self._date, request.domain)
         self._store.put(silver_key, to_parquet(pa.Table.from_pylist([row], schema=schemas.SILVER_FIRECRAWL)))
         self._cache.remember(request.domain, now, int(now + self._recrawl_seconds), silver_key)
         return CrawlOutcome(
-            request.domain, "crawled", richness=page.richness, key=silver_key, probe=probe, breaker_state=state
+            request.domain, "crawled", richness=row["richness"], key=silver_key, probe=probe, breaker_state=state
         )
 
     def _record_failure(
@@ -190,6 +173,48 @@ class CrawlService:
         )
         self._profile_queue.send_many([profile.body()])
         return True
+
+
+@dataclass(frozen=True)
+class RawPage:
+    """What ``raw/firecrawl/`` keeps of one crawl: Firecrawl's answer as received, with the request it
+    answered and when, so that silver (and so gold) can be rebuilt from it without calling Firecrawl."""
+
+    request: CrawlRequest
+    crawled_at: datetime
+    result: ScrapeResult
+
+    def encode(self) -> bytes:
+        doc = {"request": asdict(self.request), "crawled_at": self.crawled_at.isoformat(), "response": self.result.body}
+        return json.dumps(doc, sort_keys=True).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> RawPage:
+        doc = json.loads(data)
+        request = CrawlRequest.parse(json.dumps(doc["request"]))
+        return cls(request, datetime.fromisoformat(doc["crawled_at"]), ScrapeResult.from_body(doc["response"]))
+
+    def silver_row(self, raw_key: str) -> dict[str, Any]:
+        result, request = self.result, self.request
+        page = analyze(result.markdown, result.metadata)
+        return {
+            "domain": request.domain,
+            "url": request.url,
+            "title": result.metadata.get("title"),
+            "description": result.metadata.get("description"),
+            "language": result.metadata.get("language"),
+            "markdown": result.markdown,
+            "text": page.text,
+            "word_count": page.word_count,
+            "headings": page.headings,
+            "richness": page.richness,
+            "status_code": result.target_status,
+            "crawled_at": self.crawled_at,
+            "raw_key": raw_key,
+            "correlation_id": request.correlation_id,
+            "silver_key": request.silver_key or None,
+            "health_key": request.health_key or None,
+        }
 
 
 def _defer(seconds: float) -> int:

@@ -49,6 +49,12 @@ class ScrapeResult:
     metadata: dict[str, Any]
     body: dict[str, Any]
 
+    @classmethod
+    def from_body(cls, payload: dict[str, Any]) -> ScrapeResult:
+        """A successful ``/v2/scrape`` answer (``{"success": true, "data": {...}}``)."""
+        data = payload.get("data") or {}
+        return cls(str(data.get("markdown") or ""), dict(data.get("metadata") or {}), payload)
+
     @property
     def target_status(self) -> int:
         try:
@@ -98,8 +104,7 @@ class FirecrawlClient:
                 continue
             reason = str(payload.get("error") or "") if isinstance(payload, dict) else ""
             if status == 200 and isinstance(payload, dict) and payload.get("success"):
-                data = payload.get("data") or {}
-                return ScrapeResult(str(data.get("markdown") or ""), dict(data.get("metadata") or {}), payload)
+                return ScrapeResult.from_body(payload)
             if status in (401, 403):  # our key: every call would fail alike; let the breaker hold the messages
                 raise FirecrawlUnavailable(f"Firecrawl refused the API key (HTTP {status}): {reason}")
             if status not in RETRYABLE:
