@@ -1,7 +1,7 @@
 """The matcher's index: built from the lake by the index builder, loaded by the matcher.
 
 An index version is four objects under ``index/v=<version>/``: the unit vectors as one
-``.npy`` (loads in milliseconds, no Parquet decoding), the profiles the matcher filters,
+``.npy`` (read in place from the object's bytes, no Parquet decoding), the profiles the matcher filters,
 scores and explains with (Parquet), and the tag names and centroids for topic affinity.
 ``index/current.json`` names the current version; it is written last, so a matcher never
 sees half an index. The builder merges every gold part (newest version per domain) with
@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -124,10 +126,64 @@ def read_pointer(store: ObjectStore) -> dict[str, Any] | None:
     return doc
 
 
+def read_npy(data: bytes) -> np.ndarray[Any, Any]:
+    """The array in an ``.npy`` object, read-only and in place: no copy of a matrix of gigabytes.
+
+    ``np.load`` of an ``io.BytesIO`` copies the array out of the bytes in small reads: three
+    passes over the vectors and twice their size in memory, which bounds the matcher's memory.
+    The bytes sit on 4 KiB pages where numpy asks for huge pages, so a scan of a matrix of a
+    gigabyte or more runs some 5-15% slower (bench/vector_search.py); below that, no slower.
+    """
+    stream = io.BytesIO(data)
+    version = np.lib.format.read_magic(stream)  # type: ignore[no-untyped-call]
+    if version == (1, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)  # type: ignore[no-untyped-call]
+    elif version == (2, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)  # type: ignore[no-untyped-call]
+    else:
+        return np.load(io.BytesIO(data), allow_pickle=False)  # type: ignore[no-any-return]
+    if dtype.hasobject:
+        raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+    flat = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=stream.tell())
+    return flat.reshape(shape[::-1]).transpose() if fortran_order else flat.reshape(shape)
+
+
+def rows_of(table: pa.Table) -> list[dict[str, Any]]:
+    """``table.to_pylist()``, column by column: strings, integers and lists of strings through numpy.
+
+    ``to_pylist`` builds a scalar object per value; at a million profiles that took most of a load.
+    """
+    if not table.column_names:
+        return [{} for _ in range(table.num_rows)]
+    columns = {name: _pylist(table[name].combine_chunks()) for name in table.column_names}
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def _pylist(values: pa.Array) -> list[Any]:
+    kind = values.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return list(values.to_numpy(zero_copy_only=False).tolist())
+    if pa.types.is_integer(kind):
+        numbers = values.fill_null(0).to_numpy().tolist()
+        if not values.null_count:
+            return list(numbers)
+        valid = values.is_valid().to_numpy(zero_copy_only=False).tolist()
+        return [n if ok else None for n, ok in zip(numbers, valid, strict=True)]
+    if pa.types.is_list(kind) and (pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)):
+        items = _pylist(values.values)  # every list's items, unsliced; the offsets index into them
+        offsets = values.offsets.to_numpy().tolist()
+        lists = [items[start:end] for start, end in pairwise(offsets)]
+        if not values.null_count:
+            return lists
+        valid = values.is_valid().to_numpy(zero_copy_only=False).tolist()
+        return [items if ok else None for items, ok in zip(lists, valid, strict=True)]
+    return list(values.to_pylist())
+
+
 def load_index(store: ObjectStore, pointer: dict[str, Any]) -> Index:
     version = pointer["version"]
-    vectors = np.load(io.BytesIO(store.get(keys.index_object(version, "vectors.npy"))), allow_pickle=False)
-    centroids = np.load(io.BytesIO(store.get(keys.index_object(version, "tags.npy"))), allow_pickle=False)
-    profiles = from_parquet(store.get(keys.index_object(version, "profiles.parquet"))).to_pylist()
+    vectors = read_npy(store.get(keys.index_object(version, "vectors.npy")))
+    centroids = read_npy(store.get(keys.index_object(version, "tags.npy")))
+    profiles = rows_of(from_parquet(store.get(keys.index_object(version, "profiles.parquet"))))
     names = json.loads(store.get(keys.index_object(version, "tags.json")))
     return Index(version, pointer["model_id"], [p["domain"] for p in profiles], vectors, profiles, names, centroids)

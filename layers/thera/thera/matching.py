@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -291,12 +292,18 @@ def _topic_affinity(index: Index, sims: Floats, topics: list[int]) -> Floats:
     return out
 
 
+@lru_cache(maxsize=65_536)
+def _tag_words(tag: str) -> frozenset[str]:
+    """A tag's words: the same few thousand tags recur in every request's candidates."""
+    return frozenset(words(tag))
+
+
 def keyword_overlap(challenge_words: set[str], profile: dict[str, Any]) -> tuple[float, list[str]]:
     """Share of the profile's tags whose words the challenge uses, and those tags."""
     hits = []
     tags = profile_tags(profile)
     for tag in sorted(tags):
-        tag_words = set(words(tag))
+        tag_words = _tag_words(tag)
         if tag_words and tag_words <= challenge_words:
             hits.append(tag)
     return (min(1.0, len(hits) / 2), hits)

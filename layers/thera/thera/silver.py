@@ -2,8 +2,10 @@
 
 Vectorized with pyarrow compute (no pandas, no per-row Python). The wide text
 columns are copied once: quality rules and the newest-row choice work on small
-columns and row indices, and silver is then one ``filter`` of the winning rows
-(a filter copies these columns several times faster than a ``take``).
+columns (reason codes, a mask of the newest rows; reason texts and details only for
+the few quarantined rows), and silver is then one ``filter`` of the winning rows (a
+filter copies these columns several times faster than a ``take``; given as an
+expression, pyarrow runs it over batches on its thread pool and keeps the row order).
 Peak memory is about three times the bronze table (``bench/transform.py``), far
 within a Lambda for 100-row pages; a multi-million-row backfill wants a bigger box.
 """
@@ -35,6 +37,7 @@ REASONS = (
     "implausible_team_size",
     "implausible_founded_year",
 )
+_KEEP = "__silver_keep"  # the filter mask, added to bronze as a column for the multi-threaded filter
 
 
 @dataclass(frozen=True)
@@ -94,93 +97,104 @@ def read_bronze(data: bytes) -> pa.Table:
     return conform(from_parquet(data), schemas.BRONZE)
 
 
-def _reason_columns(table: pa.Table, domains: pa.Array, rules: QualityRules) -> tuple[pa.Array, pa.Array]:
-    """Reason code and detail per row; null reason means the row passes every rule."""
+def _reason_codes(table: pa.Table, domains: pa.Array, rules: QualityRules) -> pa.Array:
+    """Per row, the index in ``REASONS`` of the first rule it breaks; null when it passes every rule."""
     names = pc.utf8_trim_whitespace(table["name"])
-    issues = table["issues"]
     team = table["employees"]
     year = table["founded_year"]
     # "the future" is judged against the row's own pull time, so a replay next year decides the same way
     latest_year = pc.add(pc.year(table["pulled_at"]), 1)
     has_domain = pc.is_valid(domains)
-    checks: list[tuple[str, pa.Array, pa.Array]] = [
-        ("malformed_field", pc.greater(pc.fill_null(pc.list_value_length(issues), 0), 0), pc.binary_join(issues, "; ")),
-        ("missing_name", pc.equal(pc.fill_null(pc.utf8_length(names), 0), 0), pa.nulls(len(table), pa.string())),
-        ("missing_domain", pc.invert(has_domain), pc.cast(table["website_url"], pa.string())),
-        ("invalid_domain", pc.and_(has_domain, pc.invert(valid_domain_mask(domains))), domains),
-        (
-            "implausible_team_size",
-            pc.fill_null(pc.or_(pc.less(team, 1), pc.greater(team, rules.max_team_size)), False),
-            pc.cast(team, pa.string()),
-        ),
-        (
-            "implausible_founded_year",
-            pc.fill_null(pc.or_(pc.less(year, rules.min_founded_year), pc.greater(year, latest_year)), False),
-            pc.cast(year, pa.string()),
-        ),
+    breaks = [  # in the order of REASONS
+        pc.greater(pc.fill_null(pc.list_value_length(table["issues"]), 0), 0),
+        pc.equal(pc.fill_null(pc.utf8_length(names), 0), 0),
+        pc.invert(has_domain),
+        pc.and_(has_domain, pc.invert(valid_domain_mask(domains))),
+        pc.fill_null(pc.or_(pc.less(team, 1), pc.greater(team, rules.max_team_size)), False),
+        pc.fill_null(pc.or_(pc.less(year, rules.min_founded_year), pc.greater(year, latest_year)), False),
     ]
-    reason = pa.nulls(len(table), pa.string())
-    detail = pa.nulls(len(table), pa.string())
-    for code, bad, text in reversed(checks):
-        reason = pc.if_else(bad, pa.scalar(code), reason)
-        detail = pc.if_else(bad, text, detail)
-    return reason, detail
+    code = pa.nulls(len(table), pa.int8())
+    for i in reversed(range(len(breaks))):
+        code = pc.if_else(breaks[i], pa.scalar(i, pa.int8()), code)
+    return _contiguous(code)
 
 
-def _newest_rows(domain: pa.Array, pulled_at: pa.Array, page: pa.Array, position: pa.Array, rows: pa.Array) -> pa.Array:
-    """Of ``rows`` (indices), the newest per domain by (pulled_at, page, position), in ascending row order.
+def _details(quarantined: pa.Table, domains: pa.Array, codes: pa.Array) -> pa.Array:
+    """What each quarantined row's reason is about (the rows, their domains and reason codes alike)."""
+    by_reason = [  # in the order of REASONS
+        pc.binary_join(quarantined["issues"], "; "),
+        pa.nulls(quarantined.num_rows, pa.string()),
+        pc.cast(quarantined["website_url"], pa.string()),
+        domains,
+        pc.cast(quarantined["employees"], pa.string()),
+        pc.cast(quarantined["founded_year"], pa.string()),
+    ]
+    return pc.choose(codes, *by_reason)
 
-    Sorting is stable, so exact ties go to the later row.
+
+def _newest_mask(
+    domain: pa.Array | pa.ChunkedArray,
+    pulled_at: pa.Array | pa.ChunkedArray,
+    page: pa.Array | pa.ChunkedArray,
+    position: pa.Array | pa.ChunkedArray,
+) -> pa.Array:
+    """True on the newest row of each (non-null) domain by (pulled_at, page, position).
+
+    Domains are hashed to integer groups once; one stable sort by (group, pulled_at, page,
+    position) puts each group's newest row last in its run, so exact ties go to the later row.
     """
-    small = pa.table({"domain": domain, "pulled_at": pulled_at, "page": page, "position": position, "row": rows})
-    order = pc.sort_indices(
-        small, sort_keys=[("pulled_at", "ascending"), ("page", "ascending"), ("position", "ascending")]
-    )
-    ordered = small.select(["domain", "row"]).take(order)
-    winners = ordered.group_by("domain", use_threads=False).aggregate([("row", "last")])["row_last"]
-    return pc.take(winners, pc.sort_indices(winners))
+    if len(domain) == 0:
+        return pa.array([], pa.bool_())
+    group = pc.dictionary_encode(_contiguous(domain)).indices
+    keys = pa.table({"group": group, "pulled_at": pulled_at, "page": page, "position": position})
+    order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
+    grouped = group.take(order)
+    last = pc.not_equal(grouped.slice(0, len(grouped) - 1), grouped.slice(1))
+    newest_in_order = pa.concat_arrays([last, pa.array([True])])
+    return newest_in_order.take(pc.sort_indices(order))  # order is a permutation: sorting it gives its inverse
 
 
 def newest_per_domain(table: pa.Table) -> pa.Table:
     """Keep one row per domain: the newest by (pulled_at, source_page, source_position)."""
     if table.num_rows == 0:
         return table
-    rows = pc.indices_nonzero(pa.repeat(True, table.num_rows))
-    winners = _newest_rows(table["domain"], table["pulled_at"], table["source_page"], table["source_position"], rows)
-    return table if len(winners) == table.num_rows else table.take(winners)
+    newest = _newest_mask(table["domain"], table["pulled_at"], table["source_page"], table["source_position"])
+    return table if pc.all(newest).as_py() else table.filter(newest)
 
 
 def transform(bronze: pa.Table, bronze_key: str, rules: QualityRules | None = None) -> SilverResult:
     """Split a bronze table into silver rows (valid, one per domain) and quarantined rows."""
     rules = rules or QualityRules()
-    if bronze.num_rows == 0:  # pyarrow 20's indices_nonzero crashes on a chunked array with no chunks
+    if bronze.num_rows == 0:  # nothing to split (and a column may have no chunks at all)
         return SilverResult(schemas.SILVER_COMPANIES.empty_table(), schemas.QUARANTINE_COMPANIES.empty_table(), 0)
     domains = normalize_domains(bronze["primary_domain"], bronze["website_url"])
-    reason, detail = _reason_columns(bronze, domains, rules)
-    bad = pc.is_valid(reason)
+    codes = _reason_codes(bronze, domains, rules)
+    bad = pc.is_valid(codes)
 
+    # Quarantined rows are few: reason texts and details are built for them alone.
     quarantine_part = bronze.filter(bad)
+    bad_codes = codes.filter(bad)
     quarantine = pa.Table.from_arrays(
         [
-            reason.filter(bad),
-            detail.filter(bad),
+            pa.array(REASONS).take(bad_codes),
+            _details(quarantine_part, domains.filter(bad), bad_codes),
             pa.repeat(bronze_key, quarantine_part.num_rows),
             *quarantine_part.columns,
         ],
         schema=schemas.QUARANTINE_COMPANIES,
     )
 
-    # The newest row per domain is chosen on small columns; the wide ones are copied once, by one filter.
-    good_rows = pc.indices_nonzero(pc.invert(bad))
-    winners = _newest_rows(
-        domains.take(good_rows),
-        bronze["pulled_at"].take(good_rows),
-        bronze["source_page"].take(good_rows),
-        bronze["source_position"].take(good_rows),
-        good_rows,
+    # The newest row per domain is chosen on small columns; the wide ones are copied once, by one filter
+    # that pyarrow runs over batches on its thread pool, keeping row order.
+    good = pc.invert(bad)
+    newest = _newest_mask(
+        domains.filter(good),
+        bronze["pulled_at"].filter(good),
+        bronze["source_page"].filter(good),
+        bronze["source_position"].filter(good),
     )
-    keep = pc.is_in(pc.indices_nonzero(pa.repeat(True, bronze.num_rows)), value_set=winners)
-    picked = bronze.filter(keep)
+    keep = pc.replace_with_mask(pa.repeat(False, bronze.num_rows), good, newest)
+    picked = bronze.append_column(_KEEP, keep).filter(pc.field(_KEEP))
     silver = pa.Table.from_arrays(
         [
             pc.filter(domains, keep),
@@ -192,7 +206,7 @@ def transform(bronze: pa.Table, bronze_key: str, rules: QualityRules | None = No
         ],
         schema=schemas.SILVER_COMPANIES,
     )
-    return SilverResult(silver=silver, quarantine=quarantine, duplicates=len(good_rows) - picked.num_rows)
+    return SilverResult(silver=silver, quarantine=quarantine, duplicates=len(newest) - picked.num_rows)
 
 
 def current_companies(tables: list[pa.Table]) -> pa.Table:
