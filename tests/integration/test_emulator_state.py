@@ -1,0 +1,80 @@
+"""The emulator's saved state: a snapshot restores every object, item and waiting message; a second
+snapshot reads again only the objects written since the first; moto's answers stay moto's."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.conftest import Aws
+from thera_local.emulator import provision, restore, snapshot
+
+
+def lake(aws: Aws) -> dict[str, tuple[bytes, dict[str, str]]]:
+    s3 = aws.client("s3")
+    listed = s3.list_objects_v2(Bucket=aws.bucket).get("Contents", [])
+    got = {o["Key"]: s3.get_object(Bucket=aws.bucket, Key=o["Key"]) for o in listed}
+    return {k: (g["Body"].read(), g["Metadata"]) for k, g in got.items()}
+
+
+def test_snapshot_restores_everything_and_reads_only_what_changed(aws: Aws, tmp_path: Path) -> None:
+    s3, sqs = aws.client("s3"), aws.client("sqs")
+    for queue in sqs.list_queues()["QueueUrls"]:  # the test events S3 sent when notifications were set
+        sqs.purge_queue(QueueUrl=queue)
+    for n in range(30):
+        s3.put_object(Bucket=aws.bucket, Key=f"notes/k{n}.json", Body=f"body {n}".encode(), Metadata={"n": str(n)})
+    url = aws.queue_url("CrawlQueue")
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"domain": "acme.com"}))
+    state = tmp_path / "state"
+
+    first = snapshot(state, aws.endpoint)
+    assert (first["objects"], first["objects_read"], first["messages"]) == (30, 30, 1)
+
+    s3.put_object(Bucket=aws.bucket, Key="notes/k3.json", Body=b"body three", Metadata={"n": "three"})
+    s3.put_object(Bucket=aws.bucket, Key="notes/new.json", Body=b"new")
+    s3.delete_object(Bucket=aws.bucket, Key="notes/k4.json")
+    second = snapshot(state, aws.endpoint)
+    assert (second["objects"], second["objects_read"]) == (30, 2)
+    saved = lake(aws)
+
+    # a new stack: moto's state is per process, so the same emulator reset and provisioned again
+    req = urllib.request.Request(aws.endpoint + "/moto-api/reset", method="POST")  # noqa: S310
+    urllib.request.urlopen(req, timeout=10).close()  # noqa: S310 - loopback emulator
+    provision(aws.template, aws.endpoint, {"ApolloApiKeySecret": "k", "FirecrawlApiKeySecret": "k"})
+    for queue in sqs.list_queues()["QueueUrls"]:
+        sqs.purge_queue(QueueUrl=queue)
+    assert lake(aws) == {}
+    restore(state, aws.endpoint)
+    assert lake(aws) == saved
+    assert saved["notes/k3.json"] == (b"body three", {"n": "three"}) and "notes/k4.json" not in saved
+    got = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"]
+    assert [json.loads(m["Body"]) for m in got] == [{"domain": "acme.com"}]
+    # after a restore the next snapshot links the restored files rather than reading them
+    third = snapshot(state, aws.endpoint)
+    assert (third["objects"], third["objects_read"], third["messages"]) == (30, 0, 1)
+
+
+def test_queue_attributes_and_receives_answer_as_moto_does(aws: Aws) -> None:
+    sqs = aws.client("sqs")
+    url = aws.queue_url("CrawlQueue")
+    for start in range(0, 25, 10):
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": str(start + n)} for n in range(min(10, 25 - start))]
+        )
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]
+    assert len(got) == 10
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "MessageRetentionPeriod"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "15" and attrs["ApproximateNumberOfMessagesNotVisible"] == "10"
+    every = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert {k: every[k] for k in names} == attrs and "QueueArn" in every
+    with pytest.raises(ClientError, match="InvalidAttributeName"):
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["NoSuchAttribute"])
+    rest = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        rest += batch
+    assert sorted(int(m["Body"]) for m in got + rest) == list(range(25))
