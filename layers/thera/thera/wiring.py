@@ -1,5 +1,8 @@
 """Composition root: builds each stage's adapters from its settings and runs the stage.
 
+aiohttp and the HTTP adapters are imported by the three stages that call out (pull, health,
+crawl) when they first run: the others start without them.
+
 Handlers call one function here. Clients are made on first use and reused while
 the execution environment lives (never at import, so tests and the local runtime
 can point them anywhere through the standard ``AWS_ENDPOINT_URL`` variable).
@@ -13,10 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import pyarrow as pa
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
@@ -24,7 +26,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from thera import keys, schemas
-from thera.adapters.apollo import ApolloClient
 from thera.adapters.aws import (
     DynamoCrawlCache,
     DynamoDomainRegistry,
@@ -36,8 +37,6 @@ from thera.adapters.aws import (
     S3ObjectStore,
     SqsQueue,
 )
-from thera.adapters.firecrawl import FirecrawlClient
-from thera.adapters.web import HealthChecker, make_resolver, make_ssl_context
 from thera.ams import average_match_score
 from thera.breaker import BreakerConfig, CircuitBreaker
 from thera.config import (
@@ -50,13 +49,11 @@ from thera.config import (
     PublisherSettings,
     SilverToGoldSettings,
 )
-from thera.crawl import CrawlOutcome, CrawlService
 from thera.embed import EmbedOutcome, EmbedService, SpendLedger, move_messages
 from thera.events import is_s3_notification, s3_objects, s3_objects_from_sqs_body
 from thera.gate import GateOutcome, record_health
 from thera.gold import GoldOutcome, ProfileInputs, ProfileSources, build_part
 from thera.health import Observations
-from thera.ingest import PullReport, QuotaGuard, pull_companies
 from thera.messages import CrawlRequest, GoldPartRequest, HealthRequest, load_object
 from thera.observability import logger, metrics
 from thera.publish import PublishOutcome, publish_part
@@ -65,6 +62,10 @@ from thera.refine import RefineOutcome, refine_bronze_object
 from thera.runtime import business_date, client, embedding_provider
 from thera.silver import QualityRules
 from thera.tables import from_rows, to_parquet
+
+if TYPE_CHECKING:
+    from thera.crawl import CrawlOutcome
+    from thera.ingest import PullReport
 
 APOLLO_BUCKET = "apollo"
 FIRECRAWL_BREAKER = "firecrawl"
@@ -117,7 +118,13 @@ async def run_pull(
     def on_wait(windows: tuple[str, ...], seconds: float) -> None:
         logger.info("quota window full, waiting", extra={"windows": windows, "wait_seconds": round(seconds, 1)})
 
+    import aiohttp  # here, not at the top: the stages that make no HTTP call start without it (bench/cold_start.py)
+
+    from thera.adapters.apollo import ApolloClient
+    from thera.ingest import QuotaGuard, pull_companies
+
     guard = QuotaGuard(bucket, settings.max_wait_seconds, asyncio.sleep, time_left, on_wait)
+
     async with aiohttp.ClientSession() as session:
         search = ApolloClient(
             session, settings.apollo_base_url, api_key_from_secret(settings.apollo_secret_id), before_attempt=guard
@@ -164,6 +171,8 @@ def refine_message(settings: BronzeToSilverSettings, body: str) -> list[RefineOu
 
 
 async def _check(settings: DomainHealthSettings, requests: list[HealthRequest]) -> list[Observations]:
+    from thera.adapters.web import HealthChecker, make_resolver, make_ssl_context
+
     resolver = make_resolver(settings.local_dns_url or None)
     ssl_context = make_ssl_context(settings.extra_ca_bundle or None)
     async with HealthChecker(resolver, ssl_context, settings.timeout_seconds, settings.concurrency) as checker:
@@ -219,6 +228,11 @@ async def _crawl(settings: FirecrawlSettings, request: CrawlRequest, owner: str)
         owner=owner,
         on_transition=on_transition,
     )
+    import aiohttp
+
+    from thera.adapters.firecrawl import FirecrawlClient
+    from thera.crawl import CrawlService
+
     async with aiohttp.ClientSession() as session:
         scraper = FirecrawlClient(
             session,
