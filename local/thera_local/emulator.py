@@ -46,7 +46,7 @@ class SerializedRequests:
 
     def __init__(self, app: WsgiApp, bedrock: BedrockStandIn | None = None) -> None:
         self._app = app
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self.bedrock = bedrock
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -67,7 +67,7 @@ class SerializedRequests:
         environ["wsgi.input"] = io.BytesIO(body)
         if target == "AmazonSQS.ReceiveMessage" and _long_poll(body):
             return self._app(environ, start_response)
-        with self._lock:
+        with self.lock:
             return list(self._app(environ, start_response))
 
 
@@ -153,11 +153,13 @@ class Emulator:
         self._port = port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._app: SerializedRequests | None = None
 
     def start(self, bedrock: BedrockStandIn | None = None) -> str:
         _fast_sqs_clock()
         _fast_moto()
         app = SerializedRequests(DomainDispatcherApplication(create_backend_app), bedrock)
+        self._app = app
         self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()
@@ -168,6 +170,12 @@ class Emulator:
         if self._server is None:
             raise RuntimeError("emulator not started")
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def in_process(self) -> InProcess:
+        """Direct reads of this emulator's state, for code running in its process (the stack's saves)."""
+        if self._app is None:
+            raise RuntimeError("emulator not started")
+        return InProcess(self._app.lock)
 
     def stop(self) -> None:
         if self._server:
@@ -287,8 +295,36 @@ def provision(
 # ---------------------------------------------------------------- snapshot / restore
 
 
-def snapshot(directory: Path, endpoint: str) -> dict[str, int]:
-    """Save every object, item and waiting message so a later stack can carry on from here."""
+class InProcess:
+    """moto's objects and items read in place, without HTTP and botocore's parsing: the stack saves
+    its state from the emulator's own process (about 3 ms per object and 1 ms per item over HTTP).
+    Item reads hold the lock DynamoDB requests are served under; an object is read as it stands."""
+
+    def __init__(self, dynamodb_lock: threading.Lock) -> None:
+        self._lock = dynamodb_lock
+
+    def object(self, bucket: str, key: str) -> tuple[bytes, dict[str, str]] | None:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+
+        got = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key)
+        if got is None:
+            return None
+        prefix = "x-amz-meta-"  # moto keeps the headers; boto3 shows them without the prefix
+        return bytes(got.value), {k[len(prefix) :]: v for k, v in got.metadata.items() if k.startswith(prefix)}
+
+    def items(self, table: str) -> list[dict[str, Any]]:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        with self._lock:
+            found = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(table)
+            return [item.to_json()["Attributes"] for item in found.all_items()]
+
+
+def snapshot(directory: Path, endpoint: str, local: InProcess | None = None) -> dict[str, int]:
+    """Save every object, item and waiting message so a later stack can carry on from here.
+    ``local`` reads objects and items in place (the caller runs the emulator), else over HTTP."""
     s3, ddb, sqs = aws_client("s3", endpoint), aws_client("dynamodb", endpoint), aws_client("sqs", endpoint)
     tmp = directory.with_name(directory.name + ".tmp")
     if tmp.exists():
@@ -306,16 +342,22 @@ def snapshot(directory: Path, endpoint: str) -> dict[str, int]:
                 if before and before.get("version") == version and _link(directory / "s3" / bucket / key, path):
                     index[key] = before  # saved by an earlier snapshot, unchanged since: linked, not read again
                 else:
-                    got = s3.get_object(Bucket=bucket, Key=key)
-                    path.write_bytes(got["Body"].read())
-                    index[key] = {"version": version, "metadata": got.get("Metadata", {})}
+                    got = local.object(bucket, key) if local else _get_object(s3, bucket, key)
+                    if got is None:
+                        continue  # deleted since the listing
+                    path.write_bytes(got[0])
+                    index[key] = {"version": version, "metadata": got[1]}
                     counts["objects_read"] += 1
                 counts["objects"] += 1
         (tmp / "s3").mkdir(parents=True, exist_ok=True)
         (tmp / "s3" / f"{bucket}.objects.json").write_text(json.dumps(index))
     (tmp / "dynamodb").mkdir(parents=True, exist_ok=True)
     for table in ddb.list_tables().get("TableNames", []):
-        items = [i for page in ddb.get_paginator("scan").paginate(TableName=table) for i in page.get("Items", [])]
+        if local:
+            items = local.items(table)
+        else:
+            pages = ddb.get_paginator("scan").paginate(TableName=table)
+            items = [i for page in pages for i in page.get("Items", [])]
         (tmp / "dynamodb" / f"{table}.json").write_text(json.dumps(items))
         counts["items"] += len(items)
     (tmp / "sqs").mkdir(parents=True, exist_ok=True)
@@ -381,6 +423,14 @@ def restore(directory: Path, endpoint: str) -> None:
             if m["MessageAttributes"]:
                 args["MessageAttributes"] = m["MessageAttributes"]
             sqs.send_message(**args)
+
+
+def _get_object(s3: Any, bucket: str, key: str) -> tuple[bytes, dict[str, str]] | None:
+    try:
+        got = s3.get_object(Bucket=bucket, Key=key)
+    except s3.exceptions.NoSuchKey:
+        return None
+    return got["Body"].read(), got.get("Metadata", {})
 
 
 def _object_index(s3_dir: Path, bucket: str) -> dict[str, dict[str, Any]]:

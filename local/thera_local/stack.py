@@ -273,7 +273,7 @@ class Stack:
 
     def save(self) -> dict[str, int]:
         with self._snapshot_lock:
-            counts = snapshot(self.state, self.emulator.endpoint)
+            counts = snapshot(self.state, self.emulator.endpoint, self.emulator.in_process())
         if counts["unsaved_messages"]:
             print(
                 f"state saved; {counts['unsaved_messages']} delayed or in-flight message(s) could not be saved",

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.conftest import Aws
-from thera_local.emulator import provision, restore, snapshot
+from thera_local.emulator import Emulator, provision, restore, snapshot
 
 
 def lake(aws: Aws) -> dict[str, tuple[bytes, dict[str, str]]]:
@@ -21,8 +22,28 @@ def lake(aws: Aws) -> dict[str, tuple[bytes, dict[str, str]]]:
     return {k: (g["Body"].read(), g["Metadata"]) for k, g in got.items()}
 
 
-def test_snapshot_restores_everything_and_reads_only_what_changed(aws: Aws, tmp_path: Path) -> None:
+def items(aws: Aws) -> dict[str, list[dict[str, Any]]]:
+    ddb = aws.client("dynamodb")
+    tables = ddb.list_tables()["TableNames"]
+    return {t: sorted(ddb.scan(TableName=t)["Items"], key=json.dumps) for t in tables}
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "over-http"])
+def test_snapshot_restores_everything_and_reads_only_what_changed(
+    aws: Aws, emulator: Emulator, tmp_path: Path, in_process: bool
+) -> None:
+    local = emulator.in_process() if in_process else None
     s3, sqs = aws.client("s3"), aws.client("sqs")
+    aws.client("dynamodb").put_item(
+        TableName=aws.template.physical("PublicStartupsTable"),
+        Item={
+            "domain": {"S": "acme.com"},
+            "version": {"N": "3"},
+            "score": {"N": "0.75"},
+            "tags": {"L": [{"S": "fintech"}, {"N": "2"}]},
+            "flags": {"M": {"public": {"BOOL": True}, "gone": {"NULL": True}}},
+        },
+    )
     for queue in sqs.list_queues()["QueueUrls"]:  # the test events S3 sent when notifications were set
         sqs.purge_queue(QueueUrl=queue)
     for n in range(30):
@@ -31,15 +52,16 @@ def test_snapshot_restores_everything_and_reads_only_what_changed(aws: Aws, tmp_
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"domain": "acme.com"}))
     state = tmp_path / "state"
 
-    first = snapshot(state, aws.endpoint)
+    first = snapshot(state, aws.endpoint, local)
     assert (first["objects"], first["objects_read"], first["messages"]) == (30, 30, 1)
 
     s3.put_object(Bucket=aws.bucket, Key="notes/k3.json", Body=b"body three", Metadata={"n": "three"})
     s3.put_object(Bucket=aws.bucket, Key="notes/new.json", Body=b"new")
     s3.delete_object(Bucket=aws.bucket, Key="notes/k4.json")
-    second = snapshot(state, aws.endpoint)
+    second = snapshot(state, aws.endpoint, local)
     assert (second["objects"], second["objects_read"]) == (30, 2)
-    saved = lake(aws)
+    saved, saved_items = lake(aws), items(aws)
+    assert first["items"] >= 1 and saved_items[aws.template.physical("PublicStartupsTable")]
 
     # a new stack: moto's state is per process, so the same emulator reset and provisioned again
     req = urllib.request.Request(aws.endpoint + "/moto-api/reset", method="POST")  # noqa: S310
@@ -49,12 +71,12 @@ def test_snapshot_restores_everything_and_reads_only_what_changed(aws: Aws, tmp_
         sqs.purge_queue(QueueUrl=queue)
     assert lake(aws) == {}
     restore(state, aws.endpoint)
-    assert lake(aws) == saved
+    assert lake(aws) == saved and items(aws) == saved_items
     assert saved["notes/k3.json"] == (b"body three", {"n": "three"}) and "notes/k4.json" not in saved
     got = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)["Messages"]
     assert [json.loads(m["Body"]) for m in got] == [{"domain": "acme.com"}]
     # after a restore the next snapshot links the restored files rather than reading them
-    third = snapshot(state, aws.endpoint)
+    third = snapshot(state, aws.endpoint, local)
     assert (third["objects"], third["objects_read"], third["messages"]) == (30, 0, 1)
 
 
