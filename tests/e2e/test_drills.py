@@ -1,8 +1,8 @@
 """Reliability drills through the local runtime, each compared with an uninterrupted run (the `demo` fixture).
 
-Crash anywhere, outages (Apollo 429 storms and 5xx, Bedrock throttling), DynamoDB
-conditional-check races, and replay from raw: nothing is lost, nothing is duplicated,
-and the result is the uninterrupted run's.
+Duplicate delivery of every message type, crash anywhere, outages (Apollo 429 storms and 5xx,
+Bedrock throttling), DynamoDB conditional-check races, and replay from raw: nothing is lost,
+nothing is duplicated, and the result is the uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -84,6 +84,54 @@ def assert_same_as(reference: dict[str, tuple[Any, ...]], info: StackInfo, data:
     funnel = read_funnel(info.template_obj(), info.endpoint)
     assert set(funnel.dead_letters.values()) == {0}, f"{note}: {funnel.dead_letters}"
     assert funnel.public_rows == funnel.private_rows == len(reference), note
+
+
+def test_drill_every_message_delivered_again_writes_nothing_twice(demo: tuple[TheraCli, str]) -> None:
+    """Every S3 notification sent again (the objects put again, byte for byte) and every gold part sent to
+    embedding and publishing again: after the queues drain, no new object, no new or changed row."""
+    cli, data = demo
+    info = StackInfo.read(cli.home)
+    assert info is not None
+    template = info.template_obj()
+    s3, sqs, ddb = (aws_client(s, info.endpoint) for s in ("s3", "sqs", "dynamodb"))
+    bucket = template.physical("DataLakeBucket")
+    prefixes = ("bronze/", "silver/", "quarantine/", "gold/", "embeddings/")
+
+    def objects() -> dict[str, str]:
+        out = {}
+        for prefix in prefixes:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                out.update({o["Key"]: o["ETag"] for o in page.get("Contents", [])})
+        return out
+
+    def rows(logical: str) -> dict[str, str]:
+        items = ddb.scan(TableName=template.physical(logical))["Items"]
+        return {i["domain"]["S"]: i["version"]["N"] for i in items}
+
+    before, public, private = objects(), rows("PublicStartupsTable"), rows("PrivateStartupsTable")
+    again = [k for k in before if k.startswith(("bronze/companies/", "silver/firecrawl/", "gold/profiles/"))]
+    for key in again:
+        s3.put_object(Bucket=bucket, Key=key, Body=s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    gold = [k for k in before if k.startswith("gold/profiles/")]
+    for logical in ("EmbedQueue", "PublishQueue"):
+        for start in range(0, len(gold), 10):
+            sqs.send_message_batch(
+                QueueUrl=template.queue_url(logical, info.endpoint),
+                Entries=[
+                    {"Id": str(i), "MessageBody": json.dumps({"gold_key": k})}
+                    for i, k in enumerate(gold[start : start + 10])
+                ],
+            )
+    done = cli.run(
+        "run", "daily", "--data", data, timeout=900
+    )  # the same day: the pull spends nothing, the queues drain
+    assert "status already_complete" in done.stdout
+    after = objects()
+    assert {k: v for k, v in after.items() if k not in before} == {}
+    assert {k for k in before if after.get(k) != before[k]} <= set(again)  # only the objects put again, same bytes
+    assert rows("PublicStartupsTable") == public and rows("PrivateStartupsTable") == private
+    dead_letters = done.stdout.split("Dead-letter queues ", 1)[1].splitlines()[0].split(", ")
+    assert len(dead_letters) == 7 and all(q.endswith(" 0") for q in dead_letters)
 
 
 def test_replay_from_raw_rebuilds_the_same_silver_and_gold_without_any_call(demo: tuple[TheraCli, str]) -> None:
