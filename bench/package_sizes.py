@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -38,7 +40,8 @@ def main() -> None:
     if not args.no_build:
         start = time.perf_counter()
         env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
-        subprocess.run(["sam", "build"], cwd=REPO, check=True, capture_output=True, env=env)
+        sam = shutil.which("sam", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        subprocess.run([sam or "sam", "build"], cwd=REPO, check=True, capture_output=True, env=env)
         print(f"sam build (no container): {time.perf_counter() - start:.0f} s")
     build = REPO / ".aws-sam" / "build"
     template = yaml.load((REPO / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass

@@ -1,12 +1,29 @@
-"""Benchmark the bronze → silver companies transform at scale: thera (pyarrow) next to DuckDB SQL.
+"""Benchmark the bronze → silver companies transform at scale: thera (pyarrow) next to DuckDB SQL and polars.
 
-Run as ``python bench/transform.py [--rows N] [--data PATH] [--with-python] [--repeat R]``. It prints
-and never asserts: the numbers are for comparing peers measured in the same run on the same machine.
+Run as ``python bench/transform.py [--rows N] [--data PATH] [--with-python] [--repeat R] [--threads T]``.
+It prints and never asserts: the numbers are for comparing peers measured in the same run on the same
+machine.
 
 The bronze input is the YC company file mapped the way ``thera.companies.bronze_record`` maps an
 Apollo organization, replicated to N rows with distinct domains, ~10% duplicate domains and ~2%
 invalid rows. It is cached under ``bench/out/`` (git-ignored) and rebuilt when its inputs change.
 Each peer runs in its own fresh subprocess, so its peak RSS is its own.
+
+Every peer does the same work: Parquet file in, the same rules (same regexes, same reason
+precedence, same newest row per domain), silver and quarantine Parquet files out, zstd at level 1
+(pyarrow's default level, set explicitly for DuckDB and polars). Each writer keeps its own
+encoding choices, so file sizes differ: the descriptions of the replicated input repeat every few
+thousand rows, which a writer with a large dictionary page (DuckDB, polars) turns into a much
+smaller file than pyarrow's 1 MiB dictionary page limit does; real data, where every description
+is different, would not reward that. Each peer's output files are compared with thera's row by
+row (domain, name, team size and lineage in silver; reason, detail and lineage in quarantine).
+
+Threads: every peer uses the threads it uses by default, which is one per core for all three:
+pyarrow's CPU pool (thera reads Parquet and filters the wide columns on it; its other kernels run
+on one thread), DuckDB's ``threads`` setting and polars' thread pool. That is the fair default:
+the same cores for everyone. ``--threads T`` pins all of them to T (pyarrow's CPU pool, ``SET
+threads``, ``POLARS_MAX_THREADS``); ``--threads 1`` compares single-core efficiency. The threads
+row and the CPU seconds (user + system, all threads of the peer's process) show what each peer used.
 """
 
 from __future__ import annotations
@@ -15,7 +32,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import resource
 import statistics
@@ -31,6 +47,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from common import REPO, default_data, print_header
 
 from thera import keys, schemas
 from thera import silver as thera_silver
@@ -38,10 +55,7 @@ from thera.companies import Lineage, bronze_record
 from thera.silver import _HOST, _VALID_DOMAIN, REASONS, QualityRules
 from thera.tables import to_parquet
 
-REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "yc_companies.jsonl"
-FALLBACK_DATA = REPO / "local" / "data" / "companies_sample.jsonl"
 INPUT = OUT / "bronze.parquet"
 INPUT_META = OUT / "bronze.json"
 GENERATOR_VERSION = 1  # bump when the generated data changes, so caches are rebuilt
@@ -52,7 +66,8 @@ BRONZE_KEY = keys.bronze_companies_page("2026-06-02", "2026-06-02", 1)
 RULES = QualityRules()
 # The characters pyarrow's utf8_trim_whitespace strips are exactly Python's str.isspace ones.
 WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
-PEERS = {"thera": "thera (pyarrow)", "duckdb": "DuckDB SQL", "python": "pure Python"}
+PEERS = {"thera": "thera (pyarrow)", "duckdb": "DuckDB SQL", "polars": "polars", "python": "pure Python"}
+ZSTD_LEVEL = 1  # pyarrow's default zstd level, which thera.tables.to_parquet writes with
 U64 = pa.uint64()
 
 
@@ -279,6 +294,12 @@ def ensure_input(data: Path, n: int) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- peers (child processes)
 def _peak_mb() -> float:
+    """This process's peak RSS: VmHWM, as ru_maxrss keeps the parent's larger peak across fork and exec."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -298,8 +319,8 @@ def run_thera(src: Path, out: Path) -> dict[str, float]:
 
     for attr, label in (
         ("normalize_domains", "normalize"),
-        ("_reason_columns", "reasons"),
-        ("_newest_rows", "dedupe"),
+        ("_reason_codes", "reasons"),
+        ("_newest_mask", "dedupe"),
     ):
         setattr(thera_silver, attr, timed(label, getattr(thera_silver, attr)))
     t0 = time.perf_counter()
@@ -351,7 +372,7 @@ def duckdb_sql(src: Path, out: Path) -> list[tuple[str, str]]:
     bronze_cols = ", ".join(f.name for f in schemas.BRONZE)
     lineage = ", ".join(f.name for f in schemas.LINEAGE_FIELDS)
     key = _sql_str(BRONZE_KEY)
-    options = "(FORMAT parquet, COMPRESSION zstd)"
+    options = f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {ZSTD_LEVEL})"
     return [
         (
             "classify",
@@ -372,7 +393,7 @@ def duckdb_sql(src: Path, out: Path) -> list[tuple[str, str]]:
             "dedupe+silver",
             f"""
             COPY (SELECT domain, trim(name, {ws}) AS name, website_url, description, industries, keywords,
-                         city, state, country, employees AS team_size, founded_year, apollo_id, linkedin_url,
+                         city, state, country, employees AS team_size, founded_year, apollo_id, linkedin_url, phone,
                          {lineage}, {key} AS bronze_key
                   FROM classified WHERE reason IS NULL
                   QUALIFY row_number() OVER (PARTITION BY domain ORDER BY pulled_at DESC, source_page DESC,
@@ -383,12 +404,14 @@ def duckdb_sql(src: Path, out: Path) -> list[tuple[str, str]]:
 
 
 def run_duckdb(src: Path, out: Path) -> dict[str, float]:
-    """The same transform as DuckDB SQL, Parquet in and out, default settings."""
+    """The same transform as DuckDB SQL, Parquet in and out, default settings (``--threads`` pins its threads)."""
     import duckdb
 
     steps: dict[str, float] = {}
     t0 = time.perf_counter()
     con = duckdb.connect()
+    if threads := os.environ.get(THREADS_ENV):
+        con.execute(f"SET threads = {int(threads)}")
     for name, sql in duckdb_sql(src, out):
         t = time.perf_counter()
         con.execute(sql)
@@ -396,6 +419,75 @@ def run_duckdb(src: Path, out: Path) -> dict[str, float]:
     con.close()
     steps["connect+close"] = time.perf_counter() - t0 - sum(steps.values())
     return steps
+
+
+def run_polars(src: Path, out: Path) -> dict[str, float]:
+    """The same transform in polars' eager API, written as a polars user would for speed.
+
+    Like thera, the reason texts and details are built for the quarantined rows alone and the
+    newest row per domain is chosen on small columns before the one wide filter.
+    """
+    import polars as pl
+
+    def host(column: str) -> pl.Expr:
+        value = pl.col(column).str.strip_chars(WHITESPACE).str.to_lowercase()
+        found = value.str.extract(_HOST, 1).str.strip_chars_end(".")
+        return pl.when(found.str.len_bytes() > 0).then(found)
+
+    domain, team, year, issues = pl.col("domain"), pl.col("employees"), pl.col("founded_year"), pl.col("issues")
+    breaks = [  # in the order of REASONS
+        issues.list.len().fill_null(0) > 0,
+        pl.col("name").str.strip_chars(WHITESPACE).str.len_chars().fill_null(0) == 0,
+        domain.is_null(),
+        domain.is_not_null() & ~(domain.str.contains(_VALID_DOMAIN) & (domain.str.len_chars() <= 253)).fill_null(False),
+        ((team < 1) | (team > RULES.max_team_size)).fill_null(False),
+        ((year < RULES.min_founded_year) | (year > pl.col("pulled_at").dt.year().cast(pl.Int64) + 1)).fill_null(False),
+    ]
+    details = [
+        issues.list.join("; ", ignore_nulls=False),
+        pl.lit(None, pl.String),
+        pl.col("website_url"),
+        domain,
+        team.cast(pl.String),
+        year.cast(pl.String),
+    ]
+    code: Any = pl.when(breaks[0]).then(pl.lit(0, pl.Int8))
+    for i, fails in enumerate(breaks[1:], start=1):
+        code = code.when(fails).then(pl.lit(i, pl.Int8))
+    detail: Any = pl.when(pl.col("code") == 0).then(details[0])
+    for i, text in enumerate(details[1:], start=1):
+        detail = detail.when(pl.col("code") == i).then(text)
+    key = pl.lit(BRONZE_KEY)
+
+    t0 = time.perf_counter()
+    df = pl.read_parquet(src)
+    t1 = time.perf_counter()
+    df = df.with_columns(domain=pl.coalesce(host("primary_domain"), host("website_url")))
+    df = df.with_columns(code=code).with_row_index("row")
+    t2 = time.perf_counter()
+    quarantine = df.filter(pl.col("code").is_not_null()).select(
+        pl.col("code").replace_strict(dict(enumerate(REASONS)), return_dtype=pl.String).alias("reason"),
+        detail.alias("detail"),
+        key.alias("bronze_key"),
+        *[f.name for f in schemas.BRONZE],
+    )
+    t3 = time.perf_counter()
+    order = ["pulled_at", "source_page", "source_position", "row"]
+    good = df.filter(pl.col("code").is_null())
+    newest = good.select("domain", *order).sort(order).unique("domain", keep="last")["row"]
+    silver = good.filter(pl.col("row").is_in(newest.implode())).select(
+        "domain",
+        pl.col("name").str.strip_chars(WHITESPACE),
+        team.alias("team_size"),
+        *[f.name for f in schemas.CARRIED_FIELDS],
+        *[f.name for f in schemas.LINEAGE_FIELDS],
+        key.alias("bronze_key"),
+    )
+    t4 = time.perf_counter()
+    quarantine.write_parquet(out / "quarantine.parquet", compression="zstd", compression_level=ZSTD_LEVEL)
+    silver.write_parquet(out / "silver.parquet", compression="zstd", compression_level=ZSTD_LEVEL)
+    t5 = time.perf_counter()
+    return {"read": t1 - t0, "classify": t2 - t1, "quarantine": t3 - t2, "dedupe+silver": t4 - t3, "write": t5 - t4}
 
 
 def run_python(src: Path, out: Path) -> dict[str, float]:
@@ -446,6 +538,7 @@ def run_python(src: Path, out: Path) -> dict[str, float]:
                         "founded_year": year,
                         "apollo_id": row["apollo_id"],
                         "linkedin_url": row["linkedin_url"],
+                        "phone": row["phone"],
                         **{f.name: row[f.name] for f in schemas.LINEAGE_FIELDS},
                         "bronze_key": BRONZE_KEY,
                     },
@@ -468,8 +561,29 @@ def run_python(src: Path, out: Path) -> dict[str, float]:
 RUNNERS: dict[str, Callable[[Path, Path], dict[str, float]]] = {
     "thera": run_thera,
     "duckdb": run_duckdb,
+    "polars": run_polars,
     "python": run_python,
 }
+THREADS_ENV = "THERA_BENCH_THREADS"  # set by --threads for the children
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
+    return usage.ru_utime + usage.ru_stime
+
+
+def _threads(peer: str) -> int:
+    """The threads the peer's engine will use (after ``--threads`` took effect)."""
+    if peer == "duckdb":
+        import duckdb
+
+        row = duckdb.connect().execute("SELECT current_setting('threads')").fetchone()
+        return int(os.environ.get(THREADS_ENV) or (row[0] if row else 0))
+    if peer == "polars":
+        import polars as pl
+
+        return int(pl.thread_pool_size())
+    return int(pa.cpu_count())  # thera, and pyarrow's Parquet reader and writer in the python peer
 
 
 def child(peer: str, src: Path, out: Path) -> None:
@@ -478,29 +592,35 @@ def child(peer: str, src: Path, out: Path) -> None:
     for old in out.glob("*.parquet"):
         old.unlink()
     rows = pq.ParquetFile(src).metadata.num_rows
-    if peer == "duckdb":
-        import duckdb  # noqa: F401  (imported before the clock starts, like pyarrow is)
-    t0 = time.perf_counter()
+    if threads := os.environ.get(THREADS_ENV):
+        pa.set_cpu_count(int(threads))
+    threads_used = _threads(peer)  # also imports duckdb or polars before the clock starts, like pyarrow is
+    c0, t0 = _cpu_seconds(), time.perf_counter()
     steps = RUNNERS[peer](src, out)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
     peak = _peak_mb()
     detail = ", ".join(f"{k} {v:.2f}" for k, v in steps.items())
     print(
         f"  {PEERS[peer]}: {rows:,} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s, "
-        f"peak RSS {peak:,.0f} MB  [{detail}]",
+        f"{cpu:.2f} CPU s on {threads_used} thread(s), peak RSS {peak:,.0f} MB  [{detail}]",
         flush=True,
     )
-    print("RESULT " + json.dumps({"seconds": seconds, "peak_mb": peak, "steps": steps}), flush=True)
+    result = {"seconds": seconds, "cpu": cpu, "threads": threads_used, "peak_mb": peak, "steps": steps}
+    print("RESULT " + json.dumps(result), flush=True)
 
 
 # ----------------------------------------------------------------------------- parent
-def spawn(peer: str, src: Path) -> dict[str, Any] | None:
+def spawn(peer: str, src: Path, threads: int | None) -> dict[str, Any] | None:
     out = OUT / peer
+    env = dict(os.environ)
+    if threads:
+        env[THREADS_ENV] = env["POLARS_MAX_THREADS"] = str(threads)
     proc = subprocess.run(
         [sys.executable, __file__, "--peer", peer, "--input", str(src), "--out", str(out)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     result: dict[str, Any] | None = None
     for line in proc.stdout.splitlines():
@@ -517,6 +637,7 @@ def spawn(peer: str, src: Path) -> dict[str, Any] | None:
     silver = pq.ParquetFile(out / "silver.parquet").metadata.num_rows
     reasons = pq.read_table(out / "quarantine.parquet", columns=["reason"])["reason"].value_counts()
     result["silver"] = silver
+    result["silver_mib"] = (out / "silver.parquet").stat().st_size / 2**20
     result["quarantine"] = {r["values"]: r["counts"] for r in reasons.to_pylist()}
     return result
 
@@ -527,6 +648,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         **ordered[(len(ordered) - 1) // 2],
         "seconds": statistics.median(r["seconds"] for r in runs),
+        "cpu": statistics.median(r["cpu"] for r in runs),
         "peak_mb": max(r["peak_mb"] for r in runs),
     }
 
@@ -548,29 +670,13 @@ def compare(peer: str) -> str:
     return "; ".join(found)
 
 
-def machine() -> str:
-    import duckdb
-
-    cpu = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        cpu = next(
-            (ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")), ""
-        )
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (
-        f"nproc {len(os.sched_getaffinity(0))}, {cpu or platform.processor() or platform.machine()}, "
-        f"{platform.system()} {platform.release()}, load average {load}; Python {platform.python_version()}, "
-        f"pyarrow {pa.__version__}, duckdb {duckdb.__version__}"
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--data", type=Path, default=None, help="companies JSONL (yc_companies.jsonl format)")
     parser.add_argument("--with-python", action="store_true", help="also run the slow per-row Python peer")
     parser.add_argument("--repeat", type=int, default=1, help="runs per peer, interleaved; the table shows medians")
+    parser.add_argument("--threads", type=int, default=None, help="pin every peer to this many threads")
     parser.add_argument("--peer", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -579,11 +685,12 @@ def main(argv: list[str] | None = None) -> None:
         child(args.peer, args.input, args.out)
         return
 
+    import duckdb
+    import polars as pl
+
     started = time.perf_counter()
-    data: Path = args.data or (DEFAULT_DATA if DEFAULT_DATA.exists() else FALLBACK_DATA)
-    print(f"command: {' '.join(sys.orig_argv)}")
-    print(f"date:    {datetime.now(UTC).isoformat(timespec='seconds')}")
-    print(f"machine: {machine()}")
+    data: Path = args.data or default_data()
+    print_header(f"pyarrow {pa.__version__}, duckdb {duckdb.__version__}, polars {pl.__version__}")
     print(f"data:    {data}")
 
     meta = ensure_input(data, args.rows)
@@ -604,11 +711,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     print()
 
-    peers = ["thera", "duckdb"] + (["python"] if args.with_python else [])
+    peers = ["thera", "duckdb", "polars"] + (["python"] if args.with_python else [])
     runs: dict[str, list[dict[str, Any]]] = {p: [] for p in peers}
     for _ in range(max(1, args.repeat)):  # interleaved, so a noisy neighbour hurts every peer alike
         for p in peers:
-            if (got := spawn(p, INPUT)) is not None:
+            if (got := spawn(p, INPUT, args.threads)) is not None:
                 runs[p].append(got)
     done = {p: summarize(r) for p, r in runs.items() if r}
 
@@ -620,7 +727,11 @@ def main(argv: list[str] | None = None) -> None:
     lines: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("seconds", lambda r: f"{r['seconds']:.2f}"),
         ("rows/s", lambda r: f"{args.rows / r['seconds']:,.0f}"),
+        ("vs thera (rows/s)", lambda r: f"{done['thera']['seconds'] / r['seconds']:.2f}x" if "thera" in done else "-"),
+        ("threads", lambda r: f"{r['threads']}"),
+        ("CPU s (user+sys)", lambda r: f"{r['cpu']:.2f}"),
         ("peak MB", lambda r: f"{r['peak_mb']:,.0f}"),
+        ("silver file MiB", lambda r: f"{r['silver_mib']:,.1f}"),
         ("silver rows", lambda r: f"{r['silver']:,}"),
         ("duplicates dropped", lambda r: f"{args.rows - sum(r['quarantine'].values()) - r['silver']:,}"),
         ("quarantined rows", lambda r: f"{sum(r['quarantine'].values()):,}"),
@@ -645,7 +756,8 @@ def main(argv: list[str] | None = None) -> None:
             f"quarantine counts by reason {same_quarantine}"
         )
         print(f"  same rows? {compare(peer)}")
-    print(f"total wall time {time.perf_counter() - started:.1f} s")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"total wall time {time.perf_counter() - started:.1f} s; load average at the end {load}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,469 @@
+"""Vector search: the matcher's top 20 over 100k and 1M profiles at 256 and 1024 dimensions, next to NumPy and FAISS.
+
+Run as ``python bench/vector_search.py [--sizes 100000,1000000] [--dims 256,1024] [--queries 200]
+[--threads T]``. It prints and never asserts: the numbers compare peers measured in the same run on
+the same machine.
+
+Data (seeded, cached under ``bench/out/vectors/``, git-ignored): 1,000 cluster centres drawn
+uniformly on the unit sphere; each profile vector is a centre chosen uniformly at random plus
+Gaussian noise of the same norm as the centre (so a profile's cosine to its centre is about 0.7),
+normalized to unit length, float32. Rows are generated in chunks of 100,000, each chunk from its
+own seed, so the 100k set is the first 100k rows of the 1M set. Queries come from the same
+process with another seed. The profiles next to the vectors are the YC companies (replicated, one
+domain per row) as the index builder keeps them, with equal quality scores and no tag centroids:
+the matcher's ranking is then the cosine ranking, and its recall is a check of that.
+
+Peers, each configuration and each peer in a fresh subprocess (its load time and peak RSS are its
+own). Before each peer the parent reads that peer's files once, and the peer loads its index twice
+(dropping the first): the faster load is shown, so a page-cache miss (on this machine a kernel
+reclaimer evicts cold pages) counts as little as possible against a peer.
+
+- thera: ``thera.index.load_index`` over an ObjectStore backed by the files of an index version
+  (``vectors.npy``, ``tags.npy``, ``profiles.parquet``, ``tags.json``), then one
+  ``thera.matching.rank(index, query, MatchRequest(top_k=20), PRIOR_MODEL)`` per query: the
+  matcher's request path without the embedding call and the shortlist write. Its load time is
+  shown whole and for the vectors alone (reading ``vectors.npy`` and ``thera.index.read_npy``):
+  the rest is the profiles, which NumPy and FAISS do not load.
+- NumPy: ``np.load`` of the same ``vectors.npy``; ``vectors @ q``, ``argpartition`` and a sort of the 20.
+- FAISS: ``IndexFlatIP`` written with ``faiss.write_index`` and read with ``faiss.read_index``;
+  ``index.search(q, 20)``, one query at a time as the matcher answers them.
+
+Latency is per query, p50 and p95 over the timed queries after a warm-up. A 1M x 1024 scan reads
+4 GB per query, so large configurations time fewer queries (``--queries`` times 2**27 / (rows x
+dims), at least 30): a p95 of 30 queries is their second slowest. recall@20 is against exact
+results: a float32 matrix-matrix product of all queries with all rows (another BLAS routine than
+the peers' matrix-vector products, so a tie at rank 20 can cost a peer a hit).
+
+Threads: NumPy (and so thera) runs its matrix-vector product on OpenBLAS's threads and FAISS its
+search on OpenMP's, each one per core by default, and that is the default run: every peer as it
+comes. ``--threads T`` pins both (threadpoolctl, ``faiss.omp_set_num_threads``); ``--threads 1``
+compares the peers on one core each, which on a busy machine can also be the faster setting (a
+parallel scan waits for its slowest thread). The threads column says what each peer ran with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from common import REPO, default_data, percentile, print_header
+
+OUT = REPO / "bench" / "out" / "vectors"
+GENERATOR_VERSION = 1  # bump when the generated vectors change, so caches are rebuilt
+PROFILES_VERSION = 2  # the same for the profiles
+CHUNK = 100_000
+CLUSTERS = 1_000
+NOISE = 1.0  # noise norm relative to the centre's
+TOP_K = 20
+MAX_QUERIES = 200
+WARMUP = 5
+LOADS = 2  # loads per peer; the fastest is shown
+VERSION = "bench"  # the index version the thera peer loads
+MODEL_ID = "bench-random"
+CHALLENGE = "a bench challenge: the startups nearest to this vector"
+PEERS = {"thera": "thera (load_index + rank)", "numpy": "NumPy (matvec + argpartition)", "faiss": "FAISS IndexFlatIP"}
+
+
+# ----------------------------------------------------------------------------- data
+def _unit(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    out: npt.NDArray[np.float32] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def _centres(dims: int) -> npt.NDArray[np.float32]:
+    return _unit(np.random.default_rng([7, dims]).standard_normal((CLUSTERS, dims), dtype=np.float32))
+
+
+def _draw(rng: np.random.Generator, centres: npt.NDArray[np.float32], rows: int) -> npt.NDArray[np.float32]:
+    dims = centres.shape[1]
+    noise = rng.standard_normal((rows, dims), dtype=np.float32) * np.float32(NOISE / np.sqrt(dims))
+    return _unit(centres[rng.integers(0, CLUSTERS, rows)] + noise)
+
+
+def config_dir(rows: int, dims: int) -> Path:
+    return OUT / f"{rows}x{dims}"
+
+
+def ensure_vectors(sizes: list[int], dims: int) -> float:
+    """vectors.npy for each size (the smaller ones a prefix of the largest) and the queries; seconds spent."""
+    t0 = time.perf_counter()
+    stamp = {"generator": GENERATOR_VERSION, "clusters": CLUSTERS, "noise": NOISE, "chunk": CHUNK}
+    largest = max(sizes)
+    big = config_dir(largest, dims) / "vectors.npy"
+    if not _fresh(big, stamp):
+        big.parent.mkdir(parents=True, exist_ok=True)
+        centres = _centres(dims)
+        tmp = big.with_suffix(".tmp")
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(largest, dims))
+        for chunk, start in enumerate(range(0, largest, CHUNK)):
+            rows = min(CHUNK, largest - start)
+            out[start : start + rows] = _draw(np.random.default_rng([11, dims, chunk]), centres, rows)
+        out.flush()
+        del out
+        tmp.replace(big)
+        _stamp(big, stamp)
+    for rows in sizes:
+        path = config_dir(rows, dims) / "vectors.npy"
+        if rows != largest and not _fresh(path, {**stamp, "of": largest}):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, np.load(big, mmap_mode="r")[:rows])
+            _stamp(path, {**stamp, "of": largest})
+    queries = OUT / f"queries-{dims}.npy"
+    if not _fresh(queries, {**stamp, "queries": WARMUP + MAX_QUERIES}):
+        np.save(queries, _draw(np.random.default_rng([13, dims]), _centres(dims), WARMUP + MAX_QUERIES))
+        _stamp(queries, {**stamp, "queries": WARMUP + MAX_QUERIES})
+    return time.perf_counter() - t0
+
+
+def _fresh(path: Path, stamp: dict[str, Any]) -> bool:
+    meta = path.with_name(path.name + ".json")
+    return path.exists() and meta.exists() and json.loads(meta.read_text()) == stamp
+
+
+def _stamp(path: Path, stamp: dict[str, Any]) -> None:
+    path.with_name(path.name + ".json").write_text(json.dumps(stamp))
+
+
+def ensure_faiss(rows: int, dims: int) -> None:
+    import faiss
+
+    path = config_dir(rows, dims) / "faiss.index"
+    vectors = config_dir(rows, dims) / "vectors.npy"
+    if path.exists() and path.stat().st_mtime >= vectors.stat().st_mtime:
+        return
+    index = faiss.IndexFlatIP(dims)
+    matrix = np.load(vectors, mmap_mode="r")
+    for start in range(0, rows, CHUNK):
+        index.add(np.ascontiguousarray(matrix[start : start + CHUNK]))
+    faiss.write_index(index, str(path.with_suffix(".tmp")))
+    path.with_suffix(".tmp").replace(path)
+
+
+def ensure_thera_index(rows: int, dims: int, data: Path) -> None:
+    """The other objects of an index version (the vectors are the shared vectors.npy)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from thera.index import DESCRIPTION_CHARS, PROFILE_COLUMNS
+    from thera.tables import to_parquet
+    from thera_local.apollo_standin import load_companies
+
+    folder = config_dir(rows, dims)
+    stamp = {"profiles": PROFILES_VERSION, "data": str(data), "size": data.stat().st_size}
+    if _fresh(folder / "profiles.parquet", stamp):
+        return
+    companies = [c for c in load_companies(data) if c.get("domain") and c.get("name")]
+    base = pa.table(
+        {
+            "domain": [c["domain"] for c in companies],
+            "name": [c["name"] for c in companies],
+            "industries": pa.array([c.get("industries") or [] for c in companies], pa.list_(pa.string())),
+            "keywords": pa.array([c.get("tags") or [] for c in companies], pa.list_(pa.string())),
+            "country": pa.array([c.get("country") for c in companies], pa.string()),
+            "city": pa.array([c.get("city") for c in companies], pa.string()),
+            "health_score": [100] * len(companies),  # equal quality scores: the ranking is the cosine ranking
+            "content_richness": [50] * len(companies),
+            "completeness": [75] * len(companies),
+            "description": [
+                (c.get("long_description") or c.get("one_liner") or "")[:DESCRIPTION_CHARS] for c in companies
+            ],
+        }
+    )
+    row = np.arange(rows)
+    profiles = base.take(row % len(companies))
+    replica = row // len(companies)  # replica k > 0 of stripe.com is r{k}-stripe.com: one domain per row
+    prefix = np.where(replica == 0, "", np.char.add(np.char.add("r", replica.astype(str)), "-"))
+    domains = pc.binary_join_element_wise(pa.array(prefix, pa.string()), profiles["domain"], "")
+    columns = profiles.set_column(0, "domain", domains).select(list(PROFILE_COLUMNS))
+    (folder / "profiles.parquet").write_bytes(to_parquet(columns))
+    np.save(folder / "tags.npy", np.zeros((0, dims), dtype=np.float32))
+    (folder / "tags.json").write_text("[]")
+    _stamp(folder / "profiles.parquet", stamp)
+
+
+class FileStore:
+    """The ObjectStore port over one index version's files: a get reads the whole file, as S3 returns a body."""
+
+    def __init__(self, folder: Path) -> None:
+        from thera import keys
+
+        names = ("vectors.npy", "tags.npy", "profiles.parquet", "tags.json")
+        self.paths = {keys.index_object(VERSION, name): folder / name for name in names}
+
+    def get(self, key: str) -> bytes:
+        return self.paths[key].read_bytes()
+
+    def metadata(self, key: str) -> dict[str, str] | None:
+        return {} if key in self.paths else None
+
+    def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
+        raise NotImplementedError("the bench store is read-only")
+
+    def list(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.paths if k.startswith(prefix))
+
+
+def exact(rows: int, dims: int, queries: int) -> npt.NDArray[np.int64]:
+    """The true top 20 row ids per query (as a set): all dot products, float32 GEMM by chunks."""
+    path = config_dir(rows, dims) / f"exact-{queries}.npy"
+    vectors = config_dir(rows, dims) / "vectors.npy"
+    if path.exists() and path.stat().st_mtime >= vectors.stat().st_mtime:
+        cached: npt.NDArray[np.int64] = np.load(path)
+        return cached
+    q = np.load(OUT / f"queries-{dims}.npy")[:queries]
+    matrix = np.load(vectors, mmap_mode="r")
+    best_ids = np.zeros((queries, 0), dtype=np.int64)
+    best_scores = np.zeros((queries, 0), dtype=np.float32)
+    for start in range(0, rows, CHUNK):
+        scores = q @ np.ascontiguousarray(matrix[start : start + CHUNK]).T
+        ids = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
+        all_scores = np.concatenate([best_scores, scores], axis=1)
+        all_ids = np.concatenate([best_ids, ids], axis=1)
+        top = np.argpartition(-all_scores, TOP_K - 1, axis=1)[:, :TOP_K]
+        best_scores = np.take_along_axis(all_scores, top, axis=1)
+        best_ids = np.take_along_axis(all_ids, top, axis=1)
+    np.save(path, best_ids)
+    return best_ids
+
+
+# ----------------------------------------------------------------------------- peers (child processes)
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _peak_mb() -> float:
+    """This process's peak RSS: VmHWM, as ru_maxrss keeps the parent's larger peak across fork and exec."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+Search = Callable[[npt.NDArray[np.float32]], list[int]]
+
+
+def load_peer(peer: str, folder: Path) -> tuple[Search, tuple[int, int], dict[str, float]]:
+    """The peer's index loaded from its files, its top-20 search, the loaded shape and timed parts."""
+    steps: dict[str, float] = {}
+    if peer == "thera":
+        from thera import index as thera_index
+        from thera.matching import PRIOR_MODEL, MatchRequest, rank
+
+        store = FileStore(folder)
+        read_npy = thera_index.read_npy
+
+        def get(key: str) -> bytes:  # the vectors' part of the load: their object read, then parsed
+            t = time.perf_counter()
+            data = FileStore.get(store, key)
+            if key.endswith("vectors.npy"):
+                t1 = time.perf_counter()
+                read_npy(data)
+                steps["vectors"] = t1 - t + time.perf_counter() - t1
+            return data
+
+        store.get = get  # type: ignore[method-assign]
+        index = thera_index.load_index(store, {"version": VERSION, "model_id": MODEL_ID})
+        position = {d: i for i, d in enumerate(index.domains)}
+        request = MatchRequest(CHALLENGE, top_k=TOP_K)
+
+        def search(query: npt.NDArray[np.float32]) -> list[int]:
+            return [position[m.domain] for m in rank(index, query, request, PRIOR_MODEL)]
+
+        return search, index.vectors.shape, steps
+    if peer == "numpy":
+        vectors = np.load(folder / "vectors.npy")
+
+        def search(query: npt.NDArray[np.float32]) -> list[int]:
+            scores = vectors @ query
+            top = np.argpartition(-scores, TOP_K - 1)[:TOP_K]
+            return [int(i) for i in top[np.argsort(-scores[top], kind="stable")]]
+
+        return search, vectors.shape, steps
+    import faiss
+
+    flat = faiss.read_index(str(folder / "faiss.index"))
+
+    def search(query: npt.NDArray[np.float32]) -> list[int]:
+        _, ids = flat.search(query[None, :], TOP_K)
+        return [int(i) for i in ids[0]]
+
+    return search, (flat.ntotal, flat.d), steps
+
+
+def child(peer: str, rows: int, dims: int, queries: int, threads: int | None) -> None:
+    import faiss
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    if threads:
+        threadpool_limits(threads)
+        faiss.omp_set_num_threads(threads)
+    blas = max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=0)
+    reported = f"{faiss.omp_get_max_threads()} (OpenMP)" if peer == "faiss" else f"{blas} (OpenBLAS)"
+    folder = config_dir(rows, dims)
+    q = np.load(OUT / f"queries-{dims}.npy")[: queries + WARMUP]
+
+    c0 = _cpu_seconds()
+    loads: list[tuple[float, dict[str, float]]] = []
+    for _ in range(LOADS):  # the fastest load counts: a page-cache miss is the machine's, not the peer's
+        search: Search | None = None
+        gc.collect()  # the previous load's objects are gone before the next one is timed
+        t0 = time.perf_counter()
+        search, shape, steps = load_peer(peer, folder)
+        loads.append((time.perf_counter() - t0, steps))
+        assert shape == (rows, dims), shape
+    load, steps = min(loads, key=lambda x: x[0])
+
+    for query in q[:WARMUP]:
+        search(query)
+    latencies, found = [], []
+    for query in q[WARMUP:]:
+        t = time.perf_counter()
+        found.append(search(query))
+        latencies.append(time.perf_counter() - t)
+    cpu = _cpu_seconds() - c0
+    np.save(folder / f"found-{peer}.npy", np.array(found, dtype=np.int64))
+    result = {
+        "load": load,
+        "loads": [x[0] for x in loads],
+        "steps": steps,
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "mean": sum(latencies) / len(latencies),
+        "queries": len(latencies),
+        "cpu": cpu,
+        "threads": reported,
+        "peak_mb": _peak_mb(),
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# ----------------------------------------------------------------------------- parent
+def spawn(peer: str, rows: int, dims: int, queries: int, threads: int | None) -> dict[str, Any] | None:
+    argv = [sys.executable, __file__, "--peer", peer, "--sizes", str(rows), "--dims", str(dims)]
+    argv += ["--queries", str(queries)] + (["--threads", str(threads)] if threads else [])
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+            return result
+    print(f"  {PEERS[peer]} {rows:,} x {dims}: FAILED (exit {proc.returncode})\n{proc.stderr.strip()[-2000:]}")
+    return None
+
+
+def recall(found: npt.NDArray[np.int64], truth: npt.NDArray[np.int64]) -> float:
+    hits = sum(len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True))
+    return hits / truth.size
+
+
+def queries_for(rows: int, dims: int, wanted: int) -> int:
+    """Fewer timed queries where one query scans much: ``wanted`` up to 2**27 floats a query, at least 30."""
+    return min(wanted, max(30, wanted * 2**27 // (rows * dims)))
+
+
+def prime(*paths: Path) -> None:
+    """Read files once, so each peer's load finds them in the page cache (as far as the OS keeps them)."""
+    buffer = bytearray(64 * 2**20)
+    for path in paths:
+        with path.open("rb", buffering=0) as fh:
+            while fh.readinto(buffer):
+                pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--sizes", default="100000,1000000", help="profile counts, comma-separated")
+    parser.add_argument("--dims", default="256,1024", help="vector dimensions, comma-separated")
+    parser.add_argument(
+        "--queries", type=int, default=MAX_QUERIES, help=f"timed queries per peer (at most {MAX_QUERIES})"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="pin OpenBLAS and FAISS's OpenMP to this many threads"
+    )
+    parser.add_argument("--data", type=Path, default=default_data(), help="companies JSONL for the profiles")
+    parser.add_argument("--peer", choices=sorted(PEERS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    dims_list = [int(d) for d in args.dims.split(",")]
+    wanted = min(args.queries, MAX_QUERIES)
+    if args.peer:
+        child(args.peer, sizes[0], dims_list[0], wanted, args.threads)
+        return
+
+    import faiss
+    from threadpoolctl import threadpool_info
+
+    started = time.perf_counter()
+    blas = {
+        Path(p["filepath"]).parent.name.removesuffix(".libs"): p for p in threadpool_info() if p["user_api"] == "blas"
+    }
+    numpy_blas, faiss_blas = (blas.get(k, {}) for k in ("numpy", "faiss_cpu"))
+    print_header(
+        f"numpy {np.__version__} ({numpy_blas.get('internal_api')} {numpy_blas.get('version')}), "
+        f"faiss {faiss.__version__} ({faiss_blas.get('internal_api')} {faiss_blas.get('version')}, OpenMP)"
+    )
+    print(f"data:    {CLUSTERS:,} clusters, noise {NOISE}, seeded; profiles from {args.data}")
+    print(f"threads: {args.threads or 'each library default'}; top {TOP_K}; {WARMUP} warm-up queries per peer")
+    print()
+    header = (
+        f"{'profiles':>10} {'dims':>5}  {'peer':<30}{'load s':>8}{'(vectors)':>11}{'p50 ms':>9}{'p95 ms':>9}"
+        f"{'queries':>9}{'recall@20':>11}{'CPU s':>7}{'peak MB':>9}  threads"
+    )
+    lines: list[str] = []
+    for dims in dims_list:
+        t = time.perf_counter()
+        ensure_vectors(sizes, dims)
+        print(f"vectors {dims}-d ready in {time.perf_counter() - t:.1f} s", flush=True)
+        for rows in sizes:
+            t = time.perf_counter()
+            ensure_faiss(rows, dims)
+            ensure_thera_index(rows, dims, args.data)
+            queries = queries_for(rows, dims, wanted)
+            truth = exact(rows, dims, queries + WARMUP)[WARMUP:]
+            print(
+                f"  {rows:,} x {dims}: files and exact top {TOP_K} ready in {time.perf_counter() - t:.1f} s", flush=True
+            )
+            folder = config_dir(rows, dims)
+            files = {
+                "thera": [folder / "vectors.npy", folder / "profiles.parquet"],
+                "numpy": [folder / "vectors.npy"],
+                "faiss": [folder / "faiss.index"],
+            }
+            for peer in PEERS:
+                prime(*files[peer])
+                t = time.perf_counter()
+                got = spawn(peer, rows, dims, queries, args.threads)
+                if got is None:
+                    continue
+                found = np.load(config_dir(rows, dims) / f"found-{peer}.npy")
+                part = f"{got['steps']['vectors']:.2f}" if "vectors" in got["steps"] else "-"
+                line = (
+                    f"{rows:>10,} {dims:>5}  {PEERS[peer]:<30}{got['load']:>8.2f}{part:>11}"
+                    f"{got['p50'] * 1e3:>9.2f}{got['p95'] * 1e3:>9.2f}{got['queries']:>9}"
+                    f"{recall(found, truth):>11.4f}{got['cpu']:>7.1f}{got['peak_mb']:>9,.0f}  {got['threads']}"
+                )
+                print(f"  {line.strip()}  ({time.perf_counter() - t:.1f} s)", flush=True)
+                lines.append(line)
+    print()
+    print(header)
+    for line in lines:
+        print(line)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"total wall time {time.perf_counter() - started:.1f} s; load average at the end {load}")
+
+
+if __name__ == "__main__":
+    main()
