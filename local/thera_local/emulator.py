@@ -141,9 +141,6 @@ def _fast_moto() -> None:
 
 
 class _QuietHandler(MotoRequestHandler):
-    # keep-alive: one connection (and one server thread) per client connection rather than per request
-    protocol_version = "HTTP/1.1"
-
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
 
