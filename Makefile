@@ -64,7 +64,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/transform.py
 	$(BIN)/python bench/vector_search.py
 	$(BIN)/python bench/health.py
-	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/cold_start.py --runs 3
 	$(BIN)/python bench/package_sizes.py
 	$(BIN)/python bench/daily_full.py
 
