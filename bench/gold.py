@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from common import default_data, print_header
+from common import default_data, peak_rss_mb, print_header
 
 from thera import schemas
 from thera.profiles import build_profiles
@@ -130,10 +129,6 @@ def generate(data: Path, rows: int) -> dict[str, Path]:
     return paths
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def measure(name: str, rows: int) -> dict[str, Any]:
     """One measurement, in this (fresh) process."""
     paths = {n: OUT / f"gold-{n}-{rows}.parquet" for n in ("companies", "health", "pages")}
@@ -145,7 +140,7 @@ def measure(name: str, rows: int) -> dict[str, Any]:
         gold = build_profiles(companies, health, pages, BUILT)
         seconds = time.perf_counter() - start
         (OUT / f"gold-profiles-{rows}.parquet").write_bytes(to_parquet(gold))
-        return {"items": gold.num_rows, "seconds": seconds, "peak_mb": _peak_mb()}
+        return {"items": gold.num_rows, "seconds": seconds, "peak_mb": peak_rss_mb()}
     if name == "gold_batches":  # each batch gets only its own rows, as the stage reads them
         where = {d: i for i, d in enumerate(pages["domain"].to_pylist())}
         batches = []
@@ -155,7 +150,7 @@ def measure(name: str, rows: int) -> dict[str, Any]:
             batches.append((chunk, health.slice(offset, 10), pages.take(own)))
         start = time.perf_counter()
         built = sum(build_profiles(c, h, p, BUILT).num_rows for c, h, p in batches)
-        return {"items": built, "seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}
+        return {"items": built, "seconds": time.perf_counter() - start, "peak_mb": peak_rss_mb()}
     texts = from_parquet((OUT / f"gold-profiles-{rows}.parquet").read_bytes())["embedding_text"].to_pylist()
     from thera.adapters.lsa import LsaModel
 
@@ -163,11 +158,11 @@ def measure(name: str, rows: int) -> dict[str, Any]:
     if name == "embed_batch":
         start = time.perf_counter()
         vectors = model.embed_many(texts)
-        return {"items": len(vectors), "seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}
+        return {"items": len(vectors), "seconds": time.perf_counter() - start, "peak_mb": peak_rss_mb()}
     subset = texts[:PER_TEXT_LIMIT]
     start = time.perf_counter()
     tokens = sum(model.embed(t).tokens for t in subset)
-    return {"items": len(subset), "seconds": time.perf_counter() - start, "peak_mb": _peak_mb(), "tokens": tokens}
+    return {"items": len(subset), "seconds": time.perf_counter() - start, "peak_mb": peak_rss_mb(), "tokens": tokens}
 
 
 def fit_model(data: Path) -> dict[str, Any]:
@@ -179,7 +174,7 @@ def fit_model(data: Path) -> dict[str, Any]:
     model = fit_lsa(texts, DIMENSIONS)
     seconds = time.perf_counter() - start
     model.save(OUT / "gold-lsa.npz")
-    return {"items": len(texts), "seconds": seconds, "peak_mb": _peak_mb(), "model": model.model_id}
+    return {"items": len(texts), "seconds": seconds, "peak_mb": peak_rss_mb(), "model": model.model_id}
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ import cProfile
 import io
 import json
 import pstats
-import resource
 import ssl
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from aiohttp.abc import AbstractResolver
 from common import (
     default_data,
     machine_busy_seconds,
+    own_cpu_seconds,
     percentile,
     print_header,
     process_cpu_seconds,
@@ -157,11 +157,6 @@ class Run:
     @property
     def rate(self) -> float:
         return self.count / self.seconds if self.seconds else 0.0
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def site_counters(admin: str) -> dict[str, float]:

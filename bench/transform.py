@@ -33,7 +33,6 @@ import json
 import math
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -47,7 +46,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from common import REPO, default_data, print_header
+from common import REPO, default_data, own_cpu_seconds, peak_rss_mb, print_header
 
 from thera import keys, schemas
 from thera import silver as thera_silver
@@ -293,14 +292,6 @@ def ensure_input(data: Path, n: int) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- peers (child processes)
-def _peak_mb() -> float:
-    """This process's peak RSS: VmHWM, as ru_maxrss keeps the parent's larger peak across fork and exec."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def run_thera(src: Path, out: Path) -> dict[str, float]:
@@ -567,11 +558,6 @@ RUNNERS: dict[str, Callable[[Path, Path], dict[str, float]]] = {
 THREADS_ENV = "THERA_BENCH_THREADS"  # set by --threads for the children
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
-    return usage.ru_utime + usage.ru_stime
-
-
 def _threads(peer: str) -> int:
     """The threads the peer's engine will use (after ``--threads`` took effect)."""
     if peer == "duckdb":
@@ -595,10 +581,10 @@ def child(peer: str, src: Path, out: Path) -> None:
     if threads := os.environ.get(THREADS_ENV):
         pa.set_cpu_count(int(threads))
     threads_used = _threads(peer)  # also imports duckdb or polars before the clock starts, like pyarrow is
-    c0, t0 = _cpu_seconds(), time.perf_counter()
+    c0, t0 = own_cpu_seconds(), time.perf_counter()
     steps = RUNNERS[peer](src, out)
-    seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
-    peak = _peak_mb()
+    seconds, cpu = time.perf_counter() - t0, own_cpu_seconds() - c0
+    peak = peak_rss_mb()
     detail = ", ".join(f"{k} {v:.2f}" for k, v in steps.items())
     print(
         f"  {PEERS[peer]}: {rows:,} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s, "

@@ -47,7 +47,6 @@ import argparse
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -57,7 +56,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from common import REPO, default_data, percentile, print_header
+from common import REPO, default_data, own_cpu_seconds, peak_rss_mb, percentile, print_header
 
 OUT = REPO / "bench" / "out" / "vectors"
 GENERATOR_VERSION = 1  # bump when the generated vectors change, so caches are rebuilt
@@ -238,19 +237,6 @@ def exact(rows: int, dims: int, queries: int) -> npt.NDArray[np.int64]:
 
 
 # ----------------------------------------------------------------------------- peers (child processes)
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _peak_mb() -> float:
-    """This process's peak RSS: VmHWM, as ru_maxrss keeps the parent's larger peak across fork and exec."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 Search = Callable[[npt.NDArray[np.float32]], list[int]]
@@ -316,7 +302,7 @@ def child(peer: str, rows: int, dims: int, queries: int, threads: int | None) ->
     folder = config_dir(rows, dims)
     q = np.load(OUT / f"queries-{dims}.npy")[: queries + WARMUP]
 
-    c0 = _cpu_seconds()
+    c0 = own_cpu_seconds()
     loads: list[tuple[float, dict[str, float]]] = []
     for _ in range(LOADS):  # the fastest load counts: a page-cache miss is the machine's, not the peer's
         search: Search | None = None
@@ -334,7 +320,7 @@ def child(peer: str, rows: int, dims: int, queries: int, threads: int | None) ->
         t = time.perf_counter()
         found.append(search(query))
         latencies.append(time.perf_counter() - t)
-    cpu = _cpu_seconds() - c0
+    cpu = own_cpu_seconds() - c0
     np.save(folder / f"found-{peer}.npy", np.array(found, dtype=np.int64))
     result = {
         "load": load,
@@ -346,7 +332,7 @@ def child(peer: str, rows: int, dims: int, queries: int, threads: int | None) ->
         "queries": len(latencies),
         "cpu": cpu,
         "threads": reported,
-        "peak_mb": _peak_mb(),
+        "peak_mb": peak_rss_mb(),
     }
     print("RESULT " + json.dumps(result), flush=True)
 

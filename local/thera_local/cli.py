@@ -127,15 +127,7 @@ def wait_for_drain(info: StackInfo, template: Template, timeout: float, echo: An
     while time.monotonic() < deadline:
         depth = {}
         for q in queues:
-            attrs = sqs.get_queue_attributes(
-                QueueUrl=template.queue_url(q, info.endpoint),
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                    "ApproximateNumberOfMessagesDelayed",
-                ],
-            )["Attributes"]
-            depth[q] = sum(int(v) for v in attrs.values())
+            depth[q] = sum(message_counts(sqs, template.queue_url(q, info.endpoint)).values())
         in_flight = int(info.call("GET", "/status").get("in_flight", 0))
         busy = sum(depth.values()) + in_flight
         idle_checks = idle_checks + 1 if busy == 0 else 0
@@ -151,6 +143,19 @@ def wait_for_drain(info: StackInfo, template: Template, timeout: float, echo: An
             last = line
         time.sleep(0.5)
     return False
+
+
+def message_counts(sqs: Any, url: str) -> dict[str, int]:
+    """A queue's visible, in-flight (not visible) and delayed message counts."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return {name: int(value) for name, value in attrs.items()}
 
 
 def fire_schedules(info: StackInfo, prefix: str) -> dict[str, Any]:
@@ -390,24 +395,14 @@ def status_lines(info: StackInfo) -> list[str]:
     pollers = {p["queue"]: p for p in status["pollers"].values()}
     depths: list[str] = []
     for q in template.of_type("AWS::SQS::Queue"):
-        attrs = sqs.get_queue_attributes(
-            QueueUrl=template.queue_url(q, info.endpoint),
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
-        visible, in_flight = (
-            int(attrs["ApproximateNumberOfMessages"]),
-            int(attrs["ApproximateNumberOfMessagesNotVisible"]),
-        )
+        counts = message_counts(sqs, template.queue_url(q, info.endpoint))
+        visible, in_flight = counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]
         kind = "DLQ  " if q in dlqs else "queue"
         depths.append(f"  {kind} {q:<24} visible {visible:>5}  in flight {in_flight:>5}")
         stats = pollers.get(q)
         if stats:
             handled = stats["messages"] - stats["failures"]
-            waiting = visible + in_flight + int(attrs["ApproximateNumberOfMessagesDelayed"])
+            waiting = visible + in_flight + counts["ApproximateNumberOfMessagesDelayed"]
             lines.append(f"  {q:<28} {bar(handled, handled + waiting)} messages")
     lines.extend(depths)
     for name, stats in status["pollers"].items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,3 +78,8 @@ def test_poison_message_lands_in_the_dlq_after_max_receives_while_good_ones_are_
     ).stdout
     assert "breaker firecrawl: closed" in status and "apollo quota left: minute 50/50" in status
     assert "BronzeToSilverFunction" in status and "last run" in status
+    # the DLQ holds the poison message; BronzeQueue's progress bar counts the messages handled
+    dlq_line = re.search(r"DLQ\s+BronzeDLQ\s+visible\s+(\d+)\s+in flight\s+(\d+)", status)
+    assert dlq_line and int(dlq_line[1]) + int(dlq_line[2]) == 1, status
+    progress = re.search(r"^\s+BronzeQueue\s+\[[#-]{24}\]\s+([\d,]+)/", status, re.MULTILINE)
+    assert progress and int(progress[1].replace(",", "")) >= 1, status
