@@ -508,7 +508,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     template = info.template_obj()
     env = function_environment(_function(template, "BronzeToSilverFunction"), info.endpoint)
     settings = BronzeToSilverSettings.from_env(env)
-    rules = QualityRules(max_team_size=settings.max_team_size, min_founded_year=settings.min_founded_year)
+    rules = QualityRules.of(settings)
     store = S3ObjectStore(aws_client("s3", info.endpoint), settings.bucket)
     report = replay_from_raw(store, args.date, rules, datetime.now(UTC))
     if args.json:

@@ -114,6 +114,11 @@ def _iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def pulled_at_of(metadata: dict[str, str]) -> datetime:
+    """When a raw Apollo page was pulled, from the metadata it was landed with."""
+    return datetime.fromisoformat(metadata["pulled-at"].replace("Z", "+00:00"))
+
+
 def encode_raw_page(organizations: list[Any]) -> bytes:
     lines = "".join(json.dumps(org, ensure_ascii=False, sort_keys=True) + "\n" for org in organizations)
     return gzip.compress(lines.encode("utf-8"), mtime=0)
@@ -157,7 +162,7 @@ async def pull_companies(
         if landed is not None:
             organizations = decode_raw_page(store.get(raw_key))
             total_pages, total_entries = int(landed["total-pages"]), int(landed["total-entries"])
-            pulled_at = datetime.fromisoformat(landed["pulled-at"].replace("Z", "+00:00"))
+            pulled_at = pulled_at_of(landed)
             report.pages_from_raw += 1
         else:
             try:

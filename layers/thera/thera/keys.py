@@ -18,6 +18,8 @@ GOLD_PROFILES = "gold/profiles/"
 EMBEDDINGS = "embeddings/"
 
 _BRONZE_KEY = re.compile(r"^bronze/companies/date=(\d{4}-\d{2}-\d{2})/sweep=([\w.-]+)/page=(\d{5})\.parquet$")
+_RAW_APOLLO_KEY = re.compile(r"^raw/apollo/date=(\d{4}-\d{2}-\d{2})/sweep=([\w.-]+)/page=(\d{5})\.jsonl\.gz$")
+_DATE_PARTITION = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")
 
 
 def content_part(lines: Iterable[str]) -> str:
@@ -28,6 +30,18 @@ def content_part(lines: Iterable[str]) -> str:
 
 def raw_apollo_page(date: str, sweep: str, page: int) -> str:
     return f"{RAW_APOLLO}date={date}/sweep={sweep}/page={page:05d}.jsonl.gz"
+
+
+def raw_apollo_page_parts(key: str) -> tuple[str, str, int] | None:
+    """(date, sweep, page) of a raw Apollo page key; None for any other key."""
+    m = _RAW_APOLLO_KEY.match(key)
+    return (m.group(1), m.group(2), int(m.group(3))) if m else None
+
+
+def partition_date(key: str) -> str:
+    """The ``date=`` partition of a key, or "" when it has none."""
+    m = _DATE_PARTITION.search(key)
+    return m.group(1) if m else ""
 
 
 def bronze_companies_page(date: str, sweep: str, page: int) -> str:

@@ -21,7 +21,6 @@ the live pipeline profiles whichever row's checks finished last (a known limit).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,15 +32,13 @@ import pyarrow.compute as pc
 from thera import keys, schemas
 from thera.companies import Lineage, bronze_record
 from thera.crawl import RawPage
-from thera.ingest import decode_raw_page
+from thera.ingest import decode_raw_page, pulled_at_of
 from thera.ports import ObjectStore
 from thera.profiles import build_profiles
 from thera.silver import QualityRules, read_bronze, transform
 from thera.tables import from_parquet, from_rows, to_parquet
 
 REPLAY = "replay/"
-_RAW_PAGE = re.compile(r"^raw/apollo/date=(\d{4}-\d{2}-\d{2})/sweep=([\w.-]+)/page=(\d{5})\.jsonl\.gz$")
-_DATED = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/")
 IGNORED = ("built_at",)
 
 
@@ -84,11 +81,6 @@ class ReplayReport:
         return out
 
 
-def _dated(key: str) -> str:
-    m = _DATED.search(key)
-    return m.group(1) if m else ""
-
-
 def _replay_key(date: str, key: str) -> str:
     return f"{REPLAY}date={date}/{key}"
 
@@ -106,12 +98,12 @@ def replay_from_raw(store: ObjectStore, date: str, rules: QualityRules, built_at
     silver_tables: list[pa.Table] = []
     silver_key_of: dict[str, str] = {}
     for raw_key in sorted(store.list(f"{keys.RAW_APOLLO}date={date}/")):
-        m = _RAW_PAGE.match(raw_key)
+        parts = keys.raw_apollo_page_parts(raw_key)
         meta = store.metadata(raw_key)
-        if m is None or meta is None:
+        if parts is None or meta is None:
             continue
-        sweep, page = m.group(2), int(m.group(3))
-        pulled_at = datetime.fromisoformat(meta["pulled-at"].replace("Z", "+00:00"))
+        _, sweep, page = parts
+        pulled_at = pulled_at_of(meta)
         lineage = Lineage(run_id=meta.get("run-id", ""), sweep=sweep, raw_key=raw_key, page=page, pulled_at=pulled_at)
         organizations = decode_raw_page(store.get(raw_key))
         report.raw_pages += 1
@@ -166,7 +158,7 @@ def replay_from_raw(store: ObjectStore, date: str, rules: QualityRules, built_at
 def _observed_health(store: ObjectStore, date: str, wanted: pa.Array) -> tuple[pa.Table | None, dict[str, str]]:
     parts = []
     for key in store.list(keys.SILVER_DOMAIN_HEALTH):
-        if _dated(key) and _dated(key) <= date:
+        if "" < keys.partition_date(key) <= date:
             table = from_parquet(store.get(key))
             table = table.filter(pc.is_in(table["domain"], wanted))
             parts.append(table.append_column("_key", pa.array([key] * table.num_rows, pa.string())))
@@ -183,12 +175,12 @@ def _replayed_pages(
     latest: dict[str, str] = {}  # domain -> newest raw key on or before the date
     for key in sorted(store.list(keys.RAW_FIRECRAWL)):
         domain = key.rsplit("/", 1)[1].removesuffix(".json")
-        if domain in domains and _dated(key) and _dated(key) <= date:
+        if domain in domains and "" < keys.partition_date(key) <= date:
             latest[domain] = key  # sorted: later dates come later
     rows, content_key_of = [], {}
     for domain, raw_key in sorted(latest.items()):
         row = RawPage.decode(store.get(raw_key)).silver_row(raw_key)
-        silver_key = keys.silver_firecrawl(_dated(raw_key), domain)
+        silver_key = keys.silver_firecrawl(keys.partition_date(raw_key), domain)
         table = pa.Table.from_pylist([row], schema=schemas.SILVER_FIRECRAWL)
         store.put(_replay_key(date, silver_key), to_parquet(table))
         report.written.append(_replay_key(date, silver_key))

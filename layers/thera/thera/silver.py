@@ -13,12 +13,16 @@ within a Lambda for 100-row pages; a multi-million-row backfill wants a bigger b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from thera import schemas
 from thera.tables import SchemaMismatch, conform, from_parquet
+
+if TYPE_CHECKING:
+    from thera.config import BronzeToSilverSettings
 
 __all__ = ["SchemaMismatch", "current_companies", "normalize_domains", "read_bronze", "transform"]
 
@@ -44,6 +48,11 @@ _KEEP = "__silver_keep"  # the filter mask, added to bronze as a column for the 
 class QualityRules:
     max_team_size: int = 2_000_000
     min_founded_year: int = 1800
+
+    @classmethod
+    def of(cls, settings: BronzeToSilverSettings) -> QualityRules:
+        """The rules the bronze-to-silver stage is configured with (the stage and ``thera replay``)."""
+        return cls(max_team_size=settings.max_team_size, min_founded_year=settings.min_founded_year)
 
 
 @dataclass(frozen=True)

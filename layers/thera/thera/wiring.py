@@ -154,7 +154,7 @@ async def run_pull(
 
 def refine_message(settings: BronzeToSilverSettings, body: str) -> list[RefineOutcome]:
     """One SQS message (an S3 notification) → silver for each bronze object it names."""
-    rules = QualityRules(max_team_size=settings.max_team_size, min_founded_year=settings.min_founded_year)
+    rules = QualityRules.of(settings)
     store = S3ObjectStore(client("s3"), settings.bucket)
     registry = DynamoDomainRegistry(client("dynamodb"), settings.domains_table)
     health_queue = SqsQueue(client("sqs"), settings.health_queue_url)
