@@ -26,6 +26,7 @@ from urllib.parse import unquote
 
 from thera.adapters.bedrock import DIMENSIONS, MODEL_ID
 from thera.adapters.lsa import LsaModel
+from thera_local.loopback import take_injected
 
 INVOKE_PATH = re.compile(r"^/model/(?P<model>[^/]+)/invoke$")
 ERROR_CODES = {
@@ -59,13 +60,18 @@ def _error(status: int, message: str) -> Answer:
     return Answer(status, {"message": message}, ERROR_CODES.get(status, "InternalServerException"))
 
 
+@dataclass
+class InjectedFaults:
+    status: int | None = None  # answer this status ...
+    count: int = 0  # ... this many times (then answer again)
+
+
 class BedrockStandIn:
     def __init__(self, model_path: Path, model_id: str = MODEL_ID) -> None:
         self._model_path, self._model_id = model_path, model_id
         self._model: LsaModel | None = None
         self._lock = threading.Lock()
-        self._fault_status: int | None = None
-        self._fault_count = 0
+        self._faults = InjectedFaults()
         self.answered = 0  # 200s
         self.injected = 0  # answers with an injected fault
         self.tokens = 0
@@ -79,11 +85,11 @@ class BedrockStandIn:
     def set_faults(self, status: int | None = None, count: int = 0, reset: bool = False) -> dict[str, Any]:
         with self._lock:
             if reset or status is None:
-                self._fault_status, self._fault_count = None, 0
+                self._faults = InjectedFaults()
             else:
                 if status not in ERROR_CODES:
                     raise ValueError(f"no Bedrock error for status {status}; one of {sorted(ERROR_CODES)}")
-                self._fault_status, self._fault_count = status, count
+                self._faults = InjectedFaults(status, count)
         return self.stats()
 
     def stats(self) -> dict[str, Any]:
@@ -92,7 +98,7 @@ class BedrockStandIn:
                 "answered": self.answered,
                 "injected": self.injected,
                 "tokens": self.tokens,
-                "fault": {"status": self._fault_status, "left": self._fault_count},
+                "fault": {"status": self._faults.status, "left": self._faults.count},
             }
 
     def answer(self, path: str, body: bytes) -> Answer | None:
@@ -101,10 +107,9 @@ class BedrockStandIn:
         if match is None:
             return None
         with self._lock:
-            if self._fault_status is not None and self._fault_count > 0:
-                self._fault_count -= 1
+            status = take_injected(self._faults)
+            if status is not None:
                 self.injected += 1
-                status = self._fault_status
                 return _error(status, f"injected fault {status}")
         model_id = unquote(match.group("model"))
         if model_id != self._model_id:
