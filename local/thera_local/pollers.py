@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thera_local.emulator import aws_client
 from thera_local.lambda_env import ExecutionEnvironment
 from thera_local.template import REGION, FunctionSpec, SqsEvent
 
@@ -82,14 +81,14 @@ class SqsPoller:
         event: SqsEvent,
         queue_url: str,
         queue_arn: str,
-        endpoint: str,
+        sqs: Any,
         env: dict[str, str],
         log_path: Path,
         retry_delay: int | None = None,
     ) -> None:
         self.spec, self.event = spec, event
         self.queue_url, self.queue_arn = queue_url, queue_arn
-        self.endpoint = endpoint
+        self._sqs = sqs  # boto3's SQS client, or the emulator's LocalSqs (the same three calls)
         self.env, self.log_path = env, log_path
         self.retry_delay = retry_delay
         self.concurrency = event.max_concurrency or DEFAULT_CONCURRENCY
@@ -165,7 +164,7 @@ class SqsPoller:
         return batch
 
     def _work(self, env: ExecutionEnvironment, worker: int = 0) -> None:
-        sqs = aws_client("sqs", self.endpoint)
+        sqs = self._sqs
         while not self._stop.is_set():
             try:
                 batch = self._receive_batch(sqs, worker)

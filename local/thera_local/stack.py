@@ -211,7 +211,7 @@ class Stack:
                     event,
                     queue_url=self.template.queue_url(event.queue, endpoint),
                     queue_arn=self.template.arn(event.queue),
-                    endpoint=endpoint,
+                    sqs=self.emulator.local_sqs(),
                     env=env,
                     log_path=self.logs / f"{spec.logical_id}.log",
                     retry_delay=self.config.retry_delay,
