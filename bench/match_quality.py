@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from common import default_data, percentile, print_header
 from embedding_choice import K_RECALL, build_challenges, rank_metrics
 
@@ -119,7 +120,8 @@ def main() -> None:
     vectors = model.embed_many(texts)
     profiles = profiles_of(companies)
     names, centroids = tag_centroids(vectors, profiles)
-    index = Index("bench", model.model_id, [c["domain"] for c in companies], vectors, profiles, names, centroids)
+    table = pa.Table.from_pylist(profiles)
+    index = Index("bench", model.model_id, [c["domain"] for c in companies], vectors, table, names, centroids)
     print(f"index:   {len(index):,} profiles, {len(names)} tags, built in {time.perf_counter() - start:.1f} s")
     keywords = KeywordSearch(texts)
     rng = np.random.default_rng(0)

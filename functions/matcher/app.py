@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cache
 from pathlib import Path
@@ -59,8 +60,8 @@ def not_ready(exc: NotReady) -> Response[dict[str, str]]:
     return Response(503, content_types.APPLICATION_JSON, {"error": str(exc)})
 
 
-@app.exception_handler(ValueError)  # a body that is not JSON
-def not_json(exc: ValueError) -> Response[dict[str, str]]:
+@app.exception_handler(json.JSONDecodeError)  # a body that is not JSON
+def not_json(exc: json.JSONDecodeError) -> Response[dict[str, str]]:
     return Response(400, content_types.APPLICATION_JSON, {"error": f"the body is not valid JSON: {exc}"})
 
 

@@ -6,10 +6,20 @@ import random
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from thera.ams import average_match_score
-from thera.matching import PRIOR_MODEL, BadRequest, Index, MatchRequest, pick_version, rank, tag_centroids
+from thera.matching import (
+    PRIOR_MODEL,
+    BadRequest,
+    Index,
+    MatchRequest,
+    pick_version,
+    profile_tags,
+    rank,
+    tag_centroids,
+)
 
 AXES = {"robots": 0, "payments": 1, "biotech": 2, "food": 3}
 
@@ -56,7 +66,7 @@ def index() -> Index:
     vectors = np.stack([r[2] for r in rows])
     profiles = [r[1] for r in rows]
     names, centroids = tag_centroids(vectors, profiles, min_profiles=1)
-    return Index("v1", "m", [r[0] for r in rows], vectors, profiles, names, centroids)
+    return Index("v1", "m", [r[0] for r in rows], vectors, pa.Table.from_pylist(profiles), names, centroids)
 
 
 def test_ranks_by_meaning_topic_and_quality_with_reasons(index: Index) -> None:
@@ -122,3 +132,44 @@ def test_ams_on_a_hand_computed_example() -> None:
     ]
     assert overall is not None and round(overall.ams, 6) == 0.35 and (overall.accepted, overall.rejected) == (1, 1)
     assert average_match_score([], {}) == ([], None)
+
+
+def test_index_reads_the_profile_table_as_the_row_by_row_definitions_say() -> None:
+    """Tags, quality and filter values are computed column-wise from Arrow: they must agree with
+    ``profile_tags`` and the row-by-row reading on awkward rows (nulls, empty and missing lists,
+    repeated and mixed-case tags, blank tags, one value in two columns)."""
+    rng = random.Random(5)
+    words = ["Robotics", "robotics ", "AI", "ai", " ", "", "B2B", "Fintech", "Health Tech", None]
+    rows: list[dict[str, Any]] = []
+    for _ in range(400):
+        rows.append(
+            {
+                "industries": None if rng.random() < 0.1 else [rng.choice(words) for _ in range(rng.randint(0, 3))],
+                "keywords": None if rng.random() < 0.1 else [rng.choice(words) for _ in range(rng.randint(0, 4))],
+                "country": rng.choice(["Brazil", "brazil", "Mexico", None, ""]),
+                "health_score": rng.choice([None, 0, 55, 100]),
+                "content_richness": rng.randint(0, 100),
+                "completeness": rng.randint(0, 100),
+            }
+        )
+    table = pa.Table.from_pylist(rows)
+    vectors = np.eye(len(rows), 4, dtype=np.float32)
+    names = sorted({t for r in rows for t in profile_tags(r)})[::2]  # some tags have centroids, some not
+    centroids = np.zeros((len(names), 4), dtype=np.float32)
+    index = Index("v", "m", [f"d{i}.io" for i in range(len(rows))], vectors, table, names, centroids)
+
+    for i, row in enumerate(rows):
+        assert index.tags_of(i) == sorted(profile_tags(row))
+        with_centroid = [index.tag_names[t] for t in index.tag_cols[index.tag_rows[i] : index.tag_rows[i + 1]]]
+        assert with_centroid == sorted(profile_tags(row) & set(names))
+        expected = [(row[k] or 0) / 100 for k in ("health_score", "content_richness", "completeness")]
+        assert index.quality[i].tolist() == pytest.approx(expected)
+    assert index.rows([3, 0]) == [rows[3], rows[0]]
+
+    # a filter value names the spelling seen first, whatever its case
+    first_ai = next(t for r in rows for t in r["industries"] or [] if t and t.lower() == "ai")
+    keep = index.mask(MatchRequest("any challenge text", industry="Ai"))
+    assert keep is not None and keep.tolist() == [first_ai in (r["industries"] or []) for r in rows]
+    first_brazil = next(r["country"] for r in rows if (r["country"] or "").lower() == "brazil")
+    keep = index.mask(MatchRequest("any challenge text", country="BRAZIL"))
+    assert keep is not None and keep.tolist() == [r["country"] == first_brazil for r in rows]

@@ -17,7 +17,6 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ import pyarrow.compute as pc
 from thera import keys
 from thera.matching import Index, tag_centroids
 from thera.ports import ObjectStore
-from thera.tables import from_parquet, to_parquet
+from thera.tables import column_values, from_parquet, to_parquet
 
 PROFILE_COLUMNS = (
     "domain",
@@ -148,42 +147,11 @@ def read_npy(data: bytes) -> np.ndarray[Any, Any]:
     return flat.reshape(shape[::-1]).transpose() if fortran_order else flat.reshape(shape)
 
 
-def rows_of(table: pa.Table) -> list[dict[str, Any]]:
-    """``table.to_pylist()``, column by column: strings, integers and lists of strings through numpy.
-
-    ``to_pylist`` builds a scalar object per value; at a million profiles that took most of a load.
-    """
-    if not table.column_names:
-        return [{} for _ in range(table.num_rows)]
-    columns = {name: _pylist(table[name].combine_chunks()) for name in table.column_names}
-    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
-def _pylist(values: pa.Array) -> list[Any]:
-    kind = values.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return list(values.to_numpy(zero_copy_only=False).tolist())
-    if pa.types.is_integer(kind):
-        numbers = values.fill_null(0).to_numpy().tolist()
-        if not values.null_count:
-            return list(numbers)
-        valid = values.is_valid().to_numpy(zero_copy_only=False).tolist()
-        return [n if ok else None for n, ok in zip(numbers, valid, strict=True)]
-    if pa.types.is_list(kind) and (pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)):
-        items = _pylist(values.values)  # every list's items, unsliced; the offsets index into them
-        offsets = values.offsets.to_numpy().tolist()
-        lists = [items[start:end] for start, end in pairwise(offsets)]
-        if not values.null_count:
-            return lists
-        valid = values.is_valid().to_numpy(zero_copy_only=False).tolist()
-        return [items if ok else None for items, ok in zip(lists, valid, strict=True)]
-    return list(values.to_pylist())
-
-
 def load_index(store: ObjectStore, pointer: dict[str, Any]) -> Index:
     version = pointer["version"]
     vectors = read_npy(store.get(keys.index_object(version, "vectors.npy")))
     centroids = read_npy(store.get(keys.index_object(version, "tags.npy")))
-    profiles = rows_of(from_parquet(store.get(keys.index_object(version, "profiles.parquet"))))
+    profiles = from_parquet(store.get(keys.index_object(version, "profiles.parquet"))).combine_chunks()
     names = json.loads(store.get(keys.index_object(version, "tags.json")))
-    return Index(version, pointer["model_id"], [p["domain"] for p in profiles], vectors, profiles, names, centroids)
+    domains = column_values(profiles["domain"])
+    return Index(version, pointer["model_id"], domains, vectors, profiles, names, centroids)
