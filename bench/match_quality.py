@@ -34,7 +34,7 @@ from common import default_data, percentile, print_header
 from embedding_choice import K_RECALL, build_challenges, rank_metrics
 
 from thera.adapters.lsa import LsaModel, fit_lsa
-from thera.matching import PRIOR_MODEL, Index, MatchRequest, rank, tag_centroids
+from thera.matching import CANDIDATES, PRIOR_MODEL, Index, MatchRequest, rank, tag_centroids
 from thera.tokens import words
 from thera_local.models import DIMENSIONS, corpus_texts
 
@@ -152,9 +152,10 @@ def main() -> None:
     print(f"\n{'peer':<28} {'P@20':>7} {'R@100':>7} {'nDCG@20':>8} {'p50 ms':>7} {'p95 ms':>7}")
     for name, p, r, n, p50, p95 in rows:
         print(f"{name:<28} {p:>7.3f} {r:>7.3f} {n:>8.3f} {p50:>7.1f} {p95:>7.1f}")
-    size = index.vectors.nbytes + len(json.dumps(index.profiles).encode()) + index.tag_centroids.nbytes
+    size = index.vectors.nbytes + index.profiles.nbytes + index.tag_centroids.nbytes
     print(
-        f"\nmatcher latency = embed the challenge + rank (top 100), in process; index in memory: "
+        f"\nmatcher latency = embed the challenge + rank ({CANDIDATES} candidates re-scored), in process; "
+        f"index in memory: "
         f"vectors {index.vectors.nbytes / 1e6:.1f} MB, all parts {size / 1e6:.1f} MB"
     )
     best_keyword = max(rows[1][3], rows[2][3])
