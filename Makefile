@@ -61,7 +61,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements/bench.txt
 
 # the performance tables of the README, each stage next to its peer (about 13 minutes on 2 cores)
 bench: $(VENV)/.bench-installed
-	$(BIN)/python bench/transform.py
+	$(BIN)/python bench/transform.py --repeat 3
 	$(BIN)/python bench/vector_search.py
 	$(BIN)/python bench/health.py
 	$(BIN)/python bench/cold_start.py --runs 3
