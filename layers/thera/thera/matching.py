@@ -1,4 +1,7 @@
-"""Ranking startups for a challenge: the in-memory index, features, scoring models and reasons (numpy only).
+"""Ranking startups for a challenge: the in-memory index, features, scoring models and reasons.
+
+numpy throughout; the index's profiles are an Arrow table, so building an ``Index`` imports pyarrow
+(the weekly training, which scores with these models, ships without it and never builds one).
 
 Two stages. First every profile that passes the filters gets a cheap linear score from
 what is precomputed: cosine similarity to the challenge, its affinity to the topics the
@@ -87,7 +90,7 @@ class Index:
     quality: Floats = field(init=False)  # n x 3: health, richness, completeness in [0, 1]
     tag_rows: npt.NDArray[np.int64] = field(init=False)  # CSR of profile -> tag ids (of tag_names)
     tag_cols: npt.NDArray[np.int64] = field(init=False)
-    all_tags: list[str] = field(init=False)  # every profile tag, sorted; CSR of profile -> all_tags ids:
+    all_tags: list[str] = field(init=False)  # every tag any profile has, sorted, and the CSR of profile -> them
     all_tag_rows: npt.NDArray[np.int64] = field(init=False)
     all_tag_cols: npt.NDArray[np.int64] = field(init=False)
     industries: dict[str, str] = field(init=False)  # lowercase -> as written
