@@ -354,7 +354,7 @@ class LocalSqs:
     ) -> dict[str, Any]:
         if WaitTimeSeconds:
             raise ValueError("LocalSqs serves short polls only (WaitTimeSeconds=0): a long poll would hold the lock")
-        backend, name = self._backend(), QueueUrl.rsplit("/", 1)[-1]
+        backend, name = self._backend(), _queue_name(QueueUrl)
         with self._lock:
             queue = backend.get_queue(name)
             got = backend.receive_message(
@@ -365,13 +365,17 @@ class LocalSqs:
 
     def delete_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         with self._lock:
-            done, failed = self._backend().delete_message_batch(QueueUrl.rsplit("/", 1)[-1], Entries)
+            done, failed = self._backend().delete_message_batch(_queue_name(QueueUrl), Entries)
         return _batch_answer(done, failed)
 
     def change_message_visibility_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         with self._lock:
-            done, failed = self._backend().change_message_visibility_batch(QueueUrl.rsplit("/", 1)[-1], Entries)
+            done, failed = self._backend().change_message_visibility_batch(_queue_name(QueueUrl), Entries)
         return _batch_answer(done, failed)
+
+
+def _queue_name(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
 
 
 def _received(message: Any, names: set[str]) -> dict[str, Any]:

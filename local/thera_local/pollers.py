@@ -131,7 +131,7 @@ class SqsPoller:
         self._traffic.clear()
         self._traffic.wait(IDLE_POLL_SECONDS * IDLE_BACKOFF)
 
-    def _receive_batch(self, sqs: Any, worker: int = 0) -> list[dict[str, Any]]:
+    def _receive_batch(self, worker: int = 0) -> list[dict[str, Any]]:
         """Up to BatchSize messages, waiting at most the batching window once the first arrived.
 
         Short polls only: the emulator serves receives one at a time (moto's are not atomic),
@@ -140,7 +140,7 @@ class SqsPoller:
         batch: list[dict[str, Any]] = []
         deadline: float | None = None
         while not self._stop.is_set() and len(batch) < self.event.batch_size:
-            got = sqs.receive_message(
+            got = self._sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(10, self.event.batch_size - len(batch)),
                 WaitTimeSeconds=0,
@@ -164,10 +164,9 @@ class SqsPoller:
         return batch
 
     def _work(self, env: ExecutionEnvironment, worker: int = 0) -> None:
-        sqs = self._sqs
         while not self._stop.is_set():
             try:
-                batch = self._receive_batch(sqs, worker)
+                batch = self._receive_batch(worker)
             except Exception:  # the emulator going away at shutdown
                 if self._stop.is_set():
                     return
@@ -179,14 +178,14 @@ class SqsPoller:
                 self.stats.in_flight += 1
                 self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.stats.in_flight)
             try:
-                self._handle(sqs, env, batch)
+                self._handle(env, batch)
             except Exception:  # the poller lives on; what was not deleted comes back after its visibility timeout
                 logging.getLogger("thera_local.pollers").exception("%s: handling a batch failed", self.name)
             finally:
                 with self._lock:
                     self.stats.in_flight -= 1
 
-    def _handle(self, sqs: Any, env: ExecutionEnvironment, batch: list[dict[str, Any]]) -> None:
+    def _handle(self, env: ExecutionEnvironment, batch: list[dict[str, Any]]) -> None:
         result = env.invoke(lambda_sqs_event(batch, self.queue_arn))
         ids = {m["MessageId"]: m for m in batch}
         failed: set[str] = set()
@@ -204,7 +203,7 @@ class SqsPoller:
             self.stats.errors += 0 if result.ok else 1
         done = [m for mid, m in ids.items() if mid not in failed]
         for i in range(0, len(done), 10):
-            answer = sqs.delete_message_batch(
+            answer = self._sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done[i : i + 10])],
             )
@@ -213,7 +212,7 @@ class SqsPoller:
         if self.retry_delay is not None and failed:
             retry = [ids[mid] for mid in failed]
             for i in range(0, len(retry), 10):
-                sqs.change_message_visibility_batch(
+                self._sqs.change_message_visibility_batch(
                     QueueUrl=self.queue_url,
                     Entries=[
                         {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": self.retry_delay}

@@ -203,6 +203,7 @@ class Stack:
         secret_values = {SECRET_FOR_APOLLO: api_key, SECRET_FOR_FIRECRAWL: firecrawl_key}
         provision(self.template, endpoint, secret_values, restore_from=restore_from)
 
+        sqs = self.emulator.local_sqs()
         for spec in self.template.functions().values():
             env = function_environment(spec, endpoint)
             for event in spec.sqs_events:
@@ -211,7 +212,7 @@ class Stack:
                     event,
                     queue_url=self.template.queue_url(event.queue, endpoint),
                     queue_arn=self.template.arn(event.queue),
-                    sqs=self.emulator.local_sqs(),
+                    sqs=sqs,
                     env=env,
                     log_path=self.logs / f"{spec.logical_id}.log",
                     retry_delay=self.config.retry_delay,
