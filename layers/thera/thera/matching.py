@@ -179,17 +179,18 @@ def _tag_csr(
     n: int, columns: list[tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]]
 ) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """``profile_tags`` of every profile as a CSR over the sorted distinct tags."""
-    names = sorted({_tag(v) for values, _, _ in columns for v in values if v})
+    normalized = [[_tag(v) if v else None for v in values] for values, _, _ in columns]
+    names = sorted({t for tags in normalized for t in tags if t is not None})
     position = {t: i for i, t in enumerate(names)}
     rows, cols = [], []
-    for values, parents, codes in columns:
-        ids = np.array([position[_tag(v)] if v else -1 for v in values], dtype=np.int64)
-        cols.append(ids[codes] if len(codes) else codes)
+    for tags, (_, parents, codes) in zip(normalized, columns, strict=True):
+        ids = np.array([-1 if t is None else position[t] for t in tags], dtype=np.int64)
+        cols.append(ids[codes])
         rows.append(parents)
     row, col = np.concatenate(rows), np.concatenate(cols)
     keep = col >= 0
-    pairs = np.unique(row[keep] * max(1, len(names)) + col[keep])  # sorted by profile, then tag; no repeats
     width = max(1, len(names))
+    pairs = np.unique(row[keep] * width + col[keep])  # sorted by profile, then tag; no repeats
     return names, _offsets(n, pairs // width), pairs % width
 
 

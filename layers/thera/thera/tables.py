@@ -66,7 +66,7 @@ def rows_of(table: pa.Table) -> list[dict[str, Any]]:
     """
     if not table.column_names:
         return [{} for _ in range(table.num_rows)]
-    columns = {name: column_values(table[name].combine_chunks()) for name in table.column_names}
+    columns = {name: column_values(table[name]) for name in table.column_names}
     return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
