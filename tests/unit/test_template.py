@@ -262,3 +262,24 @@ def test_every_checkov_skip_says_why_and_data_at_rest_uses_the_customer_key() ->
     for res in TEMPLATE.of_type("AWS::Logs::LogGroup").values():
         assert res["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
     assert props("DataKey")["EnableKeyRotation"] is True
+
+
+def _schedules() -> list[tuple[str, str, dict[str, Any]]]:
+    found = []
+    for logical, res in TEMPLATE.resources.items():
+        for name, event in res.get("Properties", {}).get("Events", {}).items():
+            if event.get("Type") == "ScheduleV2":
+                found.append((logical, name, event["Properties"]))
+    return found
+
+
+def test_every_schedule_has_a_stage_scoped_name_so_two_stages_can_share_an_account() -> None:
+    schedules = _schedules()
+    assert len(schedules) == 5
+    names = []
+    for logical, event, p in schedules:
+        name = p.get("Name")
+        assert name, f"{logical}.{event} has no Name: SAM names it after the logical ID, the same in every stage"
+        assert isinstance(name, dict) and "${Stage}" in name["Fn::Sub"], f"{logical}.{event}: {name!r}"
+        names.append(name["Fn::Sub"])
+    assert len(set(names)) == len(names)
