@@ -283,3 +283,76 @@ def test_every_schedule_has_a_stage_scoped_name_so_two_stages_can_share_an_accou
         assert isinstance(name, dict) and "${Stage}" in name["Fn::Sub"], f"{logical}.{event}: {name!r}"
         names.append(name["Fn::Sub"])
     assert len(set(names)) == len(names)
+
+
+def test_the_budget_waits_for_the_topic_policy_that_lets_budgets_publish() -> None:
+    (logical,) = TEMPLATE.of_type("AWS::Budgets::Budget")
+    depends = TEMPLATE.resources[logical].get("DependsOn", [])
+    assert "AlarmTopicPolicy" in ([depends] if isinstance(depends, str) else depends)
+    topic_policy = props("AlarmTopicPolicy")["PolicyDocument"]["Statement"]
+    assert any("budgets.amazonaws.com" in s["Principal"]["Service"] for s in topic_policy)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _encrypted_queues() -> set[str]:
+    return {q for q, r in TEMPLATE.of_type("AWS::SQS::Queue").items() if r["Properties"].get("KmsMasterKeyId")}
+
+
+def test_no_kms_service_statement_relies_on_the_source_account_alone() -> None:
+    """S3 -> encrypted queues and CloudWatch/Budgets -> encrypted topic are scoped by the encryption context
+    each service sends (AWS documents no aws:SourceAccount on those KMS calls)."""
+    statements = props("DataKey")["KeyPolicy"]["Statement"]
+    by_service: dict[str, dict[str, Any]] = {}
+    for s in statements:
+        services = _as_list(s["Principal"].get("Service", []))
+        for service in services:
+            service_name = service if isinstance(service, str) else service["Fn::Sub"]
+            by_service[service_name] = s
+            conditions = {key for op in s.get("Condition", {}).values() for key in op}
+            assert conditions - {"aws:SourceAccount", "aws:SourceArn"}, f"{service_name}: {s.get('Condition')}"
+    s3 = by_service["s3.amazonaws.com"]["Condition"]
+    queues = set(TEMPLATE.resolve(_as_list(s3["ArnEquals"]["kms:EncryptionContext:aws:sqs:arn"])))
+    configs = props("DataLakeBucket")["NotificationConfiguration"]["QueueConfigurations"]
+    notified = {c["Queue"]["Fn::GetAtt"][0] for c in configs}
+    assert notified <= _encrypted_queues()
+    assert queues == {TEMPLATE.arn(q) for q in notified}
+    for service in ("cloudwatch.amazonaws.com", "budgets.amazonaws.com"):
+        topics = TEMPLATE.resolve(
+            _as_list(by_service[service]["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:sns:topicArn"])
+        )
+        assert topics == [TEMPLATE.arn("AlarmTopic")]
+
+
+def test_every_notified_queue_has_its_own_policy_naming_only_its_own_arn() -> None:
+    configs = props("DataLakeBucket")["NotificationConfiguration"]["QueueConfigurations"]
+    notified = [c["Queue"]["Fn::GetAtt"][0] for c in configs]
+    policies = {}
+    for logical, res in TEMPLATE.of_type("AWS::SQS::QueuePolicy").items():
+        (queue,) = res["Properties"]["Queues"]
+        for statement in res["Properties"]["PolicyDocument"]["Statement"]:
+            assert _as_list(statement["Resource"]) == [{"Fn::GetAtt": [queue["Ref"], "Arn"]}], logical
+        policies[queue["Ref"]] = logical
+    assert set(notified) <= set(policies)
+    depends = _as_list(TEMPLATE.resources["DataLakeBucket"]["DependsOn"])
+    assert sorted(depends) == sorted(policies[q] for q in notified)  # S3 validates every destination on create
+
+
+def test_the_matcher_url_ends_with_a_slash_so_relative_calls_stay_inside_the_stage() -> None:
+    url = TEMPLATE.doc["Outputs"]["MatcherApiUrl"]["Value"]["Fn::Sub"]
+    assert url.endswith("/${Stage}/")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [q for q, r in TEMPLATE.of_type("AWS::SQS::Queue").items() if "RedrivePolicy" in r["Properties"]],
+)
+def test_every_dlq_keeps_messages_longer_than_its_source_queue(source: str) -> None:
+    """SQS keeps a message's first enqueue time when it moves to the DLQ: a DLQ that keeps messages
+    no longer than its source drops a late failure soon after it lands."""
+    queue = props(source)
+    dlq = props(queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0])
+    assert int(dlq["MessageRetentionPeriod"]) > int(queue["MessageRetentionPeriod"])
+    assert int(dlq["MessageRetentionPeriod"]) <= 1209600  # SQS's maximum, 14 days
