@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from thera.lease import lease_key
 from thera_local.template import Template
 
 TEMPLATE = Template(ROOT / "template.yaml")
@@ -356,3 +357,21 @@ def test_every_dlq_keeps_messages_longer_than_its_source_queue(source: str) -> N
     dlq = props(queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0])
     assert int(dlq["MessageRetentionPeriod"]) > int(queue["MessageRetentionPeriod"])
     assert int(dlq["MessageRetentionPeriod"]) <= 1209600  # SQS's maximum, 14 days
+
+
+def test_no_function_reserves_concurrency_and_the_single_writers_hold_a_lease_instead() -> None:
+    """Reserved concurrency fails to deploy on accounts with a small quota ("decreases account's
+    UnreservedConcurrentExecution below its minimum value"); the pull and the index builder run alone
+    under a lease in the state table, which they may read and update under their own key only."""
+    from thera.match_wiring import INDEX_JOB
+    from thera.wiring import PULL_JOB
+
+    for logical, res in TEMPLATE.of_type("AWS::Serverless::Function").items():
+        assert "ReservedConcurrentExecutions" not in res["Properties"], logical
+    for logical, job in (("ApolloPullFunction", PULL_JOB), ("IndexBuilderFunction", INDEX_JOB)):
+        assert props(logical)["Environment"]["Variables"]["STATE_TABLE"] == {"Ref": "StateTable"}
+        statements = [s for p in props(logical)["Policies"] if isinstance(p, dict) for s in p.get("Statement", [])]
+        (lease,) = [s for s in statements if s["Sid"] == "RunAloneUnderTheLease"]
+        assert lease["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
+        assert set(lease["Action"]) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+        assert lease["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"] == [lease_key(job)]

@@ -326,7 +326,7 @@ class PublisherSettings:
 
 @dataclass(frozen=True)
 class LakeSettings:
-    """Stages that need only the lake and the business day: the index builder and AMS."""
+    """Stages that need only the lake and the business day: AMS."""
 
     bucket: str
     timezone: str
@@ -334,6 +334,18 @@ class LakeSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LakeSettings:
         return cls(bucket=_required(env, DATA_LAKE_BUCKET), timezone=_timezone(env))
+
+
+@dataclass(frozen=True)
+class IndexBuilderSettings:
+    """The lake, and the state table holding the builder's lease (it is the one writer of the index pointer)."""
+
+    bucket: str
+    state_table: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> IndexBuilderSettings:
+        return cls(bucket=_required(env, DATA_LAKE_BUCKET), state_table=_required(env, STATE_TABLE))
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ DESCRIPTION_CHARS = 280
 
 @dataclass
 class IndexOutcome:
-    status: str  # built | unchanged | empty
+    status: str  # built | unchanged | empty | lease_held (another run is building)
     version: str = ""
     model_id: str = ""
     profiles: int = 0

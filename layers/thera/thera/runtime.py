@@ -1,4 +1,5 @@
-"""What every composition root shares: AWS clients made on first use, the business day, the embedding provider.
+"""What every composition root shares: AWS clients made on first use, the business day, the embedding provider,
+the lease of the jobs that must run alone.
 
 Light on purpose (boto3 and the standard library at import): the matcher, the index builder
 and the training steps import it without the daily flow's pyarrow and aiohttp.
@@ -6,14 +7,19 @@ and the training steps import it without the daily flow's pyarrow and aiohttp.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import boto3
+from aws_lambda_powertools.metrics import MetricUnit
 
+from thera.adapters.aws import DynamoVersionedStore
 from thera.config import EmbeddingProviderSettings
+from thera.lease import Grant, Lease
+from thera.observability import logger, metrics
 from thera.ports import EmbeddingProvider
 
 
@@ -40,3 +46,14 @@ def embedding_provider(settings: EmbeddingProviderSettings) -> EmbeddingProvider
     # the adapter retries throttling with its own backoff; botocore's retries would multiply it
     runtime = boto3.client("bedrock-runtime", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
     return TitanEmbeddings(runtime, model_id=settings.model_id, dimensions=settings.dimensions)
+
+
+def job_lease(job: str, table: str) -> Lease:
+    """The lease of a job that must run alone (an item of ``table``, the state table)."""
+    return Lease(DynamoVersionedStore(client("dynamodb"), table), job, time.time)
+
+
+def report_lease_held(grant: Grant) -> None:
+    """A run that found its job's lease held leaves without the work: say so, and count it."""
+    logger.info("another run holds the lease: leaving without the work", extra={"lease": grant.as_dict()})
+    metrics.add_metric(f"LeaseHeld_{grant.job}", MetricUnit.Count, 1)

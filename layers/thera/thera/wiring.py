@@ -54,12 +54,13 @@ from thera.events import is_s3_notification, s3_objects, s3_objects_from_sqs_bod
 from thera.gate import GateOutcome, record_health
 from thera.gold import GoldOutcome, ProfileInputs, ProfileSources, build_part
 from thera.health import Observations
+from thera.lease import held
 from thera.messages import CrawlRequest, GoldPartRequest, HealthRequest, load_object
 from thera.observability import logger, metrics
 from thera.publish import PublishOutcome, publish_part
 from thera.quota import TokenBucket
 from thera.refine import RefineOutcome, refine_bronze_object
-from thera.runtime import business_date, client, embedding_provider
+from thera.runtime import business_date, client, embedding_provider, job_lease, report_lease_held
 from thera.silver import QualityRules
 from thera.tables import from_rows, to_parquet
 
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from thera.ingest import PullReport
 
 APOLLO_BUCKET = "apollo"
+PULL_JOB = "apollo_pull"  # one pull at a time: the pages are walked with one cursor
 FIRECRAWL_BREAKER = "firecrawl"
 
 
@@ -109,6 +111,20 @@ def bronze_parquet(rows: list[dict[str, Any]]) -> bytes:
 
 
 async def run_pull(
+    settings: ApolloPullSettings, event: ScheduleEvent, run_id: str, time_left: Callable[[], float]
+) -> PullReport:
+    """The daily pull, if no other run holds the pull's lease (the run id holds it while it runs)."""
+    with held(job_lease(PULL_JOB, settings.state_table), run_id, time_left()) as grant:
+        if grant.acquired:
+            return await _pull(settings, event, run_id, time_left)
+    report_lease_held(grant)
+    from thera.ingest import PullReport
+
+    until = datetime.fromtimestamp(grant.until, UTC).isoformat(timespec="seconds")
+    return PullReport(sweep="", status="lease_held", stop_reason=f"run {grant.holder} holds the pull until {until}")
+
+
+async def _pull(
     settings: ApolloPullSettings, event: ScheduleEvent, run_id: str, time_left: Callable[[], float]
 ) -> PullReport:
     bucket = TokenBucket(
