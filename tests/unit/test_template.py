@@ -375,3 +375,64 @@ def test_no_function_reserves_concurrency_and_the_single_writers_hold_a_lease_in
         assert lease["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
         assert set(lease["Action"]) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
         assert lease["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"] == [lease_key(job)]
+
+
+def _statements(logical: str) -> list[dict[str, Any]]:
+    return [s for p in props(logical).get("Policies", []) if isinstance(p, dict) for s in p.get("Statement", [])]
+
+
+def _refs(resource: Any) -> set[str]:
+    """The logical ids a statement's Resource names (GetAtt X.Arn, Ref X, ${X.Arn}/... in a Sub)."""
+    import re
+
+    out = set()
+    for r in _as_list(resource):
+        if isinstance(r, dict) and "Fn::GetAtt" in r:
+            out.add(r["Fn::GetAtt"][0])
+        elif isinstance(r, dict) and "Ref" in r:
+            out.add(r["Ref"])
+        elif isinstance(r, dict) and "Fn::Sub" in r:
+            out |= set(re.findall(r"\$\{(\w+)\.Arn\}", str(r["Fn::Sub"])))
+    return out
+
+
+def _dynamodb_calls(adapter: type) -> set[str]:
+    """The DynamoDB actions an adapter class calls, read from its source (``self._ddb.get_item`` -> GetItem)."""
+    import inspect
+    import re
+
+    source = inspect.getsource(adapter)
+    ops = set(re.findall(r"self\._ddb\.(\w+)\(", source))
+    ops |= {"batch_get_item"} if "_batch_get(" in source else set()
+    ops |= {"batch_write_item"} if "_batch_put(" in source else set()
+    return {"dynamodb:" + "".join(word.title() for word in op.split("_")) for op in ops}
+
+
+def test_the_embeddings_and_profiles_tables_grant_exactly_what_their_adapters_call() -> None:
+    from thera.adapters.aws import DynamoEmbeddingIndex, DynamoProfileRegistry
+
+    for adapter, table in ((DynamoEmbeddingIndex, "EmbeddingsTable"), (DynamoProfileRegistry, "ProfilesTable")):
+        granted = {
+            action
+            for logical in FUNCTIONS
+            for s in _statements(logical)
+            if table in _refs(s["Resource"])
+            for action in _as_list(s["Action"])
+        }
+        assert granted == _dynamodb_calls(adapter), table
+
+
+def test_only_functions_that_write_encrypted_messages_may_generate_data_keys() -> None:
+    """kms:GenerateDataKey is for SendMessage to an SSE-KMS queue (a stage handing work on, or Lambda
+    putting a failed asynchronous invocation - the schedules - on the encrypted async-failures DLQ).
+    Reading queues, secrets, the environment and DynamoDB tables needs kms:Decrypt at most."""
+    encrypted = _encrypted_queues()
+    dlq = TEMPLATE.doc["Globals"]["Function"]["DeadLetterQueue"]["TargetArn"]["Fn::GetAtt"][0]
+    for logical in FUNCTIONS:
+        statements = _statements(logical)
+        sends = any("sqs:SendMessage" in _as_list(s["Action"]) and _refs(s["Resource"]) & encrypted for s in statements)
+        asynchronous = any(e["Type"] == "ScheduleV2" for e in props(logical).get("Events", {}).values())
+        on_key = {a for s in statements if _refs(s["Resource"]) == {"DataKey"} for a in _as_list(s["Action"])}
+        assert "kms:Decrypt" in on_key, logical  # the environment is encrypted with the key
+        needs = sends or (asynchronous and dlq in encrypted)
+        assert ("kms:GenerateDataKey" in on_key) == needs, f"{logical}: {sorted(on_key)}, writes encrypted: {needs}"
