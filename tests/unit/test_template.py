@@ -436,3 +436,33 @@ def test_only_functions_that_write_encrypted_messages_may_generate_data_keys() -
         assert "kms:Decrypt" in on_key, logical  # the environment is encrypted with the key
         needs = sends or (asynchronous and dlq in encrypted)
         assert ("kms:GenerateDataKey" in on_key) == needs, f"{logical}: {sorted(on_key)}, writes encrypted: {needs}"
+
+
+LOG_DELIVERY_ACTIONS = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+def test_the_state_machine_logs_its_executions_to_an_encrypted_group_without_their_data() -> None:
+    """Executions can be read in CloudWatch Logs; their inputs and outputs (which may carry company
+    data) stay out of the logs."""
+    (logical,) = TEMPLATE.of_type("AWS::Serverless::StateMachine")
+    logging = props(logical)["Logging"]
+    assert logging["Level"] == "ALL"
+    assert logging["IncludeExecutionData"] is False
+    (destination,) = logging["Destinations"]
+    group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    p = props(group)
+    assert TEMPLATE.resources[group]["Type"] == "AWS::Logs::LogGroup"
+    assert p["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    assert p["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert TEMPLATE.resolve(p["LogGroupName"]).startswith("/aws/vendedlogs/states/")  # keeps the resource policy small
+    granted = {a for s in _statements(logical) for a in _as_list(s["Action"])}
+    assert granted >= LOG_DELIVERY_ACTIONS
