@@ -26,16 +26,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from thera_local.apollo_standin import CompanyFileError
 from thera_local.lambda_env import function_environment, invoke_once
 from thera_local.schedules import scheduler_input
 from thera_local.stack import (
+    Requested,
     Stack,
     StackConfig,
     StackInfo,
+    StackStartError,
     ensure_stack,
     http_call,
     http_json,
+    kept_data,
     load_companies,
+    settle_config,
     stop_stack,
 )
 from thera_local.summary import dead_letter_queues, read_funnel, render
@@ -61,16 +66,35 @@ def default_home(root: Path) -> Path:
     return Path(os.environ.get("THERA_HOME", root / ".thera")).resolve()
 
 
+class UsageError(Exception):
+    """Bad input from the command line: one line on stderr, exit status 2."""
+
+
 def _config(args: argparse.Namespace) -> StackConfig:
+    """The stack this command talks to: the options it gives, else the running stack's (its data above all)."""
     root = project_root()
-    overrides = dict(p.split("=", 1) for p in (getattr(args, "parameter", None) or []))
-    return StackConfig(
-        home=Path(args.home).resolve() if args.home else default_home(root),
-        template=Path(args.template).resolve() if getattr(args, "template", None) else root / "template.yaml",
-        data=Path(args.data).resolve() if args.data else root / "local" / "data" / "companies_sample.jsonl",
-        overrides=overrides,
-        apollo_latency=float(getattr(args, "apollo_latency", 0.0) or 0.0),
+    home = Path(args.home).resolve() if args.home else default_home(root)
+    parameters = getattr(args, "parameter", None)
+    if parameters and any("=" not in p for p in parameters):
+        raise UsageError(f"--parameter takes NAME=VALUE, got {next(p for p in parameters if '=' not in p)!r}")
+    requested = Requested(
+        data=Path(args.data).resolve() if args.data else None,
+        overrides=dict(p.split("=", 1) for p in parameters) if parameters else None,
+        apollo_latency=getattr(args, "apollo_latency", None),
         retry_delay=getattr(args, "retry_delay", None),
+    )
+    info = StackInfo.read(home)
+    running = info.identity if info and info.alive() else None
+    kept = kept_data(home)
+    if requested.data is None and running is None and kept is not None and not kept.exists():
+        raise UsageError(f"the state under {home} was built from {kept}, which is gone: pass --data, or `thera reset`")
+    return settle_config(
+        home,
+        Path(args.template).resolve() if getattr(args, "template", None) else root / "template.yaml",
+        root / "local" / "data" / "companies_sample.jsonl",
+        requested,
+        running,
+        kept,
         schedules=not getattr(args, "no_schedules", False),
     )
 
@@ -101,6 +125,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     # several times per request. 2,000 companies through `thera run daily`: 145 s at 5 ms, 123 s at 1 ms
     # (0.5 ms 129 s, 0.2 ms 136 s: more handovers than the waits they save).
     sys.setswitchinterval(0.001)
+    load_companies(config.data)  # a bad file is refused in one line before start() resets the kept state
     stack = Stack(config)
     info = stack.start()
     print(
@@ -258,7 +283,7 @@ def run_weekly_flow(info: StackInfo, args: argparse.Namespace) -> int:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    info = ensure_stack(_config(args))
+    info = ensure_stack(_config(args), echo=_err)  # stdout is the answer (--json)
     if not info.api:
         _err("thera: the template declares no HTTP API")
         return 2
@@ -591,19 +616,27 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser, stack: bool = True) -> None:
         p.add_argument("--home", help="state folder (default: .thera in the project, or $THERA_HOME)")
         if stack:
-            p.add_argument("--data", help="company file in the format of yc_companies.jsonl (default: the sample)")
+            p.add_argument(
+                "--data",
+                help="company file in the format of yc_companies.jsonl (default: the running stack's, else the one "
+                "its kept state was built from, else the bundled sample); another file restarts the stack",
+            )
             p.add_argument("--template", help=argparse.SUPPRESS)
             p.add_argument(
                 "--parameter", action="append", metavar="NAME=VALUE", help="template parameter override (repeatable)"
             )
             p.add_argument(
-                "--apollo-latency", type=float, default=0.0, help="seconds the Apollo stand-in waits before each answer"
+                "--apollo-latency",
+                type=float,
+                default=None,
+                help="seconds the Apollo stand-in waits before each answer (default: the running stack's, else 0)",
             )
             p.add_argument(
                 "--retry-delay",
                 type=int,
                 default=None,
-                help="seconds before a failed message is retried (default: the queue's visibility timeout)",
+                help="seconds before a failed message is retried (default: the running stack's, else the queue's "
+                "visibility timeout)",
             )
 
     p = sub.add_parser("up", help="run the local stack in the foreground")
@@ -699,6 +732,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except (UsageError, CompanyFileError) as exc:
+        _err(f"thera: {exc}")
+        return 2
+    except StackStartError as exc:
+        _err(f"thera: {exc}")
+        return 1
     except KeyboardInterrupt:
         return 130
 
