@@ -4,6 +4,7 @@ thera up                     run the local stack in the foreground (queues, sche
 thera run daily              fire the daily schedules, wait until the queues drain, print the funnel
 thera invoke FN -e FILE      invoke one function with an event file (like `sam local invoke`)
 thera logs FN [--tail]       show a function's logs (like `sam logs`)
+thera env-vars [--output F]  the --env-vars file for `sam local invoke`, pointing at the running stack
 thera replay --from raw --date D  rebuild silver and gold of day D from raw files, compare with the lake
 thera fault SERVICE ...      faults for drills: apollo/firecrawl/bedrock answers, lambda --kill
 thera redrive QUEUE          move a DLQ's messages back to their queue
@@ -321,6 +322,55 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 _SINCE = re.compile(r"^(\d+)([smhd])$")
+
+
+ENV_VARS_HELP = """\
+Write the JSON file that `sam local invoke --env-vars FILE` reads: for every function,
+exactly the variables template.yaml declares for it (Globals and its own), with the
+running local stack's values: table and bucket names, queue URLs on the emulator, the
+stand-ins' URLs. A stack is started in the background when none runs; the file holds
+while that stack runs (its ports change when it restarts: write the file again).
+
+A Lambda container does not reach this machine at 127.0.0.1, where the stack listens, so
+the file names this machine by --host-address:
+  Docker Desktop (macOS, Windows): the default, host.docker.internal, which Docker
+    Desktop forwards to this machine's loopback.
+  Linux: Docker's bridge network cannot reach a service on 127.0.0.1; run
+    `sam local invoke --docker-network host ...` with --host-address 127.0.0.1.
+
+  thera env-vars --output .thera/env.json
+  sam build
+  sam local invoke MatcherFunction -e events/matcher_http_health.json --env-vars .thera/env.json
+
+SAM passes a function only the variables the template declares (any other name in the
+file is dropped): notes on stderr name what a container cannot use from the stack
+(AWS_ENDPOINT_URL while template.yaml does not declare it; files of this machine).
+"""
+
+
+def cmd_env_vars(args: argparse.Namespace) -> int:
+    """Write the ``--env-vars`` JSON of ``sam local invoke`` for the running stack (started when none runs)."""
+    from thera_local.sam_env import env_vars_file
+
+    if not args.host_address or any(c in args.host_address for c in "/: "):
+        raise UsageError(f"--host-address takes a host name or IP address, got {args.host_address!r}")
+    info = ensure_stack(_config(args), echo=_err)
+    written = env_vars_file(info.template_obj(), info.endpoint, args.host_address)
+    text = json.dumps(written.doc, indent=2, sort_keys=True) + "\n"
+    if args.output:
+        try:
+            Path(args.output).write_text(text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        _err(
+            f"wrote {args.output}: {len(written.doc) - 1} functions, for the stack with pid {info.pid} "
+            "(write it again after the stack restarts: its ports change)"
+        )
+    else:
+        sys.stdout.write(text)
+    for line in written.notes(info.endpoint):
+        _err(line)
+    return 0
 
 
 def _since(text: str | None) -> datetime | None:
@@ -674,6 +724,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("function")
     p.add_argument("-e", "--event", help="event JSON file (see events/)")
     p.set_defaults(func=cmd_invoke)
+
+    p = sub.add_parser(
+        "env-vars",
+        help="write the --env-vars file for `sam local invoke`, pointing each function at the running stack",
+        description=ENV_VARS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common(p)
+    p.add_argument("-o", "--output", help="write the JSON here (default: standard output)")
+    p.add_argument(
+        "--host-address",
+        default="host.docker.internal",
+        help="how the Lambda container reaches this machine (default host.docker.internal, for Docker Desktop; "
+        "127.0.0.1 with `sam local invoke --docker-network host` on Linux)",
+    )
+    p.set_defaults(func=cmd_env_vars)
 
     p = sub.add_parser("logs", help="show a function's logs")
     common(p, stack=False)
