@@ -99,3 +99,36 @@ def test_thera_env_vars_writes_the_file_for_the_running_stack(
     assert f"wrote {out}: 14 functions" in err
     assert cli.main(["env-vars", "--home", str(home), "--host-address", "http://x"]) == 2
     assert capsys.readouterr().err == "thera: --host-address takes a host name or IP address, got 'http://x'\n"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # samtranslator's validator, not ours
+def test_sam_clis_own_resolution_gives_each_function_the_files_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SAM CLI's code that builds a container's environment from --env-vars (no Docker needed for this part):
+    every declared variable takes the file's value, and a name the template does not declare is dropped."""
+    from samcli.commands.local.lib.local_lambda import LocalLambdaRunner
+    from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+    from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # no credential lookup beyond the environment
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.chdir(ROOT)
+    written = env_vars_file(Template(ROOT / "template.yaml", STACK_OVERRIDES), ENDPOINT)
+    doc = {**written.doc, "Parameters": {**written.doc["Parameters"], "AWS_ENDPOINT_URL": ENDPOINT}}
+    stacks, _ = SamLocalStackProvider.get_stacks("template.yaml")
+    provider = SamFunctionProvider(stacks)
+    runner = LocalLambdaRunner(
+        local_runtime=None,  # type: ignore[arg-type] - only the environment is built, nothing is run
+        function_provider=provider,
+        cwd=str(ROOT),
+        real_path=str(ROOT),
+        aws_region="us-east-1",
+        env_vars_values=doc,
+    )
+    for logical, variables in written.doc.items():
+        if logical == "Parameters":
+            continue
+        function = provider.get(logical)
+        assert function is not None, logical
+        environment = runner._make_env_vars(function).resolve()
+        assert {k: environment[k] for k in variables} == variables, logical
+        assert "AWS_ENDPOINT_URL" not in environment  # undeclared: SAM drops it, whatever the file says
