@@ -112,8 +112,10 @@ def kept_data(home: Path) -> Path | None:
     return Path(data) if data else None
 
 
-def restart_reason(running: dict[str, Any], wanted: dict[str, Any]) -> str | None:
-    """One line saying how the running stack differs from the one wanted; None when it is the same."""
+def restart_reason(running: dict[str, Any], wanted: dict[str, Any], same_content: bool = False) -> str | None:
+    """One line saying how the running stack differs from the one wanted; None when it is the same.
+
+    ``same_content``: the other company file holds the same bytes (the kept state then survives)."""
     if running == wanted:
         return None
     changes = []
@@ -125,9 +127,8 @@ def restart_reason(running: dict[str, Any], wanted: dict[str, Any]) -> str | Non
                 if old == new:  # same file name in another folder
                     old, new = running.get(key), wanted.get(key)
             changes.append(f"{key.replace('_', ' ')} {old} -> {new}")
-    emptied = (
-        " (another company file: its lake and tables start empty)" if running.get("data") != wanted.get("data") else ""
-    )
+    new_data = running.get("data") != wanted.get("data") and not same_content
+    emptied = " (another company file: its lake and tables start empty)" if new_data else ""
     return f"the local stack runs with other settings ({'; '.join(changes)}); restarting it{emptied}"
 
 
@@ -471,11 +472,12 @@ def ensure_stack(config: StackConfig, echo: Any = print) -> StackInfo:
     """The running stack for this config, started in the background when there is none."""
     info = StackInfo.read(config.home)
     if info and info.alive():
-        reason = restart_reason(info.identity, config.identity())
-        if reason is None:
+        if info.identity == config.identity():
             return info
         load_companies(config.data)  # a bad company file is refused before the running stack is stopped
-        echo(reason)
+        kept = json.loads((config.home / "state.json").read_text()) if (config.home / "state.json").exists() else {}
+        same = kept.get("data_fingerprint") == data_fingerprint(config.data)
+        echo(restart_reason(info.identity, config.identity(), same_content=same))
         stop_stack(config.home)
     else:
         load_companies(config.data)  # refused here, in one line, rather than as the background stack's crash
@@ -521,7 +523,9 @@ def ensure_stack(config: StackConfig, echo: Any = print) -> StackInfo:
 def last_error(log: Path) -> str:
     """The last non-empty line of a log (a stack that failed at start writes its one-line reason last)."""
     try:
-        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+        with log.open("rb") as fh:
+            fh.seek(max(0, log.stat().st_size - 65536))
+            lines = [ln.strip() for ln in fh.read().decode(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return "no log"
     return lines[-1] if lines else "no output"

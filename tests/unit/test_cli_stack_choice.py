@@ -102,6 +102,8 @@ def test_another_data_file_restarts_and_says_so_in_one_line(tmp_path: Path, cont
     reason = restart_reason(started.identity(), config.identity())
     assert reason is not None and "\n" not in reason
     assert "yc_companies.jsonl -> companies_sample.jsonl" in reason and "start empty" in reason
+    copy = restart_reason(started.identity(), config.identity(), same_content=True)
+    assert copy is not None and "start empty" not in copy  # a copy of the same bytes keeps the kept state
     same_file = cli._config(parse("match", "warehouse robots", "--home", str(home), "--data", str(companies)))
     assert restart_reason(started.identity(), same_file.identity()) is None
     slower = cli._config(parse("run", "daily", "--home", str(home), "--apollo-latency", "1.5"))
