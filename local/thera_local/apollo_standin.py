@@ -55,15 +55,39 @@ def organization_from_company(company: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class CompanyFileError(ValueError):
+    """A company file the stack cannot serve; the message names the file, the line and what is wrong."""
+
+
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
 def load_companies(path: Path) -> list[dict[str, Any]]:
+    """The companies of a JSON Lines file (one object per line, yc_companies.jsonl's format)."""
     companies = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
+    try:
+        with path.open("rb") as fh:
+            for n, raw in enumerate(fh, 1):
                 try:
-                    companies.append(json.loads(line))
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise CompanyFileError(f"{path} line {n}: not UTF-8 text (byte {exc.start + 1})") from None
+                if not line.strip():
+                    continue
+                text = line.rstrip("\r\n")
+                try:
+                    company = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{n}: not a JSON line: {exc.msg}") from None
+                    where = "at the end of the line" if exc.pos >= len(text.rstrip()) else f"at column {exc.pos + 1}"
+                    raise CompanyFileError(f"{path} line {n}: not valid JSON: {exc.msg} {where}") from None
+                if not isinstance(company, dict):
+                    kind = _JSON_KINDS.get(type(company), "null")
+                    raise CompanyFileError(f"{path} line {n}: {kind}, not a JSON object with a company's fields")
+                companies.append(company)
+    except OSError as exc:
+        raise CompanyFileError(f"{path}: {exc.strerror or exc}") from None
+    if not companies:
+        raise CompanyFileError(f"{path}: no companies (the file is empty)")
     return companies
 
 

@@ -4,6 +4,7 @@ thera up                     run the local stack in the foreground (queues, sche
 thera run daily              fire the daily schedules, wait until the queues drain, print the funnel
 thera invoke FN -e FILE      invoke one function with an event file (like `sam local invoke`)
 thera logs FN [--tail]       show a function's logs (like `sam logs`)
+thera env-vars [--output F]  the --env-vars file for `sam local invoke`, pointing at the running stack
 thera replay --from raw --date D  rebuild silver and gold of day D from raw files, compare with the lake
 thera fault SERVICE ...      faults for drills: apollo/firecrawl/bedrock answers, lambda --kill
 thera redrive QUEUE          move a DLQ's messages back to their queue
@@ -26,16 +27,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from thera_local.apollo_standin import CompanyFileError
 from thera_local.lambda_env import function_environment, invoke_once
 from thera_local.schedules import scheduler_input
 from thera_local.stack import (
+    Requested,
     Stack,
     StackConfig,
     StackInfo,
+    StackStartError,
     ensure_stack,
     http_call,
     http_json,
+    kept_data,
     load_companies,
+    settle_config,
     stop_stack,
 )
 from thera_local.summary import dead_letter_queues, read_funnel, render
@@ -61,16 +67,35 @@ def default_home(root: Path) -> Path:
     return Path(os.environ.get("THERA_HOME", root / ".thera")).resolve()
 
 
+class UsageError(Exception):
+    """Bad input from the command line: one line on stderr, exit status 2."""
+
+
 def _config(args: argparse.Namespace) -> StackConfig:
+    """The stack this command talks to: the options it gives, else the running stack's (its data above all)."""
     root = project_root()
-    overrides = dict(p.split("=", 1) for p in (getattr(args, "parameter", None) or []))
-    return StackConfig(
-        home=Path(args.home).resolve() if args.home else default_home(root),
-        template=Path(args.template).resolve() if getattr(args, "template", None) else root / "template.yaml",
-        data=Path(args.data).resolve() if args.data else root / "local" / "data" / "companies_sample.jsonl",
-        overrides=overrides,
-        apollo_latency=float(getattr(args, "apollo_latency", 0.0) or 0.0),
+    home = Path(args.home).resolve() if args.home else default_home(root)
+    parameters = getattr(args, "parameter", None)
+    if parameters and any("=" not in p for p in parameters):
+        raise UsageError(f"--parameter takes NAME=VALUE, got {next(p for p in parameters if '=' not in p)!r}")
+    requested = Requested(
+        data=Path(args.data).resolve() if args.data else None,
+        overrides=dict(p.split("=", 1) for p in parameters) if parameters else None,
+        apollo_latency=getattr(args, "apollo_latency", None),
         retry_delay=getattr(args, "retry_delay", None),
+    )
+    info = StackInfo.read(home)
+    running = info.identity if info and info.alive() else None
+    kept = kept_data(home)
+    if requested.data is None and running is None and kept is not None and not kept.exists():
+        raise UsageError(f"the state under {home} was built from {kept}, which is gone: pass --data, or `thera reset`")
+    return settle_config(
+        home,
+        Path(args.template).resolve() if getattr(args, "template", None) else root / "template.yaml",
+        root / "local" / "data" / "companies_sample.jsonl",
+        requested,
+        running,
+        kept,
         schedules=not getattr(args, "no_schedules", False),
     )
 
@@ -101,6 +126,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     # several times per request. 2,000 companies through `thera run daily`: 145 s at 5 ms, 123 s at 1 ms
     # (0.5 ms 129 s, 0.2 ms 136 s: more handovers than the waits they save).
     sys.setswitchinterval(0.001)
+    load_companies(config.data)  # a bad file is refused in one line before start() resets the kept state
     stack = Stack(config)
     info = stack.start()
     print(
@@ -258,7 +284,7 @@ def run_weekly_flow(info: StackInfo, args: argparse.Namespace) -> int:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    info = ensure_stack(_config(args))
+    info = ensure_stack(_config(args), echo=_err)  # stdout is the answer (--json)
     if not info.api:
         _err("thera: the template declares no HTTP API")
         return 2
@@ -296,6 +322,55 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 _SINCE = re.compile(r"^(\d+)([smhd])$")
+
+
+ENV_VARS_HELP = """\
+Write the JSON file that `sam local invoke --env-vars FILE` reads: for every function,
+exactly the variables template.yaml declares for it (Globals and its own), with the
+running local stack's values: table and bucket names, queue URLs on the emulator, the
+stand-ins' URLs. A stack is started in the background when none runs; the file holds
+while that stack runs (its ports change when it restarts: write the file again).
+
+A Lambda container does not reach this machine at 127.0.0.1, where the stack listens, so
+the file names this machine by --host-address:
+  Docker Desktop (macOS, Windows): the default, host.docker.internal, which Docker
+    Desktop forwards to this machine's loopback.
+  Linux: Docker's bridge network cannot reach a service on 127.0.0.1; run
+    `sam local invoke --docker-network host ...` with --host-address 127.0.0.1.
+
+  thera env-vars --output .thera/env.json
+  sam build
+  sam local invoke MatcherFunction -e events/matcher_http_health.json --env-vars .thera/env.json
+
+SAM passes a function only the variables the template declares (any other name in the
+file is dropped): notes on stderr name what a container cannot use from the stack
+(AWS_ENDPOINT_URL while template.yaml does not declare it; files of this machine).
+"""
+
+
+def cmd_env_vars(args: argparse.Namespace) -> int:
+    """Write the ``--env-vars`` JSON of ``sam local invoke`` for the running stack (started when none runs)."""
+    from thera_local.sam_env import env_vars_file
+
+    if not args.host_address or any(c in args.host_address for c in "/: "):
+        raise UsageError(f"--host-address takes a host name or IP address, got {args.host_address!r}")
+    info = ensure_stack(_config(args), echo=_err)
+    written = env_vars_file(info.template_obj(), info.endpoint, args.host_address)
+    text = json.dumps(written.doc, indent=2, sort_keys=True) + "\n"
+    if args.output:
+        try:
+            Path(args.output).write_text(text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        _err(
+            f"wrote {args.output}: {len(written.doc) - 1} functions, for the stack with pid {info.pid} "
+            "(write it again after the stack restarts: its ports change)"
+        )
+    else:
+        sys.stdout.write(text)
+    for line in written.notes(info.endpoint):
+        _err(line)
+    return 0
 
 
 def _since(text: str | None) -> datetime | None:
@@ -591,19 +666,27 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser, stack: bool = True) -> None:
         p.add_argument("--home", help="state folder (default: .thera in the project, or $THERA_HOME)")
         if stack:
-            p.add_argument("--data", help="company file in the format of yc_companies.jsonl (default: the sample)")
+            p.add_argument(
+                "--data",
+                help="company file in the format of yc_companies.jsonl (default: the running stack's, else the one "
+                "its kept state was built from, else the bundled sample); another file restarts the stack",
+            )
             p.add_argument("--template", help=argparse.SUPPRESS)
             p.add_argument(
                 "--parameter", action="append", metavar="NAME=VALUE", help="template parameter override (repeatable)"
             )
             p.add_argument(
-                "--apollo-latency", type=float, default=0.0, help="seconds the Apollo stand-in waits before each answer"
+                "--apollo-latency",
+                type=float,
+                default=None,
+                help="seconds the Apollo stand-in waits before each answer (default: the running stack's, else 0)",
             )
             p.add_argument(
                 "--retry-delay",
                 type=int,
                 default=None,
-                help="seconds before a failed message is retried (default: the queue's visibility timeout)",
+                help="seconds before a failed message is retried (default: the running stack's, else the queue's "
+                "visibility timeout)",
             )
 
     p = sub.add_parser("up", help="run the local stack in the foreground")
@@ -641,6 +724,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("function")
     p.add_argument("-e", "--event", help="event JSON file (see events/)")
     p.set_defaults(func=cmd_invoke)
+
+    p = sub.add_parser(
+        "env-vars",
+        help="write the --env-vars file for `sam local invoke`, pointing each function at the running stack",
+        description=ENV_VARS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common(p)
+    p.add_argument("-o", "--output", help="write the JSON here (default: standard output)")
+    p.add_argument(
+        "--host-address",
+        default="host.docker.internal",
+        help="how the Lambda container reaches this machine (default host.docker.internal, for Docker Desktop; "
+        "127.0.0.1 with `sam local invoke --docker-network host` on Linux)",
+    )
+    p.set_defaults(func=cmd_env_vars)
 
     p = sub.add_parser("logs", help="show a function's logs")
     common(p, stack=False)
@@ -699,6 +798,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except (UsageError, CompanyFileError) as exc:
+        _err(f"thera: {exc}")
+        return 2
+    except StackStartError as exc:
+        _err(f"thera: {exc}")
+        return 1
     except KeyboardInterrupt:
         return 130
 

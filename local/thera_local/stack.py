@@ -64,6 +64,78 @@ class StackConfig:
         }
 
 
+@dataclass(frozen=True)
+class Requested:
+    """What a command asked of the stack: None where it gave no option, and then the stack's own setting holds."""
+
+    data: Path | None = None
+    overrides: dict[str, str] | None = None
+    apollo_latency: float | None = None
+    retry_delay: int | None = None
+
+
+def settle_config(
+    home: Path,
+    template: Path,
+    sample: Path,
+    requested: Requested,
+    running: dict[str, Any] | None,
+    kept_data: Path | None,
+    schedules: bool = False,
+) -> StackConfig:
+    """The stack a command should talk to: what it asked for, else the running stack's settings (``running``,
+    its identity), else the company file the kept state was built from (``kept_data``), else the sample.
+
+    Without this, a command with no ``--data`` restarted a stack started on another file with the sample,
+    and the new fingerprint emptied its lake."""
+    base = running or {}
+    data = requested.data or (Path(base["data"]) if base.get("data") else None) or kept_data or sample
+    return StackConfig(
+        home=home,
+        template=template,
+        data=data,
+        overrides=dict(requested.overrides if requested.overrides is not None else base.get("overrides", {})),
+        apollo_latency=float(
+            requested.apollo_latency if requested.apollo_latency is not None else base.get("apollo_latency", 0.0)
+        ),
+        retry_delay=requested.retry_delay if requested.retry_delay is not None else base.get("retry_delay"),
+        schedules=schedules,
+    )
+
+
+def kept_data(home: Path) -> Path | None:
+    """The company file the state under ``home`` was built from (``state.json``), if any."""
+    try:
+        data = json.loads((home / "state.json").read_text()).get("data")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(data) if data else None
+
+
+def restart_reason(running: dict[str, Any], wanted: dict[str, Any], same_content: bool = False) -> str | None:
+    """One line saying how the running stack differs from the one wanted; None when it is the same.
+
+    ``same_content``: the other company file holds the same bytes (the kept state then survives)."""
+    if running == wanted:
+        return None
+    changes = []
+    for key in ("data", "template", "overrides", "apollo_latency", "retry_delay"):
+        old, new = running.get(key), wanted.get(key)
+        if old != new:
+            if key in ("data", "template"):
+                old, new = Path(str(old)).name if old else old, Path(str(new)).name if new else new
+                if old == new:  # same file name in another folder
+                    old, new = running.get(key), wanted.get(key)
+            changes.append(f"{key.replace('_', ' ')} {old} -> {new}")
+    new_data = running.get("data") != wanted.get("data") and not same_content
+    emptied = " (another company file: its lake and tables start empty)" if new_data else ""
+    return f"the local stack runs with other settings ({'; '.join(changes)}); restarting it{emptied}"
+
+
+class StackStartError(RuntimeError):
+    """The background stack did not come up; the message carries its own last error line."""
+
+
 def data_fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -402,8 +474,13 @@ def ensure_stack(config: StackConfig, echo: Any = print) -> StackInfo:
     if info and info.alive():
         if info.identity == config.identity():
             return info
-        echo("the local stack runs with other settings; restarting it")
+        load_companies(config.data)  # a bad company file is refused before the running stack is stopped
+        kept = json.loads((config.home / "state.json").read_text()) if (config.home / "state.json").exists() else {}
+        same = kept.get("data_fingerprint") == data_fingerprint(config.data)
+        echo(restart_reason(info.identity, config.identity(), same_content=same))
         stop_stack(config.home)
+    else:
+        load_companies(config.data)  # refused here, in one line, rather than as the background stack's crash
     config.home.mkdir(parents=True, exist_ok=True)
     cmd = [
         sys.executable,
@@ -434,10 +511,24 @@ def ensure_stack(config: StackConfig, echo: Any = print) -> StackInfo:
             echo(f"local stack started in the background (pid {proc.pid}); stop it with `thera down`")
             return info
         if proc.poll() is not None:
-            raise RuntimeError(f"the local stack exited at start; see {config.home / 'stack.log'}")
+            raise StackStartError(
+                f"the local stack exited at start: {last_error(config.home / 'stack.log')} "
+                f"(all of it in {config.home / 'stack.log'})"
+            )
         time.sleep(0.2)
     proc.kill()
-    raise RuntimeError(f"the local stack did not start in time; see {config.home / 'stack.log'}")
+    raise StackStartError(f"the local stack did not start in time; see {config.home / 'stack.log'}")
+
+
+def last_error(log: Path) -> str:
+    """The last non-empty line of a log (a stack that failed at start writes its one-line reason last)."""
+    try:
+        with log.open("rb") as fh:
+            fh.seek(max(0, log.stat().st_size - 65536))
+            lines = [ln.strip() for ln in fh.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "no output"
 
 
 def stop_stack(home: Path, timeout: float = 120) -> bool:

@@ -16,7 +16,9 @@ CHALLENGE = "We are looking for startups that build software to help small busin
 
 def test_thera_match_json_returns_twenty_ranked_startups_with_reasons(demo: tuple[TheraCli, str]) -> None:
     cli, data = demo
-    done = cli.run("match", CHALLENGE, "--json", "--data", data)
+    before = StackInfo.read(cli.home)
+    done = cli.run("match", CHALLENGE, "--json")  # no --data: the running stack's data, as after `make demo DATA=`
+    assert done.stderr == "" and StackInfo.read(cli.home) == before  # not restarted with the sample
     matches = json.loads(done.stdout)
     assert len(matches) == 20
     for m in matches:

@@ -236,3 +236,32 @@ def test_the_explorer_page_is_served(aws: Aws, handler_env: Any, lake: dict[str,
     matcher_env(handler_env, lake)
     status, page = call("GET", "/")
     assert status == 200 and "Match explorer" in page and "fetch(path" in page
+
+
+def test_every_route_answers_its_sample_event(aws: Aws, handler_env: Any, lake: dict[str, Any]) -> None:
+    """events/matcher_http_*.json, as `sam local invoke MatcherFunction -e` sends them, through the handler."""
+    from tests.conftest import EVENTS, load_event
+
+    build_index(handler_env)
+    matcher_env(handler_env, lake)
+    answers = {}
+    for path in sorted(EVENTS.glob("matcher_http_*.json")):
+        answer = load_handler_module("matcher").handler(load_event(path.name), FakeContext("matcher"))
+        answers[path.name] = (answer["statusCode"], answer["headers"]["Content-Type"], answer["body"])
+    assert {name: status for name, (status, _, _) in answers.items()} == {
+        "matcher_http_explorer.json": 200,
+        "matcher_http_feedback.json": 201,
+        "matcher_http_health.json": 200,
+        "matcher_http_match.json": 200,
+        "matcher_http_models.json": 200,
+    }
+    assert (
+        answers["matcher_http_explorer.json"][1] == "text/html"
+        and "Match explorer" in answers["matcher_http_explorer.json"][2]
+    )
+    assert json.loads(answers["matcher_http_health.json"][2])["status"] == "ok"
+    assert json.loads(answers["matcher_http_models.json"][2])["serving"][0]["version"] == "prior-v1"
+    matches = json.loads(answers["matcher_http_match.json"][2])["matches"]
+    assert 0 < len(matches) <= 5 and {m["country"] for m in matches} == {"United States"}
+    stored = json.loads(answers["matcher_http_feedback.json"][2])["stored"]
+    assert json.loads(lake["store"].get(stored))["decision"] == "accept"

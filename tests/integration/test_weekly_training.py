@@ -150,3 +150,31 @@ def test_too_few_labels_fails_the_execution_and_notifies(aws: Aws, handler_env: 
     assert note["Subject"] == "Thera weekly training failed"
     assert "TooFewLabels" in note["Message"] and "weekly-few" in note["Message"]
     assert store.list("training/weekly-few/") == []  # nothing half-built
+
+
+def test_the_task_sample_events_run_the_four_steps_in_order(aws: Aws, handler_env: Any) -> None:
+    """events/*_task*.json are one real execution's inputs: replayed through the handlers, each step finds
+    what the one before stored (the keys derive from the run id), and the pointer moves at the end."""
+    from tests.conftest import load_event
+
+    store = store_of(aws)
+    labelled(store, lambda f, rng: f["health"] + 0.5 * f["similarity"] + rng.normal(0, 0.15) > 0.9)
+    handler_env("PromoteFunction", CODE_VERSION="test-commit")
+    steps = load_handler_module("weekly_training")
+    built = steps.build_training_set(load_event("build_training_set_task.json"), FakeContext("build"))
+    evaluate_event = load_event("evaluate_task.json")
+    assert built["dataset_key"] == evaluate_event["dataset_key"] and built["counts"] == evaluate_event["counts"]
+    candidates = [
+        steps.train(load_event(f"train_task_{algorithm}.json"), FakeContext("train"))
+        for algorithm in ("logistic_regression", "random_forest")
+    ]
+    assert candidates == evaluate_event["candidates"]
+    evaluation = steps.evaluate(evaluate_event, FakeContext("evaluate"))
+    promote_event = load_event("promote_task.json")
+    assert set(evaluation) == set(promote_event["evaluation"]) and set(built) == set(promote_event["training_set"])
+    assert store.metadata(evaluation["report_key"]) is not None
+    pointer = steps.promote(promote_event, FakeContext("promote"))
+    challenger = promote_event["evaluation"]["challenger"]["version"]
+    assert pointer["versions"][0]["version"] == challenger
+    assert json.loads(store.get(keys.SERVING_POINTER)) == pointer
+    assert json.loads(store.get(keys.model_artifact(challenger)))["code_version"] == "test-commit"

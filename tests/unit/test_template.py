@@ -101,13 +101,77 @@ def _stage(logical_id: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _task_functions() -> dict[str, str]:
+    """Functions the state machine invokes, by the DefinitionSubstitutions name of their ARN."""
+    out = {}
+    for machine in TEMPLATE.of_type("AWS::Serverless::StateMachine").values():
+        for name, value in machine["Properties"].get("DefinitionSubstitutions", {}).items():
+            if isinstance(value, dict) and value.get("Fn::GetAtt", [""])[0] in FUNCTIONS:
+                out[name] = value["Fn::GetAtt"][0]
+    return out
+
+
 @pytest.mark.parametrize("spec", list(FUNCTIONS.values()), ids=lambda f: f.logical_id)
-def test_every_queue_event_and_schedule_has_a_sample_event(spec: Any) -> None:
+def test_every_function_and_trigger_has_a_sample_event(spec: Any) -> None:
+    """One file per queue event, schedule, HTTP API route and state machine task (`sam local invoke -e`)."""
     names = {p.name for p in (ROOT / "events").glob("*.json")}
+    stage = _stage(spec.logical_id)
     if spec.sqs_events:
-        assert f"{_stage(spec.logical_id)}_sqs.json" in names
+        assert f"{stage}_sqs.json" in names
     if spec.schedules:
-        assert f"{_stage(spec.logical_id)}_schedule.json" in names
+        assert f"{stage}_schedule.json" in names
+    for route in spec.http_routes:
+        name = f"{stage}_http_{_snake(route.name)}.json"
+        assert name in names, f"{spec.logical_id} route {route.method} {route.path} has no events/{name}"
+    if spec.logical_id in _task_functions().values():
+        assert any(n.startswith(f"{stage}_task") for n in names), f"{spec.logical_id} has no events/{stage}_task*.json"
+    assert any(n.startswith(f"{stage}_") for n in names), f"{spec.logical_id} has no sample event at all"
+
+
+def test_each_http_sample_is_an_http_api_v2_request_for_its_route_on_the_stage() -> None:
+    import json
+
+    stage = TEMPLATE.params["Stage"]
+    for spec in FUNCTIONS.values():
+        for route in spec.http_routes:
+            event = json.loads(
+                (ROOT / "events" / f"{_stage(spec.logical_id)}_http_{_snake(route.name)}.json").read_text()
+            )
+            key = f"{route.method} {route.path}"
+            context = event["requestContext"]
+            assert event["version"] == "2.0" and event["routeKey"] == context["routeKey"] == key
+            assert context["stage"] == stage and context["http"]["method"] == route.method
+            assert event["rawPath"] == context["http"]["path"] == f"/{stage}{route.path}"  # a named stage prefixes it
+            assert ("body" in event) == (route.method == "POST")
+
+
+def test_each_task_sample_carries_what_the_state_machine_passes_that_task() -> None:
+    """The keys of a task's sample event are the Parameters its Task states give it (the ``.$`` dropped)."""
+    import json
+
+    machine = next(iter(TEMPLATE.of_type("AWS::Serverless::StateMachine").values()))
+    asl = json.loads((ROOT / machine["Properties"]["DefinitionUri"]).read_text())
+    passed: dict[str, list[set[str]]] = {}
+
+    def walk(states: dict[str, Any]) -> None:
+        for state in states.values():
+            for branch in state.get("Branches", []):
+                walk(branch["States"])
+            resource = str(state.get("Resource", ""))
+            if state["Type"] == "Task" and resource.startswith("${"):
+                logical = _task_functions()[resource[2:-1]]
+                passed.setdefault(logical, []).append({k.removesuffix(".$") for k in state["Parameters"]})
+
+    walk(asl["States"])
+    assert set(passed) == set(_task_functions().values())
+    for logical, shapes in passed.items():
+        samples = sorted((ROOT / "events").glob(f"{_stage(logical)}_task*.json"))
+        keys = [set(json.loads(p.read_text())) for p in samples]
+        assert sorted(map(sorted, keys)) == sorted(map(sorted, shapes)), logical  # one sample per Task state
 
 
 def test_read_models_keep_versions_and_expire() -> None:
