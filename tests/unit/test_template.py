@@ -283,3 +283,22 @@ def test_every_schedule_has_a_stage_scoped_name_so_two_stages_can_share_an_accou
         assert isinstance(name, dict) and "${Stage}" in name["Fn::Sub"], f"{logical}.{event}: {name!r}"
         names.append(name["Fn::Sub"])
     assert len(set(names)) == len(names)
+
+
+def test_functions_run_python_3_13_and_layers_build_for_it_without_a_matching_interpreter() -> None:
+    """python3.11 runs on Amazon Linux 2, past its end of life; the layers pick their wheels with pip's
+    --platform/--python-version (layers/layer.mk), for the Architecture parameter's processor."""
+    function_globals = TEMPLATE.doc["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == [{"Ref": "Architecture"}]
+    assert TEMPLATE.doc["Parameters"]["Architecture"]["AllowedValues"] == ["x86_64", "arm64"]
+    for logical in FUNCTIONS:
+        assert "Runtime" not in props(logical) and "Architectures" not in props(logical), logical
+    layers = TEMPLATE.of_type("AWS::Serverless::LayerVersion")
+    assert layers
+    for logical, res in layers.items():
+        assert res["Properties"]["CompatibleRuntimes"] == ["python3.13"], logical
+        assert res["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}], logical
+        assert res["Metadata"]["BuildMethod"] == "makefile", logical
+        makefile = (ROOT / res["Properties"]["ContentUri"] / "Makefile").read_text()
+        assert f"build-{logical}:" in makefile and "layer.mk" in makefile, logical
