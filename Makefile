@@ -1,21 +1,25 @@
-# Two commands do everything on a fresh machine with Python 3.11, git and make:
+# Two commands do everything on a fresh machine with Python 3.13, git and make:
 #   make demo   - set up, then run the daily flow locally on the bundled sample (DATA=file for another)
 #   make test   - set up, then lint, type-check, validate and build the template, run every test
 SHELL := /bin/bash
-PYTHON ?= python3
+# Python 3.13, the Lambda runtime's version: python3.13 on PATH, else pyenv's 3.13 (installed, not enabled)
+PYTHON ?= $(shell for p in python3.13 "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$p"; break; }; done)
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 # checkov pins an older boto3 than the project: it gets a virtual environment of its own
 CHECKOV_VENV := .venv-checkov
 DATA ?= local/data/companies_sample.jsonl
+# the functions' processor: x86_64, or arm64 (Graviton); deploy with the same Architecture parameter
+ARCH ?= x86_64
 PYTEST_ARGS ?=
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv demo test lint typecheck template checkov build pytest bench bench-more down clean
+.PHONY: venv demo test lint typecheck template checkov build sizes pytest bench bench-more down clean
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is needed, found " + sys.version.split()[0])'
+	@test -n "$(PYTHON)" || { echo "make: Python 3.13 is needed: install it (python.org, your package manager, or pyenv install 3.13) so that python3.13 is on PATH"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements/dev.txt
@@ -33,7 +37,7 @@ demo: venv
 	$(BIN)/thera run daily --data $(DATA)
 	@echo "Logs: $(BIN)/thera logs FUNCTION (e.g. ApolloPullFunction, FirecrawlFunction); stop the stack: $(BIN)/thera down"
 
-test: venv lint typecheck template checkov build pytest
+test: venv lint typecheck template checkov build sizes pytest
 
 lint: venv
 	$(BIN)/ruff check .
@@ -49,8 +53,14 @@ template: venv
 checkov: $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
+# the layers' Makefiles (layers/layer.mk) pick the wheels for LAMBDA_ARCH; the functions' for the parameter
 build: venv
-	$(BIN)/sam build
+	LAMBDA_ARCH=$(ARCH) $(BIN)/sam build --parameter-overrides Architecture=$(ARCH) $(if $(filter-out x86_64,$(ARCH)),--no-cached)
+
+# every function with its layers under Lambda's 250 MB unzipped, on both architectures (arm64 builds beside)
+sizes: build
+	$(BIN)/python bench/package_sizes.py --no-build --check
+	$(BIN)/python bench/package_sizes.py --arch arm64 --check
 
 pytest: venv
 	$(BIN)/pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)

@@ -65,7 +65,7 @@ EVENTS = REPO / "events"
 SAMPLE = REPO / "local" / "data" / "companies_sample.jsonl"
 WORK = Path(tempfile.gettempdir()) / "bench-cold-start"
 ML_LAYERS = {"NumpyLayer", "SklearnLayer", "MatplotlibLayer"}
-RUNTIME_PACKAGES = ("boto3", "s3transfer")  # what Lambda's python3.11 runtime adds after /opt/python
+RUNTIME_PACKAGES = ("boto3", "s3transfer")  # what Lambda's python3.13 runtime adds after /opt/python
 HEAVY = ("pyarrow", "aiohttp", "numpy", "sklearn", "scipy", "matplotlib")
 NON_ML_TARGET, MATCHER_TARGET = 1.3, 2.0
 BASELINE = "baseline"
@@ -282,7 +282,7 @@ def ensure_build() -> None:
 
 
 def runtime_dir() -> Path:
-    """Lambda's python3.11 runtime adds boto3 after the layers: here, links to this environment's copy."""
+    """Lambda's python3.13 runtime adds boto3 after the layers: here, links to this environment's copy."""
     target = WORK / "runtime"
     target.mkdir(parents=True, exist_ok=True)
     site = Path(__import__("boto3").__file__).resolve().parents[1]

@@ -163,7 +163,7 @@ def function_environment(spec: FunctionSpec, endpoint: str) -> dict[str, str]:
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
         "TZ": "UTC",
     }

@@ -39,7 +39,7 @@ COMPANIES: list[dict[str, Any]] = [
 OK = "ok.example.com"
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+def run[T](coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 

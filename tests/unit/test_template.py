@@ -530,3 +530,22 @@ def test_the_state_machine_logs_its_executions_to_an_encrypted_group_without_the
     assert TEMPLATE.resolve(p["LogGroupName"]).startswith("/aws/vendedlogs/states/")  # keeps the resource policy small
     granted = {a for s in _statements(logical) for a in _as_list(s["Action"])}
     assert granted >= LOG_DELIVERY_ACTIONS
+
+
+def test_functions_run_python_3_13_and_layers_build_for_it_without_a_matching_interpreter() -> None:
+    """python3.11 runs on Amazon Linux 2, past its end of life; the layers pick their wheels with pip's
+    --platform/--python-version (layers/layer.mk), for the Architecture parameter's processor."""
+    function_globals = TEMPLATE.doc["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == [{"Ref": "Architecture"}]
+    assert TEMPLATE.doc["Parameters"]["Architecture"]["AllowedValues"] == ["x86_64", "arm64"]
+    for logical in FUNCTIONS:
+        assert "Runtime" not in props(logical) and "Architectures" not in props(logical), logical
+    layers = TEMPLATE.of_type("AWS::Serverless::LayerVersion")
+    assert layers
+    for logical, res in layers.items():
+        assert res["Properties"]["CompatibleRuntimes"] == ["python3.13"], logical
+        assert res["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}], logical
+        assert res["Metadata"]["BuildMethod"] == "makefile", logical
+        makefile = (ROOT / res["Properties"]["ContentUri"] / "Makefile").read_text()
+        assert f"build-{logical}:" in makefile and "layer.mk" in makefile, logical

@@ -134,11 +134,11 @@ def read_npy(data: bytes) -> np.ndarray[Any, Any]:
     gigabyte or more runs some 5-15% slower (bench/vector_search.py); below that, no slower.
     """
     stream = io.BytesIO(data)
-    version = np.lib.format.read_magic(stream)  # type: ignore[no-untyped-call]
+    version = np.lib.format.read_magic(stream)
     if version == (1, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)  # type: ignore[no-untyped-call]
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
     elif version == (2, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)  # type: ignore[no-untyped-call]
+        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
     else:
         return np.load(io.BytesIO(data), allow_pickle=False)  # type: ignore[no-any-return]
     if dtype.hasobject:

@@ -174,7 +174,7 @@ class Contention(RuntimeError):
     """Too many concurrent writers kept winning the compare-and-set."""
 
 
-def cas_update(
+def cas_update[T](
     store: VersionedStore,
     key: str,
     plan: Callable[[Versioned | None], tuple[dict[str, Any] | None, T]],
