@@ -597,15 +597,15 @@ def main(argv: list[str] | None = None) -> int:
         reports = rehearse(args, clock, localstack)
     except RehearsalError as e:
         _stop(localstack, clock)
-        print(f"rehearsal failed: {e} (LocalStack log: {root / 'localstack.log'})", file=sys.stderr)
+        print(f"rehearsal failed: {e}{_log_note(root)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         _stop(localstack, clock)
-        print(f"rehearsal interrupted; LocalStack stopped (log: {root / 'localstack.log'})", file=sys.stderr)
+        print(f"rehearsal interrupted; LocalStack stopped{_log_note(root)}", file=sys.stderr)
         return 130
     except Exception as e:  # an unforeseen error still gets one line and a stopped LocalStack
         _stop(localstack, clock)
-        print(f"rehearsal failed: {type(e).__name__}: {e} (LocalStack log: {root / 'localstack.log'})", file=sys.stderr)
+        print(f"rehearsal failed: {type(e).__name__}: {e}{_log_note(root)}", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous_term)
@@ -622,6 +622,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Rehearsal passed in {time.monotonic() - clock.start:.0f} s")
     shutil.rmtree(root, ignore_errors=True)
     return 0
+
+
+def _log_note(root: Path) -> str:
+    log = root / "localstack.log"
+    return f" (LocalStack log: {log}; sam logs beside it)" if log.exists() else ""
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
