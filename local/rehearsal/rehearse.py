@@ -43,8 +43,9 @@ NOT_CHECKED = (
     "KMS key policies: not evaluated; whether S3, CloudWatch and Budgets may use the key is not tested.",
     "Queue and topic policies: stored, not enforced; S3 -> SQS and CloudWatch/Budgets -> SNS permissions untested.",
     "Functions: created with their layers and event source mappings, never invoked (no Docker); "
-    "the Lambda runtime, package size limits and imports are not exercised.",
-    "Service quotas and account settings: reserved concurrency against the account's quota, Bedrock model access.",
+    "the Lambda runtime is not exercised (make sizes checks the size limit, tests/integration/test_layers.py "
+    "the layers' imports).",
+    "Service quotas and account settings: the account's Lambda concurrency quota, Bedrock model access.",
     "CloudWatch alarms on metric math are stored but not evaluated; schedules are created, not fired.",
 )
 
