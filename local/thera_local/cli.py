@@ -340,11 +340,15 @@ the file names this machine by --host-address:
 
   thera env-vars --output .thera/env.json
   sam build
-  sam local invoke MatcherFunction -e events/matcher_http_health.json --env-vars .thera/env.json
+  sam local invoke MatcherFunction -e events/matcher_http_health.json \\
+      --env-vars .thera/env.json --region us-east-1
 
-SAM passes a function only the variables the template declares (any other name in the
-file is dropped): notes on stderr name what a container cannot use from the stack
-(AWS_ENDPOINT_URL while template.yaml does not declare it; files of this machine).
+The functions' AWS calls go to the stack's emulator through LOCAL_AWS_ENDPOINT_URL, which
+template.yaml declares for every function (empty when deployed); the stack's resources live
+in us-east-1, hence --region us-east-1 (SAM otherwise passes your profile's region). SAM
+passes a function only the variables the template declares (any other name in the file is
+dropped): notes on stderr name what a container cannot use from the stack (files of this
+machine, or the endpoint if the template stops declaring it).
 """
 
 

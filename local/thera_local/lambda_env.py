@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from thera.config import LOCAL_AWS_ENDPOINT_URL
 from thera_local.template import REGION, FunctionSpec
 
 
@@ -155,6 +156,7 @@ def function_environment(spec: FunctionSpec, endpoint: str) -> dict[str, str]:
         **keep,
         **env,
         "AWS_ENDPOINT_URL": endpoint,
+        LOCAL_AWS_ENDPOINT_URL: endpoint,  # what sam local invoke passes (thera env-vars): the template declares it
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": REGION,

@@ -7,7 +7,9 @@ declare is dropped, so each entry holds exactly the function's declared variable
 own), with the values the running stack gives them.
 
 Values are the ones the local runtime hands its own execution environments (``function_environment``),
-with the loopback address replaced by the address a Lambda container reaches this machine by.
+with the loopback address replaced by the address a Lambda container reaches this machine by. The
+emulator's address travels in ``LOCAL_AWS_ENDPOINT_URL`` (declared in Globals, empty when deployed), not in
+the standard ``AWS_ENDPOINT_URL``, which the template does not declare, so SAM would drop it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from thera.config import LOCAL_AWS_ENDPOINT_URL
 from thera_local.lambda_env import function_environment
 from thera_local.template import Template
 
 CONTAINER_HOST = "host.docker.internal"
-ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
+ENDPOINT_VARIABLE = LOCAL_AWS_ENDPOINT_URL  # the emulator's address; the functions' clients use it when set
 _LOOPBACK = re.compile(r"(?<=://)(?:127\.0\.0\.1|localhost)(?=[:/]|$)")
 
 
@@ -41,8 +44,8 @@ class EnvVarsFile:
         lines = []
         if not self.endpoint_declared:
             lines.append(
-                f"note: template.yaml declares no {ENDPOINT_VARIABLE}, and sam local invoke passes only declared "
-                f"variables: the functions' AWS calls go to AWS, not to the local emulator ({endpoint})"
+                f"note: template.yaml does not declare {ENDPOINT_VARIABLE} for every function, and sam local invoke "
+                f"passes only declared variables: their AWS calls go to AWS, not to the local emulator ({endpoint})"
             )
         for name, functions in sorted(self.host_paths.items()):
             lines.append(
@@ -68,5 +71,7 @@ def env_vars_file(template: Template, endpoint: str, host: str = CONTAINER_HOST)
         name: reach(str(template.resolve(value)).replace("{sqs_endpoint}", endpoint), host)
         for name, value in globals_env.items()
     }
+    if ENDPOINT_VARIABLE in doc["Parameters"]:
+        doc["Parameters"][ENDPOINT_VARIABLE] = reach(endpoint, host)
     declared = all(ENDPOINT_VARIABLE in spec.environment for spec in template.functions().values())
     return EnvVarsFile(doc, host_paths, declared)

@@ -69,6 +69,7 @@ def handler_env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Any:
         from thera import wiring
 
         wiring.client.cache_clear()
+        wiring.secrets.cache_clear()
         parameters.clear_caches()
         return env
 

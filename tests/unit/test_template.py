@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from thera.config import LOCAL_AWS_ENDPOINT_URL, AwsSettings
 from thera.lease import lease_key
 from thera_local.template import Template
 
@@ -403,6 +404,19 @@ def test_every_notified_queue_has_its_own_policy_naming_only_its_own_arn() -> No
     assert set(notified) <= set(policies)
     depends = _as_list(TEMPLATE.resources["DataLakeBucket"]["DependsOn"])
     assert sorted(depends) == sorted(policies[q] for q in notified)  # S3 validates every destination on create
+
+
+def test_deployed_functions_call_aws_itself_the_local_endpoint_stays_empty() -> None:
+    """LOCAL_AWS_ENDPOINT_URL reaches every function (sam local invoke passes only declared variables), and what
+    a deploy gives it, the parameter's default (neither samconfig environment overrides it), names no endpoint."""
+    assert TEMPLATE.doc["Parameters"]["LocalAwsEndpointUrl"]["Default"] == ""
+    assert TEMPLATE.doc["Globals"]["Function"]["Environment"]["Variables"][LOCAL_AWS_ENDPOINT_URL] == {
+        "Ref": "LocalAwsEndpointUrl"
+    }
+    assert "LocalAwsEndpointUrl" not in (ROOT / "samconfig.toml").read_text()
+    for spec in FUNCTIONS.values():
+        assert spec.environment[LOCAL_AWS_ENDPOINT_URL] == "", spec.logical_id
+        assert AwsSettings.from_env(spec.environment).endpoint_url is None, spec.logical_id
 
 
 def test_the_matcher_url_ends_with_a_slash_so_relative_calls_stay_inside_the_stage() -> None:

@@ -64,6 +64,7 @@ READ_MODEL_TTL_DAYS = "READ_MODEL_TTL_DAYS"
 INDEX_REFRESH_SECONDS = "INDEX_REFRESH_SECONDS"
 CODE_VERSION = "CODE_VERSION"
 PROFILES_TABLE = "PROFILES_TABLE"
+LOCAL_AWS_ENDPOINT_URL = "LOCAL_AWS_ENDPOINT_URL"
 
 EMBEDDING_PROVIDERS = ("bedrock", "local")
 
@@ -104,6 +105,24 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     if not value >= minimum:  # also refuses NaN
         raise ConfigError(f"{name} must be >= {minimum}, got {raw}")
     return value
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Where every function's AWS clients send their calls: AWS itself, unless the local stack's emulator is named.
+
+    Not the standard ``AWS_ENDPOINT_URL``: SAM passes ``sam local invoke`` only declared variables, and declaring
+    that one empty in AWS would hand botocore an empty endpoint. ``LOCAL_AWS_ENDPOINT_URL`` is empty when deployed.
+    """
+
+    endpoint_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AwsSettings:
+        url = env.get(LOCAL_AWS_ENDPOINT_URL, "").strip()
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{LOCAL_AWS_ENDPOINT_URL} must be an http(s) URL or empty, got {url!r}")
+        return cls(url or None)
 
 
 def _timezone(env: Mapping[str, str]) -> str:

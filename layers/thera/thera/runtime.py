@@ -7,25 +7,47 @@ and the training steps import it without the daily flow's pyarrow and aiohttp.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.config import Config
 
 from thera.adapters.aws import DynamoVersionedStore
-from thera.config import EmbeddingProviderSettings
+from thera.config import AwsSettings, EmbeddingProviderSettings
 from thera.lease import Grant, Lease
 from thera.observability import logger, metrics
 from thera.ports import EmbeddingProvider
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+
+def _client(service: str, config: Config | None = None) -> Any:
+    """A client on AWS's own endpoints, or on the local stack's when ``LOCAL_AWS_ENDPOINT_URL`` names it."""
+    # None when deployed: boto3's own resolution, as without the argument. botocore addresses S3 by path
+    # on an endpoint given here, so a bucket never prefixes a host such as host.docker.internal.
+    endpoint = AwsSettings.from_env(os.environ).endpoint_url
+    return boto3.client(service, endpoint_url=endpoint, config=config)  # type: ignore[call-overload]
+
 
 @cache
 def client(service: str) -> Any:
-    return boto3.client(service)  # type: ignore[call-overload]
+    return _client(service)
+
+
+@cache
+def secrets() -> SecretsProvider:
+    """Powertools' secrets provider on the clients' endpoint (its default makes its own client), kept like its
+    default for the execution environment, so values are cached as before (POWERTOOLS_PARAMETERS_MAX_AGE)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider  # only the stages that read a key
+
+    return SecretsProvider(boto3_client=client("secretsmanager"))
 
 
 def business_date(timezone: str, now: datetime | None = None) -> str:
@@ -39,12 +61,10 @@ def embedding_provider(settings: EmbeddingProviderSettings) -> EmbeddingProvider
         from thera.adapters.lsa import LsaModel  # numpy only; never imported in AWS
 
         return LsaModel.load(settings.local_model_path)
-    from botocore.config import Config
-
     from thera.adapters.bedrock import TitanEmbeddings
 
     # the adapter retries throttling with its own backoff; botocore's retries would multiply it
-    runtime = boto3.client("bedrock-runtime", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+    runtime = _client("bedrock-runtime", Config(retries={"total_max_attempts": 1, "mode": "standard"}))
     return TitanEmbeddings(runtime, model_id=settings.model_id, dimensions=settings.dimensions)
 
 

@@ -5,7 +5,7 @@ crawl) when they first run: the others start without them.
 
 Handlers call one function here. Clients are made on first use and reused while
 the execution environment lives (never at import, so tests and the local runtime
-can point them anywhere through the standard ``AWS_ENDPOINT_URL`` variable).
+can point them anywhere: ``LOCAL_AWS_ENDPOINT_URL``, or the standard ``AWS_ENDPOINT_URL``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -60,7 +59,7 @@ from thera.observability import logger, metrics
 from thera.publish import PublishOutcome, publish_part
 from thera.quota import TokenBucket
 from thera.refine import RefineOutcome, refine_bronze_object
-from thera.runtime import business_date, client, embedding_provider, job_lease, report_lease_held
+from thera.runtime import business_date, client, embedding_provider, job_lease, report_lease_held, secrets
 from thera.silver import QualityRules
 from thera.tables import from_rows, to_parquet
 
@@ -75,7 +74,7 @@ FIRECRAWL_BREAKER = "firecrawl"
 
 def api_key_from_secret(secret_id: str) -> str:
     """The secret holds the key itself or a JSON object with an ``api_key`` field."""
-    value = str(parameters.get_secret(secret_id))
+    value = str(secrets().get(secret_id))
     if value.lstrip().startswith("{"):
         try:
             value = str(json.loads(value)["api_key"])
