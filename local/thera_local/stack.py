@@ -32,6 +32,7 @@ from thera_local.apollo_standin import ApolloStandIn, load_companies, organizati
 from thera_local.bedrock_standin import BedrockStandIn
 from thera_local.emulator import Emulator, provision, snapshot
 from thera_local.firecrawl_standin import FirecrawlStandIn
+from thera_local.function_logs import LogShipper, report_failure
 from thera_local.lambda_env import ExecutionEnvironment, InvokeResult, function_environment
 from thera_local.models import local_embedding_model
 from thera_local.pollers import SqsPoller
@@ -147,6 +148,7 @@ class Stack:
         self.api: LocalHttpApi | None = None
         self.template: Template | None = None
         self.pollers: list[SqsPoller] = []
+        self.shipper: LogShipper | None = None
         self._control: ThreadingHTTPServer | None = None
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -201,7 +203,8 @@ class Stack:
         self.template = Template(self.config.template, overrides)
         restore_from = self.state if (self.state / "s3").exists() else None
         secret_values = {SECRET_FOR_APOLLO: api_key, SECRET_FOR_FIRECRAWL: firecrawl_key}
-        provision(self.template, endpoint, secret_values, restore_from=restore_from)
+        provision(self.template, endpoint, secret_values, restore_from=restore_from, cache=self.home / "cache")
+        self.shipper = LogShipper(self.emulator.local_logs(), on_error=report_failure).start()
 
         sqs = self.emulator.local_sqs()
         for spec in self.template.functions().values():
@@ -216,6 +219,7 @@ class Stack:
                     env=env,
                     log_path=self.logs / f"{spec.logical_id}.log",
                     retry_delay=self.config.retry_delay,
+                    shipper=self.shipper,
                 )
                 poller.start()
                 self.pollers.append(poller)
@@ -225,7 +229,7 @@ class Stack:
             for route in spec.http_routes
         ]
         if routes:
-            self.api = LocalHttpApi(routes, self.template.params.get("Stage", "dev"))
+            self.api = LocalHttpApi(routes, self.template.params.get("Stage", "dev"), self.shipper)
             self.api.start()
         if self.config.schedules:
             t = threading.Thread(target=self._run_schedules, name="scheduler", daemon=True)
@@ -258,6 +262,8 @@ class Stack:
         for poller in self.pollers:
             poller.stop()
         self.save()
+        if self.shipper:
+            self.shipper.close()
         if self._control:
             self._control.shutdown()
             self._control.server_close()
@@ -333,7 +339,7 @@ class Stack:
         assert self.template is not None
         spec = self.template.functions()[logical_id]
         env = ExecutionEnvironment(
-            spec, function_environment(spec, self.emulator.endpoint), self.logs / f"{logical_id}.log"
+            spec, function_environment(spec, self.emulator.endpoint), self.logs / f"{logical_id}.log", self.shipper
         )
         try:
             return env.invoke(event)
