@@ -25,6 +25,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from thera_local.bedrock_standin import INVOKE_PATH, BedrockStandIn
 from thera_local.cloudformation import ARTIFACTS_BUCKET, create_stack, quiet_left_out
+from thera_local.function_logs import MAX_BATCH, HttpLogs
 from thera_local.template import REGION, Template
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
@@ -423,13 +424,14 @@ def _batch_answer(done: list[str], failed: list[dict[str, Any]]) -> dict[str, An
 
 
 def snapshot(directory: Path, endpoint: str, local: InProcess | None = None) -> dict[str, int]:
-    """Save every object, item and waiting message so a later stack can carry on from here.
+    """Save every object, item, waiting message and function log line so a later stack can carry on
+    from here.
     ``local`` reads objects and items in place (the caller runs the emulator), else over HTTP."""
     s3, ddb, sqs = aws_client("s3", endpoint), aws_client("dynamodb", endpoint), aws_client("sqs", endpoint)
     tmp = directory.with_name(directory.name + ".tmp")
     if tmp.exists():
         _rmtree(tmp)
-    counts = {"objects": 0, "items": 0, "messages": 0, "unsaved_messages": 0, "objects_read": 0}
+    counts = {"objects": 0, "items": 0, "messages": 0, "unsaved_messages": 0, "objects_read": 0, "log_events": 0}
     for bucket in (b["Name"] for b in s3.list_buckets().get("Buckets", [])):
         if bucket == ARTIFACTS_BUCKET:
             continue  # uploaded again from the source folders at every start
@@ -492,6 +494,21 @@ def snapshot(directory: Path, endpoint: str, local: InProcess | None = None) -> 
         )
         (tmp / "sqs" / (url.rsplit("/", 1)[1] + ".json")).write_text(json.dumps(bodies))
         counts["messages"] += len(bodies)
+    # function logs, so that `sam logs` still shows earlier runs after a restart
+    logs, groups = aws_client("logs", endpoint), {}
+    for page in logs.get_paginator("describe_log_groups").paginate():
+        for group in page.get("logGroups", []):
+            name = group["logGroupName"]
+            found = logs.get_paginator("filter_log_events").paginate(logGroupName=name)
+            events = [
+                {"stream": e["logStreamName"], "timestamp": e["timestamp"], "message": e["message"]}
+                for p in found
+                for e in p.get("events", [])
+            ]
+            if events:
+                groups[name] = events
+                counts["log_events"] += len(events)
+    (tmp / "logs.json").write_text(json.dumps(groups))
     if directory.exists():
         _rmtree(directory)
     tmp.rename(directory)
@@ -518,6 +535,15 @@ def restore(directory: Path, endpoint: str) -> None:
             ddb.batch_write_item(
                 RequestItems={table_file.stem: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]}
             )
+    if (directory / "logs.json").exists():
+        sink = HttpLogs.at(endpoint)
+        for group, events in json.loads((directory / "logs.json").read_text()).items():
+            streams: dict[str, list[dict[str, Any]]] = {}
+            for e in sorted(events, key=lambda e: e["timestamp"]):
+                streams.setdefault(e["stream"], []).append({"timestamp": e["timestamp"], "message": e["message"]})
+            for stream, batch in streams.items():
+                for i in range(0, len(batch), MAX_BATCH):
+                    sink.put(group, stream, batch[i : i + MAX_BATCH])
     for queue_file in sorted((directory / "sqs").glob("*.json")):
         url = sqs.get_queue_url(QueueName=queue_file.stem)["QueueUrl"]
         for m in json.loads(queue_file.read_text()):

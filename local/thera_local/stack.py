@@ -3,7 +3,7 @@
 ``thera up`` runs it in the foreground; other commands start it in the background
 when it is not running (like ``docker compose up -d``) and talk to it through the
 emulator's endpoint and a small control API on loopback. Its state (objects,
-items, waiting messages) is saved under ``.thera/state`` when it stops and after
+items, waiting messages, function logs) is saved under ``.thera/state`` when it stops and after
 each run, and restored when it starts, so results survive between commands.
 """
 
@@ -279,6 +279,8 @@ class Stack:
         self._stopped.set()
 
     def save(self) -> dict[str, int]:
+        if self.shipper:
+            self.shipper.flush()  # the lines printed so far are saved with the rest
         with self._snapshot_lock:
             counts = snapshot(self.state, self.emulator.endpoint, self.emulator.in_process())
         if counts["unsaved_messages"]:

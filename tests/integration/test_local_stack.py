@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 from pathlib import Path
 
 from tests.conftest import ROOT
 from tests.integration.conftest import Aws
 from thera_local.cloudformation import translate
-from thera_local.emulator import Emulator
+from thera_local.emulator import Emulator, provision, restore, snapshot
 from thera_local.function_logs import LogShipper
 from thera_local.lambda_env import ExecutionEnvironment, function_environment, invoke_once
 from thera_local.template import STACK_NAME, FunctionSpec
@@ -102,3 +103,21 @@ def test_the_translation_is_kept_for_the_next_start(tmp_path: Path) -> None:
     changed.write_text(template.read_text().replace("Thera: discovers", "Thera, changed: discovers", 1))
     assert translate(changed, tmp_path)["Description"] != "read from the cache"  # another template, translated anew
     assert len(list(tmp_path.glob("translated-*.json"))) == 1
+
+
+def test_function_logs_survive_a_snapshot_and_restore(aws: Aws, emulator: Emulator, tmp_path: Path) -> None:
+    shipper = LogShipper(emulator.local_logs())
+    for n in range(3):
+        shipper.add("/aws/lambda/thera-dev-firecrawl", "2026/12/05/[$LATEST]" + "a" * 32, f"line {n}")
+    shipper.add("/aws/lambda/thera-dev-firecrawl", "2026/12/05/[$LATEST]" + "b" * 32, "other environment")
+    shipper.close()
+    before = events(aws, "/aws/lambda/thera-dev-firecrawl")
+    counts = snapshot(tmp_path / "state", aws.endpoint, emulator.in_process())
+    assert counts["log_events"] == 4
+
+    req = urllib.request.Request(aws.endpoint + "/moto-api/reset", method="POST")  # noqa: S310
+    urllib.request.urlopen(req, timeout=10).close()  # noqa: S310 - loopback emulator
+    provision(aws.template, aws.endpoint, {"ApolloApiKeySecret": "k", "FirecrawlApiKeySecret": "k"})
+    assert events(aws, "/aws/lambda/thera-dev-firecrawl") == {}  # a new stack starts without them
+    restore(tmp_path / "state", aws.endpoint)
+    assert events(aws, "/aws/lambda/thera-dev-firecrawl") == before
