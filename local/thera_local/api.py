@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from thera_local.function_logs import LogShipper
 from thera_local.lambda_env import ExecutionEnvironment
 from thera_local.template import FunctionSpec, HttpRoute
 
@@ -59,8 +60,15 @@ class _Pool:
     server's short-lived request threads.
     """
 
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path, workers: int = 4) -> None:
-        self.spec, self.env, self.log_path = spec, env, log_path
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        env: dict[str, str],
+        log_path: Path,
+        shipper: LogShipper | None = None,
+        workers: int = 4,
+    ) -> None:
+        self.spec, self.env, self.log_path, self.shipper = spec, env, log_path, shipper
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"api-{spec.logical_id}")
         self._local = threading.local()
         self._all: list[ExecutionEnvironment] = []
@@ -69,7 +77,7 @@ class _Pool:
     def _invoke_here(self, event: dict[str, Any]) -> Any:
         env = getattr(self._local, "env", None)
         if env is None:
-            env = self._local.env = ExecutionEnvironment(self.spec, self.env, self.log_path)
+            env = self._local.env = ExecutionEnvironment(self.spec, self.env, self.log_path, self.shipper)
             with self._lock:
                 self._all.append(env)
         return env.invoke(event)
@@ -84,12 +92,17 @@ class _Pool:
 
 
 class LocalHttpApi:
-    def __init__(self, routes: list[tuple[HttpRoute, FunctionSpec, dict[str, str], Path]], stage: str) -> None:
+    def __init__(
+        self,
+        routes: list[tuple[HttpRoute, FunctionSpec, dict[str, str], Path]],
+        stage: str,
+        shipper: LogShipper | None = None,
+    ) -> None:
         self.stage = stage
         self._routes: dict[tuple[str, str], _Pool] = {}
         pools: dict[str, _Pool] = {}
         for route, spec, env, log in routes:
-            pool = pools.setdefault(spec.logical_id, _Pool(spec, env, log))
+            pool = pools.setdefault(spec.logical_id, _Pool(spec, env, log, shipper))
             self._routes[(route.method, route.path)] = pool
         self._pools = list(pools.values())
         self._server: ThreadingHTTPServer | None = None

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from thera_local.apollo_standin import CompanyFileError
+from thera_local.cloudformation import sam_hint
 from thera_local.lambda_env import function_environment, invoke_once
 from thera_local.schedules import scheduler_input
 from thera_local.stack import (
@@ -133,7 +134,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"local stack up (pid {info.pid})\n  AWS emulator  {info.endpoint}\n  Apollo        {info.apollo}\n"
         f"  functions     {', '.join(stack.template.functions()) if stack.template else ''}\n"
         f"  logs          {config.home / 'logs'}\n"
-        f"  schedules     {'on' if config.schedules else 'off'}\nCtrl-C stops it.",
+        f"  schedules     {'on' if config.schedules else 'off'}\n{sam_hint(info.endpoint)}\nCtrl-C stops it.",
         flush=True,
     )
 
@@ -225,6 +226,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     funnel = read_funnel(template, info.endpoint)
     apollo = info.call("GET", "/status").get("apollo")
     print(render(funnel, pulls.get("ApolloPullFunction"), apollo), flush=True)
+    print(sam_hint(info.endpoint), flush=True)
     if not drained:
         _err(f"thera: queues did not drain within {args.timeout:.0f}s")
         return 1

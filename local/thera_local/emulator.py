@@ -1,9 +1,9 @@
-"""The embedded AWS emulator: moto's server on loopback, provisioned from template.yaml.
+"""The embedded AWS emulator: moto's server on loopback, its stack created from template.yaml.
 
 moto's threaded server does not make a DynamoDB request atomic, so two conditional
 updates racing on one item can both pass; nor an SQS receive, so two concurrent
 receives can hand out the same message (measured: 1 in 2,000 with 6 threads). Requests
-whose ``X-Amz-Target`` names a DynamoDB operation, or an SQS receive, delete or
+whose ``X-Amz-Target`` names a DynamoDB or CloudWatch Logs operation, or an SQS receive, delete or
 visibility change, are therefore served one at a time (body read and response
 materialized inside one lock). S3, SQS sends and any receive that long-polls
 (``WaitTimeSeconds`` > 0) stay concurrent; the runtime's own pollers do not long-poll.
@@ -24,6 +24,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from thera_local.bedrock_standin import INVOKE_PATH, BedrockStandIn
+from thera_local.cloudformation import ARTIFACTS_BUCKET, create_stack, quiet_left_out
+from thera_local.function_logs import MAX_BATCH, HttpLogs
 from thera_local.template import REGION, Template
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
@@ -41,8 +43,8 @@ _SQS_SERIAL = {
 
 
 class SerializedRequests:
-    """WSGI middleware: DynamoDB requests and SQS receives/deletes one at a time, Bedrock's InvokeModel
-    to its stand-in, the rest untouched."""
+    """WSGI middleware: DynamoDB and CloudWatch Logs requests and SQS receives/deletes one at a time,
+    Bedrock's InvokeModel to its stand-in, the rest untouched."""
 
     def __init__(self, app: WsgiApp, bedrock: BedrockStandIn | None = None) -> None:
         self._app = app
@@ -60,7 +62,7 @@ class SerializedRequests:
                 start_response(status, headers)
                 return [data]
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if not (target.startswith("DynamoDB_") or target in _SQS_SERIAL):
+        if not (target.startswith(("DynamoDB_", "Logs_")) or target in _SQS_SERIAL):
             return self._app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length)
@@ -107,10 +109,14 @@ def _fast_moto() -> None:
     - ``get_queue_attributes`` computes the queue's attributes once per call, not twice per name.
     - The dispatcher lists moto's package folder (a ``listdir`` and ~150 ``isdir``) on every
       request to match the Host header; the listing never changes while the process runs.
+    - CloudFormation parses every template body with PyYAML's pure-Python loader first, JSON
+      included: the local stack's translated template (~200 resources) took 3-4 s. A body that is a
+      JSON object is read with ``json`` (the same document: JSON is YAML).
     """
     import functools
 
     from moto import backends
+    from moto.cloudformation.models import Stack
     from moto.sqs import models
 
     if getattr(models.SQSBackend, "_thera_fast", False):
@@ -136,6 +142,14 @@ def _fast_moto() -> None:
 
     models.SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
     models.SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
+    parse_template = Stack.parse_template
+
+    def parse_json_first(template: str) -> dict[str, Any]:
+        if template.lstrip().startswith("{"):
+            return dict(json.loads(template))
+        return parse_template(template)
+
+    Stack.parse_template = staticmethod(parse_json_first)  # type: ignore[method-assign]
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = functools.cache(lambda: modules)  # type: ignore[assignment]
 
@@ -155,6 +169,7 @@ class Emulator:
     def start(self, bedrock: BedrockStandIn | None = None) -> str:
         _fast_sqs_clock()
         _fast_moto()
+        quiet_left_out()
         app = SerializedRequests(DomainDispatcherApplication(create_backend_app), bedrock)
         self._app = app
         self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=_QuietHandler)
@@ -180,6 +195,12 @@ class Emulator:
             raise RuntimeError("emulator not started")
         return LocalSqs(self._app.lock)
 
+    def local_logs(self) -> LocalLogs:
+        """CloudWatch Logs for code running in this emulator's process (the stack's log shipper)."""
+        if self._app is None:
+            raise RuntimeError("emulator not started")
+        return LocalLogs(self._app.lock)
+
     def stop(self) -> None:
         if self._server:
             self._server.shutdown()
@@ -200,27 +221,23 @@ def aws_client(service: str, endpoint: str) -> Any:
 
 
 def provision(
-    template: Template, endpoint: str, secret_values: dict[str, str], restore_from: Path | None = None
+    template: Template,
+    endpoint: str,
+    secret_values: dict[str, str],
+    restore_from: Path | None = None,
+    cache: Path | None = None,
 ) -> None:
-    """Create every bucket, queue, table, secret and topic the template declares.
+    """Create the template's stack in the emulator's CloudFormation, then what moto's CloudFormation
+    leaves out: secret values, queue policies, TTL, versioning, public access blocks, notifications.
 
     Objects and items saved by ``snapshot`` are put back before the bucket
-    notifications are wired, so restoring state does not re-trigger the stages.
+    notifications are wired, so restoring state does not re-trigger the stages. ``cache`` keeps
+    the template's translation between starts.
     """
     s3, sqs, ddb = aws_client("s3", endpoint), aws_client("sqs", endpoint), aws_client("dynamodb", endpoint)
-    secrets, sns = aws_client("secretsmanager", endpoint), aws_client("sns", endpoint)
+    secrets = aws_client("secretsmanager", endpoint)
+    create_stack(template, aws_client("cloudformation", endpoint), s3, cache)
 
-    queues = template.of_type("AWS::SQS::Queue")
-    for logical in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})):
-        props = template.resolve(queues[logical].get("Properties", {}))
-        attrs = {
-            k: str(props[k])
-            for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds")
-            if k in props
-        }
-        if "RedrivePolicy" in props:
-            attrs["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
-        sqs.create_queue(QueueName=template.physical(logical), Attributes=attrs)
     for res in template.of_type("AWS::SQS::QueuePolicy").values():
         props = template.resolve(res["Properties"])
         for url in props["Queues"]:
@@ -230,20 +247,10 @@ def provision(
             )
 
     for logical, res in template.of_type("AWS::DynamoDB::Table").items():
-        props = template.resolve(res["Properties"])
-        args: dict[str, Any] = {
-            "TableName": template.physical(logical),
-            "KeySchema": props["KeySchema"],
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
-        }
-        if "GlobalSecondaryIndexes" in props:
-            args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-        ddb.create_table(**args)
-        ttl = props.get("TimeToLiveSpecification")
+        ttl = template.resolve(res["Properties"]).get("TimeToLiveSpecification")
         if ttl:
             ddb.update_time_to_live(
-                TableName=args["TableName"],
+                TableName=template.physical(logical),
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])},
             )
 
@@ -253,27 +260,14 @@ def provision(
             raise ValueError(f"no local value for secret {logical}")
         secrets.create_secret(Name=name, SecretString=secret_values[logical])
 
-    for logical in template.of_type("AWS::SNS::Topic"):
-        sns.create_topic(Name=template.physical(logical))
-
-    buckets = template.of_type("AWS::S3::Bucket")
-    for logical in buckets:
-        s3.create_bucket(Bucket=template.physical(logical))
     # Bucket policies are not applied: moto enforces them, and the TLS-only policy would refuse
     # every call over the emulator's plain-HTTP loopback endpoint.
-
     if restore_from is not None:
         restore(restore_from, endpoint)
 
-    for logical, res in buckets.items():
+    for logical, res in template.of_type("AWS::S3::Bucket").items():
         props = template.resolve(res.get("Properties", {}))
         name = template.physical(logical)
-        if "BucketEncryption" in props:
-            rules = [
-                {"ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"]}
-                for r in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-            ]
-            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
         if "PublicAccessBlockConfiguration" in props:
             s3.put_public_access_block(
                 Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
@@ -374,6 +368,26 @@ class LocalSqs:
         return _batch_answer(done, failed)
 
 
+class LocalLogs:
+    """PutLogEvents answered by moto's backend in place, under the lock the emulator serves
+    CloudWatch Logs requests under (moto's log streams are plain lists and dicts: a
+    ``sam logs`` read would otherwise iterate them while a put grows them)."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+
+    def put(self, group: str, stream: str, events: list[dict[str, Any]]) -> None:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.logs.models import logs_backends
+
+        backend = logs_backends[DEFAULT_ACCOUNT_ID][REGION]
+        with self._lock:
+            if group not in backend.groups:  # no LogGroup in the template: Lambda creates one
+                backend.create_log_group(group, {})
+            backend.ensure_log_stream(group, stream)
+            backend.put_log_events(group, stream, events)
+
+
 def _queue_name(url: str) -> str:
     return url.rsplit("/", 1)[-1]
 
@@ -410,14 +424,17 @@ def _batch_answer(done: list[str], failed: list[dict[str, Any]]) -> dict[str, An
 
 
 def snapshot(directory: Path, endpoint: str, local: InProcess | None = None) -> dict[str, int]:
-    """Save every object, item and waiting message so a later stack can carry on from here.
+    """Save every object, item, waiting message and function log line so a later stack can carry on
+    from here.
     ``local`` reads objects and items in place (the caller runs the emulator), else over HTTP."""
     s3, ddb, sqs = aws_client("s3", endpoint), aws_client("dynamodb", endpoint), aws_client("sqs", endpoint)
     tmp = directory.with_name(directory.name + ".tmp")
     if tmp.exists():
         _rmtree(tmp)
-    counts = {"objects": 0, "items": 0, "messages": 0, "unsaved_messages": 0, "objects_read": 0}
+    counts = {"objects": 0, "items": 0, "messages": 0, "unsaved_messages": 0, "objects_read": 0, "log_events": 0}
     for bucket in (b["Name"] for b in s3.list_buckets().get("Buckets", [])):
+        if bucket == ARTIFACTS_BUCKET:
+            continue  # uploaded again from the source folders at every start
         saved = _object_index(directory / "s3", bucket)
         index: dict[str, dict[str, Any]] = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
@@ -477,6 +494,21 @@ def snapshot(directory: Path, endpoint: str, local: InProcess | None = None) -> 
         )
         (tmp / "sqs" / (url.rsplit("/", 1)[1] + ".json")).write_text(json.dumps(bodies))
         counts["messages"] += len(bodies)
+    # function logs, so that `sam logs` still shows earlier runs after a restart
+    logs, groups = aws_client("logs", endpoint), {}
+    for page in logs.get_paginator("describe_log_groups").paginate():
+        for group in page.get("logGroups", []):
+            name = group["logGroupName"]
+            found = logs.get_paginator("filter_log_events").paginate(logGroupName=name)
+            events = [
+                {"stream": e["logStreamName"], "timestamp": e["timestamp"], "message": e["message"]}
+                for p in found
+                for e in p.get("events", [])
+            ]
+            if events:
+                groups[name] = events
+                counts["log_events"] += len(events)
+    (tmp / "logs.json").write_text(json.dumps(groups))
     if directory.exists():
         _rmtree(directory)
     tmp.rename(directory)
@@ -503,6 +535,15 @@ def restore(directory: Path, endpoint: str) -> None:
             ddb.batch_write_item(
                 RequestItems={table_file.stem: [{"PutRequest": {"Item": it}} for it in items[i : i + 25]]}
             )
+    if (directory / "logs.json").exists():
+        sink = HttpLogs.at(endpoint)
+        for group, events in json.loads((directory / "logs.json").read_text()).items():
+            streams: dict[str, list[dict[str, Any]]] = {}
+            for e in sorted(events, key=lambda e: e["timestamp"]):
+                streams.setdefault(e["stream"], []).append({"timestamp": e["timestamp"], "message": e["message"]})
+            for stream, batch in streams.items():
+                for i in range(0, len(batch), MAX_BATCH):
+                    sink.put(group, stream, batch[i : i + MAX_BATCH])
     for queue_file in sorted((directory / "sqs").glob("*.json")):
         url = sqs.get_queue_url(QueueName=queue_file.stem)["QueueUrl"]
         for m in json.loads(queue_file.read_text()):

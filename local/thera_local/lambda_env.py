@@ -2,9 +2,10 @@
 
 Each environment gets the function's own variables from template.yaml, imports the
 handler file once (cold start) and then serves invocations (warm). Its stdout and
-stderr go to the function's log file, with START/END/REPORT lines around each
-invocation the way CloudWatch shows them. An invocation that outlives the
-function's Timeout kills the environment, as Lambda does.
+stderr, with START/END/REPORT lines around each invocation the way CloudWatch shows
+them, go to the function's log file and, given a shipper, to the function's log group
+in the emulator's CloudWatch Logs, one stream per environment as in Lambda. An
+invocation that outlives the function's Timeout kills the environment, as Lambda does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from thera.config import LOCAL_AWS_ENDPOINT_URL
+from thera_local.function_logs import HttpLogs, LogShipper, report_failure, stream_name
 from thera_local.template import REGION, FunctionSpec
 
 
@@ -43,19 +45,25 @@ class InvokeResult:
 
 
 class ExecutionEnvironment:
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, spec: FunctionSpec, env: dict[str, str], log_path: Path, shipper: LogShipper | None = None
+    ) -> None:
         self.spec = spec
         self.env = env
         self.log_path = log_path
+        self.shipper = shipper
+        self.log_group = env.get("AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{spec.name}")
+        self.log_stream = ""
         self._proc: Any = None
         self._conn: Connection | None = None
+        self._reader: threading.Thread | None = None
         self._lock = threading.Lock()
         self.invocations = 0
 
     def _start(self) -> None:
         parent, child = socket.socketpair()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
+        self.log_stream = stream_name()
         try:
             self._proc = subprocess.Popen(
                 [
@@ -69,16 +77,44 @@ class ExecutionEnvironment:
                     str(self.spec.memory),
                     str(self.spec.timeout),
                 ],
-                env=self.env,
-                stdout=log,
-                stderr=log,
+                env={**self.env, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 pass_fds=(child.fileno(),),
             )
         finally:
-            log.close()
             child.close()
         self._conn = Connection(parent.detach())
+        self._reader = threading.Thread(
+            target=self._read_output, args=(self._proc.stdout, self.log_stream), name=f"log-{self.spec.name}"
+        )
+        self._reader.daemon = True
+        self._reader.start()
+
+    def _read_output(self, output: Any, stream: str) -> None:
+        """Every line the environment prints, to the function's file and its log stream, until it exits."""
+        with self.log_path.open("ab") as log:
+            for line in output:
+                log.write(line)
+                log.flush()  # `thera logs --tail` follows the file
+                if self.shipper is not None:
+                    self.shipper.add(self.log_group, stream, line.decode(errors="replace").rstrip("\n"))
+        output.close()
+
+    def _write_log(self, text: str) -> None:
+        """Lines of the runtime's own (a timeout's REPORT), after the environment's last ones."""
+        self._join_reader()
+        with self.log_path.open("a") as fh:
+            fh.write(text)
+        if self.shipper is not None:
+            for line in text.splitlines():
+                self.shipper.add(self.log_group, self.log_stream or stream_name(), line)
+
+    def _join_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+            self._reader = None
 
     def invoke(self, event: Any, timeout: float | None = None) -> InvokeResult:
         with self._lock:
@@ -104,11 +140,10 @@ class ExecutionEnvironment:
                 )
             if not answered:
                 self.stop()
-                with self.log_path.open("a") as fh:
-                    fh.write(
-                        f"REPORT RequestId: {request_id}\tStatus: timeout\n"
-                        f"Task timed out after {self.spec.timeout:.2f} seconds\n"
-                    )
+                self._write_log(
+                    f"REPORT RequestId: {request_id}\tStatus: timeout\n"
+                    f"Task timed out after {self.spec.timeout:.2f} seconds\n"
+                )
                 return InvokeResult(
                     False,
                     {
@@ -146,6 +181,7 @@ class ExecutionEnvironment:
                 self._proc.kill()
                 self._proc.wait(timeout=2)
             self._proc = None
+        self._join_reader()
 
 
 def function_environment(spec: FunctionSpec, endpoint: str) -> dict[str, str]:
@@ -171,10 +207,19 @@ def function_environment(spec: FunctionSpec, endpoint: str) -> dict[str, str]:
     }
 
 
-def invoke_once(spec: FunctionSpec, endpoint: str, logs: Path, event: Any) -> InvokeResult:
-    """One invocation in a fresh environment, stopped after (a schedule firing, ``thera invoke``, a state's task)."""
-    env = ExecutionEnvironment(spec, function_environment(spec, endpoint), logs / f"{spec.logical_id}.log")
+def invoke_once(
+    spec: FunctionSpec, endpoint: str, logs: Path, event: Any, shipper: LogShipper | None = None
+) -> InvokeResult:
+    """One invocation in a fresh environment, stopped after (a schedule firing, ``thera invoke``, a state's task).
+
+    Without a shipper (the caller does not run the emulator) its lines go to CloudWatch Logs over HTTP."""
+    own = shipper is None
+    if shipper is None:
+        shipper = LogShipper(HttpLogs.at(endpoint), on_error=report_failure)
+    env = ExecutionEnvironment(spec, function_environment(spec, endpoint), logs / f"{spec.logical_id}.log", shipper)
     try:
         return env.invoke(event)
     finally:
         env.stop()
+        if own:
+            shipper.close()

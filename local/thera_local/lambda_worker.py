@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import signal
 import sys
 import time
@@ -33,7 +34,10 @@ class LambdaContext:
         self.memory_limit_in_mb = memory
         self.aws_request_id = request_id
         self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+        # the environment's stream, set by the runtime as Lambda sets it
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME") or (
+            time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+        )
         self._deadline = time.monotonic() + timeout
 
     def get_remaining_time_in_millis(self) -> int:
@@ -61,8 +65,6 @@ def _load(handler_file: str, attr: str, name: str) -> Any:
 
 
 def serve(argv: list[str]) -> None:
-    import os
-
     fd, handler_file, attr, name, memory, timeout = argv
     _die_with_parent()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from thera_local.function_logs import LogShipper
 from thera_local.lambda_env import ExecutionEnvironment
 from thera_local.template import REGION, FunctionSpec, SqsEvent
 
@@ -85,11 +86,12 @@ class SqsPoller:
         env: dict[str, str],
         log_path: Path,
         retry_delay: int | None = None,
+        shipper: LogShipper | None = None,
     ) -> None:
         self.spec, self.event = spec, event
         self.queue_url, self.queue_arn = queue_url, queue_arn
         self._sqs = sqs  # boto3's SQS client, or the emulator's LocalSqs (the same three calls)
-        self.env, self.log_path = env, log_path
+        self.env, self.log_path, self.shipper = env, log_path, shipper
         self.retry_delay = retry_delay
         self.concurrency = event.max_concurrency or DEFAULT_CONCURRENCY
         self.stats = PollerStats(queue=event.queue)
@@ -106,7 +108,7 @@ class SqsPoller:
 
     def start(self) -> None:
         for i in range(self.concurrency):
-            env = ExecutionEnvironment(self.spec, self.env, self.log_path)
+            env = ExecutionEnvironment(self.spec, self.env, self.log_path, self.shipper)
             self._envs.append(env)
             t = threading.Thread(target=self._work, args=(env, i), name=f"{self.name}#{i}", daemon=True)
             t.start()

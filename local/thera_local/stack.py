@@ -3,7 +3,7 @@
 ``thera up`` runs it in the foreground; other commands start it in the background
 when it is not running (like ``docker compose up -d``) and talk to it through the
 emulator's endpoint and a small control API on loopback. Its state (objects,
-items, waiting messages) is saved under ``.thera/state`` when it stops and after
+items, waiting messages, function logs) is saved under ``.thera/state`` when it stops and after
 each run, and restored when it starts, so results survive between commands.
 """
 
@@ -32,6 +32,7 @@ from thera_local.apollo_standin import ApolloStandIn, load_companies, organizati
 from thera_local.bedrock_standin import BedrockStandIn
 from thera_local.emulator import Emulator, provision, snapshot
 from thera_local.firecrawl_standin import FirecrawlStandIn
+from thera_local.function_logs import LogShipper, report_failure
 from thera_local.lambda_env import ExecutionEnvironment, InvokeResult, function_environment
 from thera_local.models import local_embedding_model
 from thera_local.pollers import SqsPoller
@@ -219,6 +220,7 @@ class Stack:
         self.api: LocalHttpApi | None = None
         self.template: Template | None = None
         self.pollers: list[SqsPoller] = []
+        self.shipper: LogShipper | None = None
         self._control: ThreadingHTTPServer | None = None
         self._stopping = threading.Event()
         self._stopped = threading.Event()
@@ -273,7 +275,8 @@ class Stack:
         self.template = Template(self.config.template, overrides)
         restore_from = self.state if (self.state / "s3").exists() else None
         secret_values = {SECRET_FOR_APOLLO: api_key, SECRET_FOR_FIRECRAWL: firecrawl_key}
-        provision(self.template, endpoint, secret_values, restore_from=restore_from)
+        provision(self.template, endpoint, secret_values, restore_from=restore_from, cache=self.home / "cache")
+        self.shipper = LogShipper(self.emulator.local_logs(), on_error=report_failure).start()
 
         sqs = self.emulator.local_sqs()
         for spec in self.template.functions().values():
@@ -288,6 +291,7 @@ class Stack:
                     env=env,
                     log_path=self.logs / f"{spec.logical_id}.log",
                     retry_delay=self.config.retry_delay,
+                    shipper=self.shipper,
                 )
                 poller.start()
                 self.pollers.append(poller)
@@ -297,7 +301,7 @@ class Stack:
             for route in spec.http_routes
         ]
         if routes:
-            self.api = LocalHttpApi(routes, self.template.params.get("Stage", "dev"))
+            self.api = LocalHttpApi(routes, self.template.params.get("Stage", "dev"), self.shipper)
             self.api.start()
         if self.config.schedules:
             t = threading.Thread(target=self._run_schedules, name="scheduler", daemon=True)
@@ -330,6 +334,8 @@ class Stack:
         for poller in self.pollers:
             poller.stop()
         self.save()
+        if self.shipper:
+            self.shipper.close()
         if self._control:
             self._control.shutdown()
             self._control.server_close()
@@ -345,6 +351,8 @@ class Stack:
         self._stopped.set()
 
     def save(self) -> dict[str, int]:
+        if self.shipper:
+            self.shipper.flush()  # the lines printed so far are saved with the rest
         with self._snapshot_lock:
             counts = snapshot(self.state, self.emulator.endpoint, self.emulator.in_process())
         if counts["unsaved_messages"]:
@@ -405,7 +413,7 @@ class Stack:
         assert self.template is not None
         spec = self.template.functions()[logical_id]
         env = ExecutionEnvironment(
-            spec, function_environment(spec, self.emulator.endpoint), self.logs / f"{logical_id}.log"
+            spec, function_environment(spec, self.emulator.endpoint), self.logs / f"{logical_id}.log", self.shipper
         )
         try:
             return env.invoke(event)

@@ -18,6 +18,7 @@ import yaml
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"
+STACK_NAME = "thera-local"  # the local stack's name in the emulator's CloudFormation
 
 
 class TemplateError(ValueError):
@@ -189,7 +190,7 @@ class Template:
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT_ID,
             "AWS::Partition": PARTITION,
-            "AWS::StackName": "thera-local",
+            "AWS::StackName": STACK_NAME,
             "AWS::URLSuffix": "amazonaws.com",
         }
         if name in pseudo:
