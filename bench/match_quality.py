@@ -1,6 +1,6 @@
 """Match quality: the matcher next to keyword search and random, on challenges built from the real data.
 
-Run as ``python bench/match_quality.py [--data PATH] [--dims 256]``. It prints and never asserts.
+Run as ``python bench/match_quality.py [--data PATH] [--dims 256] [--every]``. It prints and never asserts.
 
 The challenge set is ``bench/embedding_choice.py``'s: plain-language challenge texts written
 for the 40 most common tags, 20 co-occurring tag pairs and 8 triples; a company is relevant
@@ -11,6 +11,13 @@ profile texts as the local stack writes them) for the same challenges, in this r
 - LSA cosine only (the local embedding model, no re-scoring);
 - the matcher: ``thera.matching.rank`` with the serving model, over an index built the way
   the index builder builds it (tag centroids from the profiles).
+
+The trap set (``bench/traps.py``) holds challenges where one word belongs to another field than
+the need: a hospital *chain* hiring nurses, a coffee roaster named *Java*. Relevance comes from
+the tags and industries each trap names. A matcher that lets one word pick the topic fails
+there while keyword search, which still counts the other words, holds; so each set is printed
+with the matcher's nDCG@20 next to TF-IDF's per challenge: the worst five, and how many fall
+more than 0.15 below.
 
 The relevance labels come from the tags, and the matcher's topic affinity uses the tags of
 the indexed profiles (never of the challenge): it is what makes a paraphrase like "robot
@@ -25,13 +32,16 @@ import json
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from common import default_data, percentile, print_header
-from embedding_choice import K_RECALL, build_challenges, rank_metrics
+from embedding_choice import K_NDCG, K_RECALL, Challenge, build_challenges, rank_metrics
+from traps import MIN_RELEVANT, TRAPS, company_labels, relevant
 
 from thera.adapters.lsa import LsaModel, fit_lsa
 from thera.matching import CANDIDATES, PRIOR_MODEL, Index, MatchRequest, rank, tag_centroids
@@ -104,16 +114,122 @@ def scores_from_matches(n: int, ranked: list[int]) -> np.ndarray:
     return scores
 
 
+GAP = 0.15  # a challenge this far below TF-IDF's nDCG@20 is one a person notices
+BROAD = 0.18  # labels on more than this share of companies are left out of "top 20 tags"
+
+
+def build_traps(companies: list[dict[str, Any]]) -> tuple[list[Challenge], list[str]]:
+    """The trap challenges with enough relevant companies, and the misleading words of those left out."""
+    made, dropped = [], []
+    for trap in TRAPS:
+        hits = relevant(trap, companies)
+        if len(hits) >= MIN_RELEVANT and trap.has_word():
+            labels = (*trap.tags, *(f"{i} (industry)" for i in trap.industries))
+            made.append(Challenge("trap", labels, trap.text, hits))
+        else:
+            dropped.append(trap.word)
+    return made, dropped
+
+
+Scorer = Callable[[str], np.ndarray]
+
+
+@dataclass
+class Measured:
+    metrics: list[tuple[float, float, float]] = field(default_factory=list)  # per challenge, in order
+    times_ms: list[float] = field(default_factory=list)
+
+    def mean(self) -> np.ndarray:
+        return np.array(self.metrics).mean(axis=0)
+
+    def ndcg(self) -> np.ndarray:
+        return np.array([m[2] for m in self.metrics])
+
+
+def measure(score: Scorer, challenges: list[Challenge]) -> Measured:
+    result = Measured()
+    for c in challenges:
+        start = time.perf_counter()
+        scores = score(c.text)
+        result.times_ms.append((time.perf_counter() - start) * 1000)
+        result.metrics.append(rank_metrics(scores, c.relevant))
+    return result
+
+
+def print_side_by_side(sets: dict[str, list[Challenge]], results: dict[str, dict[str, Measured]]) -> None:
+    cols = f"{'P@20':>6} {'R@100':>6} {'nDCG@20':>7} {'p50 ms':>6} {'p95 ms':>6}"
+    width = len(cols)
+    print("\n" + f"{'':<28}" + "   ".join(f"{f'{s} ({len(c)})':^{width}}" for s, c in sets.items()))
+    print(f"{'peer':<28}" + "   ".join(cols for _ in sets))
+    for name in next(iter(results.values())):
+        cells = []
+        for s in sets:
+            m = results[s][name]
+            p, r, n = m.mean()
+            cells.append(
+                f"{p:>6.3f} {r:>6.3f} {n:>7.3f} {percentile(m.times_ms, 50):>6.1f} {percentile(m.times_ms, 95):>6.1f}"
+            )
+        print(f"{name:<28}" + "   ".join(cells))
+
+
+def print_worst(
+    label: str,
+    challenges: list[Challenge],
+    matcher: Measured,
+    tfidf: Measured,
+    top_labels: Callable[[str], list[tuple[str, int]]],
+    every: bool = False,
+) -> None:
+    """The five challenges where the matcher falls furthest below TF-IDF, with what it ranked instead."""
+    diff = matcher.ndcg() - tfidf.ndcg()
+    below = int((diff < -GAP).sum())
+    print(
+        f"\n{label}: matcher nDCG@20 {matcher.ndcg().mean():.3f} vs TF-IDF {tfidf.ndcg().mean():.3f} "
+        f"({100 * (matcher.ndcg().mean() / tfidf.ndcg().mean() - 1):+.1f} %); "
+        f"{below} of {len(challenges)} challenges more than {GAP} below TF-IDF; "
+        f"matcher ahead on {int((diff > 0).sum())}, behind on {int((diff < 0).sum())}"
+    )
+    print(
+        f"  worst five (matcher - TF-IDF nDCG@{K_NDCG}); 'top 20 tags' = most common labels in the matcher's top 20"
+        f" (those on over {BROAD:.0%} of companies left out)"
+    )
+    for i in np.argsort(diff, kind="stable")[:5]:
+        c = challenges[i]
+        print(f"  {matcher.ndcg()[i]:.3f} {tfidf.ndcg()[i]:.3f} {diff[i]:+.3f}  {c.text}")
+        wanted = ", ".join(c.tags)
+        print(f"      relevant: {wanted} ({len(c.relevant)} companies)")
+        print("      top 20 tags: " + ", ".join(f"{t} {n}" for t, n in top_labels(c.text)))
+    rest = np.argsort(diff, kind="stable")[5:below]
+    if len(rest):
+        print(f"  also more than {GAP} below (with the commonest label of the matcher's top 20):")
+    for i in rest:
+        c = challenges[i]
+        label, n = top_labels(c.text)[0]
+        print(f"  {matcher.ndcg()[i]:.3f} {tfidf.ndcg()[i]:.3f} {diff[i]:+.3f}  {c.text}  [{label} {n}]")
+    if every:
+        print(f"  every challenge, matcher - TF-IDF nDCG@{K_NDCG}:")
+        for i in np.argsort(diff, kind="stable"):
+            print(f"  {matcher.ndcg()[i]:.3f} {tfidf.ndcg()[i]:.3f} {diff[i]:+.3f}  {challenges[i].text}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--dims", type=int, default=DIMENSIONS)
+    parser.add_argument("--every", action="store_true", help="print every challenge's nDCG@20 next to TF-IDF's")
     args = parser.parse_args()
     print_header()
     companies = load(args.data)
     texts = corpus_texts(companies)
     challenges = build_challenges(companies)
-    print(f"data:    {args.data} ({len(companies):,} companies); {len(challenges)} challenges")
+    traps, dropped = build_traps(companies)
+    sets = {"tag challenges": challenges, "trap challenges": traps}
+    print(f"data:    {args.data} ({len(companies):,} companies)")
+    for label, cs in sets.items():
+        median = int(np.median([len(c.relevant) for c in cs])) if cs else 0
+        print(f"         {label}: {len(cs)}, median relevant companies {median:,}")
+    if dropped:
+        print(f"         traps left out (under {MIN_RELEVANT} relevant companies here): {', '.join(dropped)}")
 
     start = time.perf_counter()
     model: LsaModel = fit_lsa(texts, args.dims)
@@ -139,27 +255,32 @@ def main() -> None:
         return scores_from_matches(len(companies), [position[m.domain] for m in matches])
 
     peers[f"matcher ({PRIOR_MODEL.version})"] = matcher
-    rows = []
-    for name, score in peers.items():
-        metrics, times = [], []
-        for c in challenges:
-            start = time.perf_counter()
-            scores = score(c.text)
-            times.append((time.perf_counter() - start) * 1000)
-            metrics.append(rank_metrics(scores, c.relevant))
-        mean = np.array(metrics).mean(axis=0)
-        rows.append((name, *mean, percentile(times, 50), percentile(times, 95)))
-    print(f"\n{'peer':<28} {'P@20':>7} {'R@100':>7} {'nDCG@20':>8} {'p50 ms':>7} {'p95 ms':>7}")
-    for name, p, r, n, p50, p95 in rows:
-        print(f"{name:<28} {p:>7.3f} {r:>7.3f} {n:>8.3f} {p50:>7.1f} {p95:>7.1f}")
+    results = {label: {name: measure(score, cs) for name, score in peers.items()} for label, cs in sets.items()}
+    print_side_by_side(sets, results)
     size = index.vectors.nbytes + index.profiles.nbytes + index.tag_centroids.nbytes
     print(
         f"\nmatcher latency = embed the challenge + rank ({CANDIDATES} candidates re-scored), in process; "
         f"index in memory: "
         f"vectors {index.vectors.nbytes / 1e6:.1f} MB, all parts {size / 1e6:.1f} MB"
     )
-    best_keyword = max(rows[1][3], rows[2][3])
-    print(f"\nmatcher nDCG@20 vs the better keyword peer: {100 * (rows[-1][3] / best_keyword - 1):+.1f} %")
+    matcher_name = list(peers)[-1]
+    for label, measured in results.items():
+        best = max(measured["TF-IDF cosine"].mean()[2], measured["BM25"].mean()[2])
+        print(
+            f"{label}: matcher nDCG@20 vs the better keyword peer: "
+            f"{100 * (measured[matcher_name].mean()[2] / best - 1):+.1f} %"
+        )
+
+    share = Counter(t for c in companies for t in company_labels(c))
+    broad = {t for t, n in share.items() if n > BROAD * len(companies)}  # B2B, SaaS: say nothing about a topic
+
+    def top_labels(text: str) -> list[tuple[str, int]]:
+        top = np.argsort(-matcher(text), kind="stable")[:K_NDCG]
+        labels = Counter(t for i in top for t in company_labels(companies[int(i)]) - broad)
+        return labels.most_common(4)
+
+    for label, cs in sets.items():
+        print_worst(label, cs, results[label][matcher_name], results[label]["TF-IDF cosine"], top_labels, args.every)
 
 
 if __name__ == "__main__":
