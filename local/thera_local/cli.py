@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from thera_local.apollo_standin import CompanyFileError
+from thera_local.async_invocations import fire
 from thera_local.cloudformation import sam_hint
 from thera_local.lambda_env import function_environment, invoke_once
 from thera_local.schedules import scheduler_input
@@ -199,7 +200,15 @@ def fire_schedules(info: StackInfo, prefix: str) -> dict[str, Any]:
                 continue
             print(f"firing {spec.logical_id} ({sched.name}: {sched.expression} {sched.timezone})", flush=True)
             event = scheduler_input(sched.input, datetime.now(UTC), f"arn:aws:scheduler:local:schedule/{sched.name}")
-            result = invoke_once(spec, info.endpoint, Path(info.home) / "logs", event)
+            firing = fire(Path(info.home) / "invocations", f"{spec.logical_id}.{sched.name}", event)
+            if firing.retry:
+                print(
+                    f"retrying the interrupted invocation {firing.request_id} (Lambda keeps its request id)", flush=True
+                )
+            result = invoke_once(
+                spec, info.endpoint, Path(info.home) / "logs", firing.event, request_id=firing.request_id
+            )
+            firing.done()
             if not result.ok:
                 _err(f"{spec.logical_id} failed: {result.error_message} (see `thera logs {spec.logical_id}`)")
                 results[spec.logical_id] = {"status": "failed", "stop_reason": result.error_message}

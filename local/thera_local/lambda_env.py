@@ -116,12 +116,13 @@ class ExecutionEnvironment:
             self._reader.join(timeout=5)
             self._reader = None
 
-    def invoke(self, event: Any, timeout: float | None = None) -> InvokeResult:
+    def invoke(self, event: Any, timeout: float | None = None, request_id: str | None = None) -> InvokeResult:
+        """One invocation; ``request_id`` is given when it retries an earlier one (Lambda keeps the id)."""
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._start()
             assert self._conn is not None
-            request_id = str(uuid.uuid4())
+            request_id = request_id or str(uuid.uuid4())
             started = time.monotonic()
             limit = (timeout or self.spec.timeout) + 15.0  # cold start allowance on top of Timeout
             self.invocations += 1
@@ -208,7 +209,12 @@ def function_environment(spec: FunctionSpec, endpoint: str) -> dict[str, str]:
 
 
 def invoke_once(
-    spec: FunctionSpec, endpoint: str, logs: Path, event: Any, shipper: LogShipper | None = None
+    spec: FunctionSpec,
+    endpoint: str,
+    logs: Path,
+    event: Any,
+    shipper: LogShipper | None = None,
+    request_id: str | None = None,
 ) -> InvokeResult:
     """One invocation in a fresh environment, stopped after (a schedule firing, ``thera invoke``, a state's task).
 
@@ -218,7 +224,7 @@ def invoke_once(
         shipper = LogShipper(HttpLogs.at(endpoint), on_error=report_failure)
     env = ExecutionEnvironment(spec, function_environment(spec, endpoint), logs / f"{spec.logical_id}.log", shipper)
     try:
-        return env.invoke(event)
+        return env.invoke(event, request_id=request_id)
     finally:
         env.stop()
         if own:

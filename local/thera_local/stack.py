@@ -550,14 +550,14 @@ def stop_stack(home: Path, timeout: float = 120) -> bool:
         os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _running(info.pid):
+        if not process_running(info.pid):
             return True
         time.sleep(0.2)
     os.kill(info.pid, signal.SIGKILL)
     return True
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     """Whether ``pid`` still runs; reaps it when it is our own exited child (a zombie answers kill 0)."""
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
