@@ -486,7 +486,7 @@ def run_python(src: Path, out: Path) -> dict[str, float]:
     host_re, valid_re = re.compile(_HOST), re.compile(_VALID_DOMAIN)
     year_max = datetime.now(UTC).year + 1
     t0 = time.perf_counter()
-    rows = pq.read_table(src).to_pylist()
+    rows = pq.ParquetFile(src).read().to_pylist()
     t1 = time.perf_counter()
     quarantine: list[dict[str, Any]] = []
     newest: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
@@ -621,7 +621,7 @@ def spawn(peer: str, src: Path, threads: int | None) -> dict[str, Any] | None:
         last = proc.stderr.strip().splitlines()[-1:] or [""]
         print(f"    (exited {proc.returncode} after reporting its result: {last[0]})")
     silver = pq.ParquetFile(out / "silver.parquet").metadata.num_rows
-    reasons = pq.read_table(out / "quarantine.parquet", columns=["reason"])["reason"].value_counts()
+    reasons = pq.ParquetFile(out / "quarantine.parquet").read(columns=["reason"])["reason"].value_counts()
     result["silver"] = silver
     result["silver_mib"] = (out / "silver.parquet").stat().st_size / 2**20
     result["quarantine"] = {r["values"]: r["counts"] for r in reasons.to_pylist()}

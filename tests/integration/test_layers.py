@@ -20,7 +20,7 @@ CASES = {
         (),
         "import pyarrow, pyarrow.parquet, pyarrow.compute, pyarrow.dataset, pyarrow.fs, io\n"
         "t = pyarrow.table({'a': [1, 2, 2]}); b = io.BytesIO(); pyarrow.parquet.write_table(t, b)\n"
-        "assert pyarrow.parquet.read_table(io.BytesIO(b.getvalue())).num_rows == 3",
+        "assert pyarrow.parquet.ParquetFile(pyarrow.BufferReader(b.getvalue())).read().num_rows == 3",
     ),
     "NumpyLayer": ((), "import numpy; assert float(numpy.ones(4) @ numpy.ones(4)) == 4.0"),
     "SklearnLayer": (
