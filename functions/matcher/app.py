@@ -1,4 +1,4 @@
-"""MatcherFunction: the HTTP API. POST /match, POST /feedback, GET /health, GET /models, GET / (explorer page)."""
+"""MatcherFunction: the HTTP API. POST /match, POST /feedback, GET /health, GET /models, GET /facets, GET /."""
 
 from __future__ import annotations
 
@@ -43,6 +43,11 @@ def health() -> dict[str, Any]:
 @app.get("/models")
 def models() -> dict[str, Any]:
     return matcher_service(settings()).models()
+
+
+@app.get("/facets")
+def facets() -> dict[str, Any]:
+    return matcher_service(settings()).facets()
 
 
 @app.get("/")

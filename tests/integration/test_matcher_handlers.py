@@ -250,6 +250,7 @@ def test_every_route_answers_its_sample_event(aws: Aws, handler_env: Any, lake: 
         answers[path.name] = (answer["statusCode"], answer["headers"]["Content-Type"], answer["body"])
     assert {name: status for name, (status, _, _) in answers.items()} == {
         "matcher_http_explorer.json": 200,
+        "matcher_http_facets.json": 200,
         "matcher_http_feedback.json": 201,
         "matcher_http_health.json": 200,
         "matcher_http_match.json": 200,
@@ -261,7 +262,13 @@ def test_every_route_answers_its_sample_event(aws: Aws, handler_env: Any, lake: 
     )
     assert json.loads(answers["matcher_http_health.json"][2])["status"] == "ok"
     assert json.loads(answers["matcher_http_models.json"][2])["serving"][0]["version"] == "prior-v1"
+    facets = json.loads(answers["matcher_http_facets.json"][2])
+    assert "Fintech" in facets["industries"] and "United States" in facets["countries"]
+    assert facets["countries"] == sorted(
+        {c["country"] for c in lake["companies"] if c.get("country")}, key=str.casefold
+    )
     matches = json.loads(answers["matcher_http_match.json"][2])["matches"]
     assert 0 < len(matches) <= 5 and {m["country"] for m in matches} == {"United States"}
+    assert all(m["website"].startswith("https://") and m["one_liner"] for m in matches)
     stored = json.loads(answers["matcher_http_feedback.json"][2])["stored"]
     assert json.loads(lake["store"].get(stored))["decision"] == "accept"

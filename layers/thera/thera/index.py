@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from thera import keys
+from thera.card import website_link
 from thera.matching import Index, tag_centroids
 from thera.ports import ObjectStore
 from thera.tables import column_values, from_parquet, to_parquet
@@ -40,6 +41,8 @@ PROFILE_COLUMNS = (
     "completeness",
     "description",
 )
+# What the explorer's card shows besides them (thera.card); an index without them still serves.
+CARD_COLUMNS = ("website_url", "team_size", "founded_year", "health_flags")
 DESCRIPTION_CHARS = 280
 
 
@@ -81,14 +84,13 @@ def build_index(store: ObjectStore, now: datetime) -> IndexOutcome:
     newest_model = max(vectors_tables, key=lambda t: pc.max(t["embedded_at"]).as_py())["model_id"][0].as_py()
     of_model = [t.filter(pc.equal(t["model_id"], newest_model)) for t in vectors_tables]
     vectors = _newest([t for t in of_model if t.num_rows], ["domain", "version", "vector"])
-    profiles = _newest(
-        [from_parquet(store.get(k)) for k in gold_keys], [*PROFILE_COLUMNS[:-1], "description", "version"]
-    )
+    profiles = _newest([from_parquet(store.get(k)) for k in gold_keys], [*PROFILE_COLUMNS, *CARD_COLUMNS, "version"])
     profiles = profiles.filter(pc.is_in(profiles["domain"], vectors["domain"]))
     vectors = vectors.take(pc.index_in(profiles["domain"], vectors["domain"]))
-    rows = profiles.select(list(PROFILE_COLUMNS)).to_pylist()
+    rows = profiles.select([*PROFILE_COLUMNS, *CARD_COLUMNS]).to_pylist()
     for row in rows:
         row["description"] = (row.get("description") or "")[:DESCRIPTION_CHARS]
+        row["website_url"] = website_link(row.get("website_url"), row["domain"])  # the page links only these
     flat = vectors["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
     matrix = np.ascontiguousarray(flat.reshape(len(rows), -1), dtype=np.float32)
     names, centroids = tag_centroids(matrix, rows)

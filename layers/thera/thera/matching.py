@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from thera.card import card
 from thera.tokens import words
 
 if TYPE_CHECKING:  # pyarrow is imported where an index is built: the weekly training ships without it
@@ -362,6 +363,15 @@ class Match:
     features: dict[str, float]
     industries: list[str]
     country: str | None
+    # what the explorer shows of the startup (thera.card)
+    one_liner: str = ""
+    website: str = ""
+    tags: list[str] = field(default_factory=list)
+    city: str | None = None
+    founded_year: int | None = None
+    team_size: int | None = None
+    health_score: int | None = None
+    health_flags: list[str] = field(default_factory=list)
 
 
 def topic_weights(index: Index, query: Floats) -> tuple[Floats, list[int]]:
@@ -449,6 +459,7 @@ def rank(index: Index, query: Floats, request: MatchRequest, model: Model) -> li
                 features=feats,
                 industries=list(profile.get("industries") or []),
                 country=profile.get("country"),
+                **card(profile, index.domains[i]),
             )
         )
     return matches

@@ -157,6 +157,15 @@ class MatcherService:
             return {"status": "not_ready", "reason": str(exc)}
         return {"status": "ok", "index_version": index.version, "profiles": len(index), "model_id": index.model_id}
 
+    def facets(self) -> dict[str, Any]:
+        """The filter values the current index holds, as written, sorted: what the explorer offers."""
+        index = self.index()
+        return {
+            "index_version": index.version,
+            "industries": sorted(index.industries.values(), key=str.casefold),
+            "countries": sorted(index.countries.values(), key=str.casefold),
+        }
+
     def models(self) -> dict[str, Any]:
         self._fresh()
         return {
