@@ -24,9 +24,19 @@ reclaimer evicts cold pages) counts as little as possible against a peer.
   matcher's request path without the embedding call and the shortlist write. Its load time is
   shown whole and for the vectors alone (reading ``vectors.npy`` and ``thera.index.read_npy``):
   the rest is the profiles, which NumPy and FAISS do not load.
+- thera two-stage: the objects ``thera.index.write_vectors(..., two_stage=True)`` writes (the
+  partition and the float32 rows in list order as shards; built once, cached under
+  ``two_stage/``), loaded by ``load_index`` with the same profiles, searched with the same ``rank``.
+  Each load copies the rows afresh to ``bench/out/vectors/scratch`` (the matcher's ``/tmp`` at a
+  cold start). "load s" reads the objects from local files; "S3 s" is one more load from the
+  emulator's S3: ``moto_server`` in its own process, holding the same objects (``--no-s3`` skips
+  it). It reads ~32 MB a query, not the whole matrix, so it is timed over all ``--queries``.
 - NumPy: ``np.load`` of the same ``vectors.npy``; ``vectors @ q``, ``argpartition`` and a sort of the 20.
 - FAISS: ``IndexFlatIP`` written with ``faiss.write_index`` and read with ``faiss.read_index``;
   ``index.search(q, 20)``, one query at a time as the matcher answers them.
+
+Memory: "peak MB" is the process's VmHWM (MiB) over its loads and queries; "RSS MB" its VmRSS
+after the last query, what it holds while serving.
 
 Latency is per query, p50 and p95 over the timed queries after a warm-up. A 1M x 1024 scan reads
 4 GB per query, so large configurations time fewer queries (``--queries`` times 2**27 / (rows x
@@ -381,6 +391,14 @@ def s3_store(port: int) -> Any:
     return S3ObjectStore(client, "bench-index")
 
 
+def rss_mb() -> float:
+    """This process's resident memory now (VmRSS), after its queries: what it holds while serving."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def child(peer: str, rows: int, dims: int, queries: int, threads: int | None, s3_port: int = 0) -> None:
     import faiss
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -431,6 +449,7 @@ def child(peer: str, rows: int, dims: int, queries: int, threads: int | None, s3
         "cpu": cpu,
         "threads": reported,
         "peak_mb": peak_rss_mb(),
+        "rss_mb": rss_mb(),
     }
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -512,7 +531,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     header = (
         f"{'profiles':>10} {'dims':>5}  {'peer':<30}{'load s':>8}{'(vectors)':>11}{'S3 s':>9}{'p50 ms':>9}{'p95 ms':>9}"
-        f"{'queries':>9}{'recall@20':>11}{'CPU s':>7}{'peak MB':>9}  threads"
+        f"{'queries':>9}{'recall@20':>11}{'CPU s':>7}{'peak MB':>9}{'RSS MB':>8}  threads"
     )
     lines: list[str] = []
     moto = None if args.no_s3 else start_emulator()
@@ -583,6 +602,7 @@ def run_configs(
             ensure_two_stage(rows, dims)
             queries = queries_for(rows, dims, wanted)
             truth = exact(rows, dims, queries + WARMUP)[WARMUP:]
+            truth_all = exact(rows, dims, wanted + WARMUP)[WARMUP:]  # the two-stage peer scans little: all queries
             print(
                 f"  {rows:,} x {dims}: files and exact top {TOP_K} ready in {time.perf_counter() - t:.1f} s", flush=True
             )
@@ -597,16 +617,18 @@ def run_configs(
             for peer in args.peers.split(","):
                 prime(*files[peer])
                 t = time.perf_counter()
-                got = spawn(peer, rows, dims, queries, args.threads, port if peer == "two_stage" else 0)
+                two = peer == "two_stage"
+                got = spawn(peer, rows, dims, wanted if two else queries, args.threads, port if two else 0)
                 if got is None:
                     continue
                 found = np.load(config_dir(rows, dims) / f"found-{peer}.npy")
+                hits = recall(found, truth_all if two else truth)
                 part = f"{got['steps']['vectors']:.2f}" if "vectors" in got["steps"] else "-"
                 cold = f"{got['steps']['s3']:.2f}" if "s3" in got["steps"] else "-"
                 line = (
                     f"{rows:>10,} {dims:>5}  {PEERS[peer]:<30}{got['load']:>8.2f}{part:>11}{cold:>9}"
                     f"{got['p50'] * 1e3:>9.2f}{got['p95'] * 1e3:>9.2f}{got['queries']:>9}"
-                    f"{recall(found, truth):>11.4f}{got['cpu']:>7.1f}{got['peak_mb']:>9,.0f}  {got['threads']}"
+                    f"{hits:>11.4f}{got['cpu']:>7.1f}{got['peak_mb']:>9,.0f}{got['rss_mb']:>8,.0f}  {got['threads']}"
                 )
                 print(f"  {line.strip()}  ({time.perf_counter() - t:.1f} s)", flush=True)
                 lines.append(line)

@@ -129,35 +129,39 @@ class TwoStage:
         self.position[part.order] = np.arange(len(part.order))
         self._fd = os.open(path, os.O_RDONLY)
         weakref.finalize(self, os.close, self._fd)  # a replaced index's file is deleted: its space freed on close
-        widest = int(np.diff(part.offsets).max()) if part.lists else 0
-        self._buffer = np.empty((max(1, widest), dims), dtype=np.float32)
+        self._buffer = np.empty((0, dims), dtype=np.float32)  # the probed lists' rows, grown as needed
 
     def __len__(self) -> int:
         return len(self.part.order)
 
-    def _read(self, start: int, rows: int, out: Floats) -> Floats:
-        view = out[:rows]
-        got = os.preadv(self._fd, [memoryview(view).cast("B")], start * self.dims * 4)
-        if got != view.nbytes:
-            raise OSError(f"{self.path}: read {got} of {view.nbytes} bytes at row {start}")
-        return view
+    def _read(self, start: int, out: Floats) -> None:
+        got = os.preadv(self._fd, [memoryview(out).cast("B")], start * self.dims * 4)
+        if got != out.nbytes:
+            raise OSError(f"{self.path}: read {got} of {out.nbytes} bytes at row {start}")
 
     def first_pass(self, query: Floats) -> Floats:
-        """Every profile's similarity: its list's mean cosine, exact in the ``probe`` nearest lists."""
+        """Every profile's similarity: its list's mean cosine, exact in the ``probe`` nearest lists
+        (read one after the other into one buffer, scored with one matrix-vector product: many
+        small products lose to BLAS's thread start-up on a busy machine)."""
         by_list = self.part.centroids @ query
         out: Floats = by_list[self.part.assignment]
-        for lst in np.argpartition(-by_list, self.probe - 1)[: self.probe]:
-            start, end = int(self.part.offsets[lst]), int(self.part.offsets[lst + 1])
-            if end > start:
-                out[self.part.order[start:end]] = self._read(start, end - start, self._buffer) @ query
+        probed = np.sort(np.argpartition(-by_list, self.probe - 1)[: self.probe])
+        starts, ends = self.part.offsets[probed], self.part.offsets[probed + 1]
+        total = int((ends - starts).sum())
+        if len(self._buffer) < total:
+            self._buffer = np.empty((total, self.dims), dtype=np.float32)
+        at = 0
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            self._read(start, self._buffer[at : at + end - start])
+            at += end - start
+        rows = np.concatenate([self.part.order[a:b] for a, b in zip(starts, ends, strict=True)])
+        out[rows] = self._buffer[:total] @ query
         return out
 
     def exact(self, rows: Ints, query: Floats) -> Floats:
         """The exact cosine of these profile rows, each one read from the file."""
-        positions = self.position[rows]
-        out = np.empty(len(rows), dtype=np.float32)
-        row = np.empty((1, self.dims), dtype=np.float32)
-        for j, at in enumerate(positions.tolist()):
-            out[j] = self._read(at, 1, row)[0] @ query
+        matrix = np.empty((len(rows), self.dims), dtype=np.float32)
+        for j, at in enumerate(self.position[rows].tolist()):
+            self._read(at, matrix[j])
+        out: Floats = matrix @ query
         return out
-
