@@ -2,7 +2,10 @@
 
 An index version is four objects under ``index/v=<version>/``: the unit vectors as one
 ``.npy`` (read in place from the object's bytes, no Parquet decoding), the profiles the matcher filters,
-scores and explains with (Parquet), and the tag names and centroids for topic affinity.
+scores and explains with (Parquet), and the tag names and centroids for topic affinity. Past
+``thera.vectors.TWO_STAGE_MIN_ROWS`` profiles the vectors are instead a partition (four small
+``.npy``) and the rows in list order as shards under ``vectors/``, which the matcher copies to
+local storage (``write_vectors``, ``load_index``).
 ``index/current.json`` names the current version; it is written last, so a matcher never
 sees half an index. The builder merges every gold part (newest version per domain) with
 every embeddings part of the current model (newest per domain) and skips the work when
