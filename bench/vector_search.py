@@ -24,9 +24,20 @@ reclaimer evicts cold pages) counts as little as possible against a peer.
   matcher's request path without the embedding call and the shortlist write. Its load time is
   shown whole and for the vectors alone (reading ``vectors.npy`` and ``thera.index.read_npy``):
   the rest is the profiles, which NumPy and FAISS do not load.
+- thera two-stage: the objects ``thera.index.write_vectors(..., two_stage=True)`` writes (the
+  partition and the float32 rows in list order as shards; built once, cached under
+  ``two_stage/``), loaded by ``load_index`` with the same profiles, searched with the same ``rank``.
+  Each load copies the rows afresh to ``bench/out/vectors/scratch`` (the matcher's ``/tmp`` at a
+  cold start). "load s" reads the objects from local files; "S3 s" is one more load, the first, from the
+  emulator's S3: ``moto_server`` in its own process, holding the same objects (``--no-s3`` skips
+  it). It reads ~32 MB a query, not the whole matrix, so it is timed over all ``--queries``.
 - NumPy: ``np.load`` of the same ``vectors.npy``; ``vectors @ q``, ``argpartition`` and a sort of the 20.
 - FAISS: ``IndexFlatIP`` written with ``faiss.write_index`` and read with ``faiss.read_index``;
   ``index.search(q, 20)``, one query at a time as the matcher answers them.
+
+Memory: "peak MB" is the process's VmHWM (MiB) over its loads and queries; "RSS MB" its VmRSS
+after the last query, what it holds while serving. The two-stage peer's cold load from S3
+comes first, and the peak right after it (a matcher's cold start) is printed on its own line.
 
 Latency is per query, p50 and p95 over the timed queries after a warm-up. A 1M x 1024 scan reads
 4 GB per query, so large configurations time fewer queries (``--queries`` times 2**27 / (rows x
@@ -47,10 +58,12 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +84,15 @@ LOADS = 2  # loads per peer; the fastest is shown
 VERSION = "bench"  # the index version the thera peer loads
 MODEL_ID = "bench-random"
 CHALLENGE = "a bench challenge: the startups nearest to this vector"
-PEERS = {"thera": "thera (load_index + rank)", "numpy": "NumPy (matvec + argpartition)", "faiss": "FAISS IndexFlatIP"}
+PEERS = {
+    "thera": "thera (load_index + rank)",
+    "two_stage": "thera two-stage (IVF + exact)",
+    "numpy": "NumPy (matvec + argpartition)",
+    "faiss": "FAISS IndexFlatIP",
+}
+TWO_STAGE_VERSION = 2  # bump when thera.vectors.partition or the objects it writes change
+SCRATCH = OUT / "scratch"  # where the two-stage peer copies its float32 rows (the matcher's /tmp)
+MOTO_PORT = 5391
 
 
 # ----------------------------------------------------------------------------- data
@@ -92,6 +113,45 @@ def _draw(rng: np.random.Generator, centres: npt.NDArray[np.float32], rows: int)
 
 def config_dir(rows: int, dims: int) -> Path:
     return OUT / f"{rows}x{dims}"
+
+
+def config_root(folder: Path) -> Path:
+    """The configuration's folder, for a peer's subfolder (two_stage/) too."""
+    return folder.parent if folder.name == "two_stage" else folder
+
+
+def two_stage_names(folder: Path) -> tuple[str, ...]:
+    """The two-stage objects' names (relative to the index version), as the builder wrote them."""
+    return tuple(str(p.relative_to(folder)) for p in sorted(folder.rglob("*.npy")))
+
+
+def ensure_two_stage(rows: int, dims: int) -> dict[str, Any]:
+    """The two-stage objects of ``thera.index.write_vectors`` (partition and shards), as files; the pointer's part."""
+    from thera import keys
+    from thera.index import write_vectors
+
+    folder = config_dir(rows, dims) / "two_stage"
+    vectors = config_dir(rows, dims) / "vectors.npy"
+    stamp = {"two_stage": TWO_STAGE_VERSION, "vectors": vectors.stat().st_mtime}
+    if _fresh(folder / "search.json", stamp):
+        search: dict[str, Any] = json.loads((folder / "search.json").read_text())
+        return search
+    prefix = keys.index_object(VERSION, "")
+
+    def put(key: str, data: bytes) -> None:
+        path = folder / key.removeprefix(prefix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    got = write_vectors(put, VERSION, np.load(vectors, mmap_mode="r"), two_stage=True)
+    assert got is not None
+    (folder / "search.json").write_text(json.dumps(got))
+    _stamp(folder / "search.json", stamp)
+    return got
 
 
 def ensure_vectors(sizes: list[int], dims: int) -> float:
@@ -194,11 +254,12 @@ def ensure_thera_index(rows: int, dims: int, data: Path) -> None:
 class FileStore:
     """The ObjectStore port over one index version's files: a get reads the whole file, as S3 returns a body."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, names: tuple[str, ...] = ("vectors.npy",)) -> None:
         from thera import keys
 
-        names = ("vectors.npy", "tags.npy", "profiles.parquet", "tags.json")
         self.paths = {keys.index_object(VERSION, name): folder / name for name in names}
+        for name in ("tags.npy", "profiles.parquet", "tags.json"):
+            self.paths[keys.index_object(VERSION, name)] = config_root(folder) / name
 
     def get(self, key: str) -> bytes:
         return self.paths[key].read_bytes()
@@ -270,6 +331,8 @@ def load_peer(peer: str, folder: Path) -> tuple[Search, tuple[int, int], dict[st
             return [position[m.domain] for m in rank(index, query, request, PRIOR_MODEL)]
 
         return search, index.vectors.shape, steps
+    if peer == "two_stage":
+        return _two_stage_peer(FileStore(folder / "two_stage", two_stage_names(folder / "two_stage")), folder, steps)
     if peer == "numpy":
         vectors = np.load(folder / "vectors.npy")
 
@@ -290,7 +353,54 @@ def load_peer(peer: str, folder: Path) -> tuple[Search, tuple[int, int], dict[st
     return search, (flat.ntotal, flat.d), steps
 
 
-def child(peer: str, rows: int, dims: int, queries: int, threads: int | None) -> None:
+def _two_stage_peer(
+    store: Any, folder: Path, steps: dict[str, float]
+) -> tuple[Search, tuple[int, int], dict[str, float]]:
+    """thera's two-stage index loaded from a store (a fresh copy of its rows each time), searched with ``rank``."""
+    import shutil
+
+    from thera.index import load_index
+    from thera.matching import PRIOR_MODEL, MatchRequest, rank
+
+    search_doc = json.loads((folder / "two_stage" / "search.json").read_text())
+    shutil.rmtree(SCRATCH, ignore_errors=True)  # a cold start: no copy of the rows yet
+    index = load_index(store, {"version": VERSION, "model_id": MODEL_ID, "search": search_doc}, SCRATCH)
+    assert index.search is not None
+    position = {d: i for i, d in enumerate(index.domains)}
+    request = MatchRequest(CHALLENGE, top_k=TOP_K)
+
+    def search(query: npt.NDArray[np.float32]) -> list[int]:
+        return [position[m.domain] for m in rank(index, query, request, PRIOR_MODEL)]
+
+    return search, (len(index), index.search.dims), steps
+
+
+def s3_store(port: int) -> Any:
+    """The ObjectStore port over the emulator's bucket: the matcher's adapter with a boto3 client."""
+    import boto3
+    from botocore.config import Config
+
+    from thera.adapters.aws import S3ObjectStore
+    from thera_local.emulator import CREDENTIALS
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        config=Config(max_pool_connections=16),
+        **CREDENTIALS,
+    )
+    return S3ObjectStore(client, "bench-index")
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (VmRSS), after its queries: what it holds while serving."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def child(peer: str, rows: int, dims: int, queries: int, threads: int | None, s3_port: int = 0) -> None:
     import faiss
     from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -303,6 +413,11 @@ def child(peer: str, rows: int, dims: int, queries: int, threads: int | None) ->
     q = np.load(OUT / f"queries-{dims}.npy")[: queries + WARMUP]
 
     c0 = own_cpu_seconds()
+    cold: dict[str, float] = {}
+    if peer == "two_stage" and s3_port:  # first, as a matcher's cold start: the peak so far is its own
+        t0 = time.perf_counter()
+        _two_stage_peer(s3_store(s3_port), folder, {})
+        cold = {"s3": time.perf_counter() - t0, "s3_peak_mb": peak_rss_mb()}
     loads: list[tuple[float, dict[str, float]]] = []
     for _ in range(LOADS):  # the fastest load counts: a page-cache miss is the machine's, not the peer's
         search: Search | None = None
@@ -312,6 +427,7 @@ def child(peer: str, rows: int, dims: int, queries: int, threads: int | None) ->
         loads.append((time.perf_counter() - t0, steps))
         assert shape == (rows, dims), shape
     load, steps = min(loads, key=lambda x: x[0])
+    steps.update(cold)
 
     for query in q[:WARMUP]:
         search(query)
@@ -322,6 +438,7 @@ def child(peer: str, rows: int, dims: int, queries: int, threads: int | None) ->
         latencies.append(time.perf_counter() - t)
     cpu = own_cpu_seconds() - c0
     np.save(folder / f"found-{peer}.npy", np.array(found, dtype=np.int64))
+    shutil.rmtree(SCRATCH, ignore_errors=True)
     result = {
         "load": load,
         "loads": [x[0] for x in loads],
@@ -333,14 +450,18 @@ def child(peer: str, rows: int, dims: int, queries: int, threads: int | None) ->
         "cpu": cpu,
         "threads": reported,
         "peak_mb": peak_rss_mb(),
+        "rss_mb": rss_mb(),
     }
     print("RESULT " + json.dumps(result), flush=True)
 
 
 # ----------------------------------------------------------------------------- parent
-def spawn(peer: str, rows: int, dims: int, queries: int, threads: int | None) -> dict[str, Any] | None:
+def spawn(
+    peer: str, rows: int, dims: int, queries: int, threads: int | None, s3_port: int = 0
+) -> dict[str, Any] | None:
     argv = [sys.executable, __file__, "--peer", peer, "--sizes", str(rows), "--dims", str(dims)]
     argv += ["--queries", str(queries)] + (["--threads", str(threads)] if threads else [])
+    argv += ["--s3-port", str(s3_port)] if s3_port else []
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -381,12 +502,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--data", type=Path, default=default_data(), help="companies JSONL for the profiles")
     parser.add_argument("--peer", choices=sorted(PEERS), help=argparse.SUPPRESS)
+    parser.add_argument("--peers", default=",".join(PEERS), help="peers to run, comma-separated")
+    parser.add_argument("--s3-port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-s3", action="store_true", help="skip the two-stage cold load from the emulator's S3 (moto_server)"
+    )
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     dims_list = [int(d) for d in args.dims.split(",")]
     wanted = min(args.queries, MAX_QUERIES)
     if args.peer:
-        child(args.peer, sizes[0], dims_list[0], wanted, args.threads)
+        child(args.peer, sizes[0], dims_list[0], wanted, args.threads, args.s3_port)
         return
 
     import faiss
@@ -405,10 +531,67 @@ def main(argv: list[str] | None = None) -> None:
     print(f"threads: {args.threads or 'each library default'}; top {TOP_K}; {WARMUP} warm-up queries per peer")
     print()
     header = (
-        f"{'profiles':>10} {'dims':>5}  {'peer':<30}{'load s':>8}{'(vectors)':>11}{'p50 ms':>9}{'p95 ms':>9}"
-        f"{'queries':>9}{'recall@20':>11}{'CPU s':>7}{'peak MB':>9}  threads"
+        f"{'profiles':>10} {'dims':>5}  {'peer':<30}{'load s':>8}{'(vectors)':>11}{'S3 s':>9}{'p50 ms':>9}{'p95 ms':>9}"
+        f"{'queries':>9}{'recall@20':>11}{'CPU s':>7}{'peak MB':>9}{'RSS MB':>8}  threads"
     )
     lines: list[str] = []
+    moto = None if args.no_s3 else start_emulator()
+    try:
+        run_configs(args, sizes, dims_list, wanted, moto, lines)
+    finally:
+        if moto is not None:
+            moto.terminate()
+            moto.wait()
+    print()
+    print(header)
+    for line in lines:
+        print(line)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"total wall time {time.perf_counter() - started:.1f} s; load average at the end {load}")
+
+
+def start_emulator() -> subprocess.Popen[bytes]:
+    """moto's S3 server in its own process, as S3 is another machine to the matcher."""
+    server = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(MOTO_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    import urllib.request
+
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{MOTO_PORT}/moto-api/", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("moto_server did not start")
+
+
+def upload_to_emulator(moto: subprocess.Popen[bytes] | None, folder: Path) -> int:
+    """A fresh bucket holding this configuration's two-stage index objects; the emulator's port."""
+    import urllib.request
+
+    assert moto is not None
+    t = time.perf_counter()
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{MOTO_PORT}/moto-api/reset", method="POST"))
+    store = s3_store(MOTO_PORT)
+    store._s3.create_bucket(Bucket=store.bucket)
+    files = FileStore(folder / "two_stage", two_stage_names(folder / "two_stage"))
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda k: store.put(k, files.paths[k].read_bytes()), files.paths))
+    total = sum(p.stat().st_size for p in files.paths.values())
+    print(f"  uploaded {total / 2**20:,.0f} MiB to the emulator's S3 in {time.perf_counter() - t:.1f} s", flush=True)
+    return MOTO_PORT
+
+
+def run_configs(
+    args: argparse.Namespace,
+    sizes: list[int],
+    dims_list: list[int],
+    wanted: int,
+    moto: subprocess.Popen[bytes] | None,
+    lines: list[str],
+) -> None:
     for dims in dims_list:
         t = time.perf_counter()
         ensure_vectors(sizes, dims)
@@ -417,8 +600,10 @@ def main(argv: list[str] | None = None) -> None:
             t = time.perf_counter()
             ensure_faiss(rows, dims)
             ensure_thera_index(rows, dims, args.data)
+            ensure_two_stage(rows, dims)
             queries = queries_for(rows, dims, wanted)
             truth = exact(rows, dims, queries + WARMUP)[WARMUP:]
+            truth_all = exact(rows, dims, wanted + WARMUP)[WARMUP:]  # the two-stage peer scans little: all queries
             print(
                 f"  {rows:,} x {dims}: files and exact top {TOP_K} ready in {time.perf_counter() - t:.1f} s", flush=True
             )
@@ -427,28 +612,29 @@ def main(argv: list[str] | None = None) -> None:
                 "thera": [folder / "vectors.npy", folder / "profiles.parquet"],
                 "numpy": [folder / "vectors.npy"],
                 "faiss": [folder / "faiss.index"],
+                "two_stage": [folder / "two_stage" / n for n in two_stage_names(folder / "two_stage")],
             }
-            for peer in PEERS:
+            port = 0 if args.no_s3 or "two_stage" not in args.peers else upload_to_emulator(moto, folder)
+            for peer in args.peers.split(","):
                 prime(*files[peer])
                 t = time.perf_counter()
-                got = spawn(peer, rows, dims, queries, args.threads)
+                two = peer == "two_stage"
+                got = spawn(peer, rows, dims, wanted if two else queries, args.threads, port if two else 0)
                 if got is None:
                     continue
                 found = np.load(config_dir(rows, dims) / f"found-{peer}.npy")
+                hits = recall(found, truth_all if two else truth)
                 part = f"{got['steps']['vectors']:.2f}" if "vectors" in got["steps"] else "-"
+                cold = f"{got['steps']['s3']:.2f}" if "s3" in got["steps"] else "-"
+                if "s3_peak_mb" in got["steps"]:
+                    print(f"  peak RSS after the cold load from S3 alone: {got['steps']['s3_peak_mb']:,.0f} MB")
                 line = (
-                    f"{rows:>10,} {dims:>5}  {PEERS[peer]:<30}{got['load']:>8.2f}{part:>11}"
+                    f"{rows:>10,} {dims:>5}  {PEERS[peer]:<30}{got['load']:>8.2f}{part:>11}{cold:>9}"
                     f"{got['p50'] * 1e3:>9.2f}{got['p95'] * 1e3:>9.2f}{got['queries']:>9}"
-                    f"{recall(found, truth):>11.4f}{got['cpu']:>7.1f}{got['peak_mb']:>9,.0f}  {got['threads']}"
+                    f"{hits:>11.4f}{got['cpu']:>7.1f}{got['peak_mb']:>9,.0f}{got['rss_mb']:>8,.0f}  {got['threads']}"
                 )
                 print(f"  {line.strip()}  ({time.perf_counter() - t:.1f} s)", flush=True)
                 lines.append(line)
-    print()
-    print(header)
-    for line in lines:
-        print(line)
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"total wall time {time.perf_counter() - started:.1f} s; load average at the end {load}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 An index version is four objects under ``index/v=<version>/``: the unit vectors as one
 ``.npy`` (read in place from the object's bytes, no Parquet decoding), the profiles the matcher filters,
-scores and explains with (Parquet), and the tag names and centroids for topic affinity.
+scores and explains with (Parquet), and the tag names and centroids for topic affinity. Past
+``thera.vectors.TWO_STAGE_MIN_ROWS`` profiles the vectors are instead a partition (four small
+``.npy``) and the rows in list order as shards under ``vectors/``, which the matcher copies to
+local storage (``write_vectors``, ``load_index``).
 ``index/current.json`` names the current version; it is written last, so a matcher never
 sees half an index. The builder merges every gold part (newest version per domain) with
 every embeddings part of the current model (newest per domain) and skips the work when
@@ -15,8 +18,14 @@ import hashlib
 import io
 import json
 import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +37,7 @@ from thera.card import website_link
 from thera.matching import Index, tag_centroids
 from thera.ports import ObjectStore
 from thera.tables import column_values, from_parquet, to_parquet
+from thera.vectors import TWO_STAGE_MIN_ROWS, Partition, TwoStage, partition, probe_for, shard_rows, shards
 
 PROFILE_COLUMNS = (
     "domain",
@@ -44,6 +54,8 @@ PROFILE_COLUMNS = (
 # What the explorer's card shows besides them (thera.card); an index without them still serves.
 CARD_COLUMNS = ("website_url", "team_size", "founded_year", "health_flags")
 DESCRIPTION_CHARS = 280
+PARTITION_OBJECTS = ("centroids", "assignment", "order", "offsets")
+DOWNLOAD_THREADS = 4  # shards in flight, each up to twice in memory while read (128 MB at 4); 8 fetched faster
 
 
 @dataclass
@@ -95,7 +107,7 @@ def build_index(store: ObjectStore, now: datetime) -> IndexOutcome:
     matrix = np.ascontiguousarray(flat.reshape(len(rows), -1), dtype=np.float32)
     names, centroids = tag_centroids(matrix, rows)
     version = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{sources[:8]}"
-    store.put(keys.index_object(version, "vectors.npy"), _npy(matrix))
+    search = write_vectors(store.put, version, matrix, two_stage=len(rows) >= TWO_STAGE_MIN_ROWS)
     store.put(keys.index_object(version, "tags.npy"), _npy(centroids))
     store.put(keys.index_object(version, "profiles.parquet"), to_parquet(pa.Table.from_pylist(rows)))
     store.put(keys.index_object(version, "tags.json"), json.dumps(names).encode())
@@ -107,11 +119,42 @@ def build_index(store: ObjectStore, now: datetime) -> IndexOutcome:
         "tags": len(names),
         "sources": sources,
         "built_at": now.isoformat(),
+        **({"search": search} if search else {}),
     }
     store.put(keys.INDEX_POINTER, json.dumps(pointer, indent=2).encode())
     outcome.status, outcome.version, outcome.model_id = "built", version, newest_model
     outcome.profiles, outcome.tags = len(rows), len(names)
     return outcome
+
+
+def write_vectors(
+    put: Callable[[str, bytes], None], version: str, matrix: np.ndarray[Any, Any], two_stage: bool
+) -> dict[str, Any] | None:
+    """The vectors' objects: ``vectors.npy``, or for a two-stage search the partition and the rows in
+    list order as shards (``thera.vectors``); what the pointer records of the latter."""
+    if not two_stage:
+        put(keys.index_object(version, "vectors.npy"), _npy(matrix))
+        return None
+    part = partition(matrix)
+    for name in PARTITION_OBJECTS:
+        put(keys.index_object(version, f"{name}.npy"), _npy(getattr(part, name)))
+    count = 0
+    for i, shard in enumerate(shards(matrix, part)):
+        put(keys.index_object(version, _shard(i)), _npy(shard))
+        count += 1
+    dims = int(matrix.shape[1])
+    return {
+        "kind": "two_stage",
+        "probe": probe_for(len(matrix), part.lists),
+        "dimensions": dims,
+        "lists": part.lists,
+        "shards": count,
+        "shard_rows": shard_rows(dims),
+    }
+
+
+def _shard(i: int) -> str:
+    return f"vectors/part-{i:05d}.npy"
 
 
 def _npy(matrix: np.ndarray[Any, Any]) -> bytes:
@@ -149,9 +192,63 @@ def read_npy(data: bytes) -> np.ndarray[Any, Any]:
     return flat.reshape(shape[::-1]).transpose() if fortran_order else flat.reshape(shape)
 
 
-def load_index(store: ObjectStore, pointer: dict[str, Any]) -> Index:
+def scratch_dir() -> Path:
+    """Where a matcher copies the float32 rows of a two-stage index: Lambda's ephemeral storage."""
+    return Path(tempfile.gettempdir()) / "thera-index"
+
+
+def load_index(store: ObjectStore, pointer: dict[str, Any], scratch: Path | None = None) -> Index:
+    """The index version the pointer names. A two-stage index keeps its partition in memory and copies
+    its float32 rows to ``scratch`` (the shards fetched in parallel while the profiles load), removing
+    the copies of other versions there."""
     version = pointer["version"]
-    vectors = read_npy(store.get(keys.index_object(version, "vectors.npy")))
+    search = pointer.get("search")
+    if search:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            copying = pool.submit(_load_two_stage, store, version, search, scratch or scratch_dir())
+            index = _load_rest(store, pointer, np.zeros((0, search["dimensions"]), dtype=np.float32))
+            index.search = copying.result()
+        return index
+    return _load_rest(store, pointer, read_npy(store.get(keys.index_object(version, "vectors.npy"))))
+
+
+def _load_two_stage(store: ObjectStore, version: str, search: dict[str, Any], scratch: Path) -> TwoStage:
+    parts = {name: read_npy(store.get(keys.index_object(version, f"{name}.npy"))) for name in PARTITION_OBJECTS}
+    part = Partition(**parts)
+    dims = part.centroids.shape[1]
+    if scratch.exists():
+        for old in scratch.iterdir():
+            if old.name != version:
+                shutil.rmtree(old, ignore_errors=True)
+    path = scratch / version / "vectors.f32"
+    if not path.exists() or path.stat().st_size != len(part.order) * dims * 4:
+        names = [keys.index_object(version, _shard(i)) for i in range(search["shards"])]
+        _download(store.get, names, path, search["shard_rows"] * dims * 4)
+    return TwoStage(part, path, dims, search.get("probe", probe_for(len(part.order), part.lists)))
+
+
+def _download(get: Callable[[str], bytes], names: list[str], path: Path, step: int) -> None:
+    """The shards fetched in parallel as whole objects, each written at its place in one local file:
+    at most ``DOWNLOAD_THREADS`` shards in memory at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+
+    def fetch(i: int) -> None:
+        array = np.ascontiguousarray(read_npy(get(names[i])), dtype=np.float32)
+        if os.pwrite(fd, memoryview(array).cast("B"), i * step) != array.nbytes:
+            raise OSError(f"short write of {names[i]} to {partial}")
+
+    try:
+        with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
+            list(pool.map(fetch, range(len(names))))
+    finally:
+        os.close(fd)
+    partial.replace(path)
+
+
+def _load_rest(store: ObjectStore, pointer: dict[str, Any], vectors: np.ndarray[Any, Any]) -> Index:
+    version = pointer["version"]
     centroids = read_npy(store.get(keys.index_object(version, "tags.npy")))
     profiles = from_parquet(store.get(keys.index_object(version, "profiles.parquet"))).combine_chunks()
     names = json.loads(store.get(keys.index_object(version, "tags.json")))

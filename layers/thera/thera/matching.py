@@ -29,6 +29,8 @@ from thera.tokens import words
 if TYPE_CHECKING:  # pyarrow is imported where an index is built: the weekly training ships without it
     import pyarrow as pa
 
+    from thera.vectors import TwoStage
+
 FEATURES = ("similarity", "topic_affinity", "keyword_overlap", "health", "richness", "completeness")
 CANDIDATES = 300
 TOPICS = 5
@@ -84,10 +86,11 @@ class Index:
     version: str
     model_id: str
     domains: list[str]
-    vectors: Floats  # n x d, unit rows
+    vectors: Floats  # n x d, unit rows; 0 x d when ``search`` holds them (a two-stage index, thera.vectors)
     profiles: pa.Table  # one row per vector: name, industries, keywords, country, city, scores, description
     tag_names: list[str]
     tag_centroids: Floats  # t x d, unit rows
+    search: TwoStage | None = None
     quality: Floats = field(init=False)  # n x 3: health, richness, completeness in [0, 1]
     tag_rows: npt.NDArray[np.int64] = field(init=False)  # CSR of profile -> tag ids (of tag_names)
     tag_cols: npt.NDArray[np.int64] = field(init=False)
@@ -126,6 +129,18 @@ class Index:
 
     def __len__(self) -> int:
         return len(self.domains)
+
+    def first_pass(self, query: Floats) -> Floats:
+        """Every profile's cosine to the query: exact, or the two-stage search's first pass."""
+        if self.search is None:
+            out: Floats = self.vectors @ query
+            return out
+        return self.search.first_pass(query)
+
+    def rescore(self, similarity: Floats, positions: npt.NDArray[np.int64], query: Floats) -> None:
+        """The first pass's similarities at these positions made exact (they are, without a two-stage search)."""
+        if self.search is not None:
+            similarity[positions] = self.search.exact(positions, query)
 
     def rows(self, positions: Sequence[int]) -> list[dict[str, Any]]:
         """The profiles at these positions, as Python objects."""
@@ -416,7 +431,7 @@ def keyword_overlap(challenge_words: set[str], tags: list[str]) -> tuple[float, 
 def rank(index: Index, query: Floats, request: MatchRequest, model: Model) -> list[Match]:
     """Candidates by the prior's linear score (whatever model serves), then the serving model re-scores them."""
     keep = index.mask(request)
-    similarity = index.vectors @ query
+    similarity = index.first_pass(query)  # exact, or approximate past a two-stage index's probed lists
     sims, topics = topic_weights(index, query)
     affinity = _topic_affinity(index, sims, topics)
     weights = PRIOR_MODEL.coefficients
@@ -432,6 +447,7 @@ def rank(index: Index, query: Floats, request: MatchRequest, model: Model) -> li
     if count == 0:
         return []
     candidates = np.argpartition(-quick, count - 1)[:count]
+    index.rescore(similarity, candidates, query)
     challenge_words = set(words(request.challenge_text))
     overlaps = [keyword_overlap(challenge_words, index.tags_of(i)) for i in candidates]
     features = np.column_stack(
