@@ -25,6 +25,7 @@ import pytest
 from tests.browser import Browser, chromium_or_skip
 from tests.conftest import FakeContext, load_handler_module
 from tests.integration.conftest import Aws
+from tests.integration.test_matcher_handlers import silver_rows
 from thera import keys, schemas
 from thera.adapters.aws import S3ObjectStore
 from thera.adapters.lsa import fit_lsa
@@ -56,25 +57,6 @@ HOSTILE = {
 FLAGGED = {"tls_expiring_soon", "thin_content"}
 
 
-def _silver(companies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "domain": c["domain"],
-            "name": c["name"],
-            "website_url": c.get("website"),
-            "description": c.get("long_description"),
-            "industries": c.get("industries") or [],
-            "keywords": c.get("tags") or [],
-            "country": c.get("country"),
-            "city": c.get("city"),
-            "team_size": c.get("team_size"),
-            "founded_year": c.get("founded_year"),
-            "pulled_at": NOW,
-        }
-        for c in companies
-    ]
-
-
 def _health(companies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every site checked; every fifth one (and the hostile one) with two flags."""
     rows = []
@@ -104,7 +86,7 @@ def lake(aws: Aws, handler_env: Any, tmp_path: Path) -> list[dict[str, Any]]:
     store = S3ObjectStore(aws.client("s3"), aws.bucket)
     gold_key = keys.gold_profiles_part("2026-11-22", "explorer")
     health = pa.Table.from_pylist(_health(companies), schema=schemas.DOMAIN_HEALTH)
-    store.put(gold_key, to_parquet(build_profiles(pa.Table.from_pylist(_silver(companies)), health, None, NOW)))
+    store.put(gold_key, to_parquet(build_profiles(pa.Table.from_pylist(silver_rows(companies)), health, None, NOW)))
     EmbedService(
         store=store,
         index=MemoryEmbeddingIndex(),

@@ -34,6 +34,7 @@ def silver_rows(companies: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {
             "domain": c["domain"],
             "name": c["name"],
+            "website_url": c.get("website"),
             "description": c.get("long_description"),
             "industries": c.get("industries") or [],
             "keywords": c.get("tags") or [],
