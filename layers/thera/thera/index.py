@@ -33,7 +33,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from thera import keys
-from thera.card import website_link
 from thera.matching import Index, tag_centroids
 from thera.ports import ObjectStore
 from thera.tables import column_values, from_parquet, to_parquet
@@ -102,7 +101,6 @@ def build_index(store: ObjectStore, now: datetime) -> IndexOutcome:
     rows = profiles.select([*PROFILE_COLUMNS, *CARD_COLUMNS]).to_pylist()
     for row in rows:
         row["description"] = (row.get("description") or "")[:DESCRIPTION_CHARS]
-        row["website_url"] = website_link(row.get("website_url"), row["domain"])  # the page links only these
     flat = vectors["vector"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
     matrix = np.ascontiguousarray(flat.reshape(len(rows), -1), dtype=np.float32)
     names, centroids = tag_centroids(matrix, rows)
