@@ -33,10 +33,10 @@ import aiohttp
 from common import FALLBACK_DATA, REPO, percentile, print_header
 
 from thera.adapters.aws import DynamoCrawlCache, DynamoVersionedStore, S3ObjectStore
-from thera.adapters.firecrawl import ScrapeResult
 from thera.breaker import BreakerConfig, CircuitBreaker
 from thera.crawl import CrawlService
 from thera.messages import CrawlRequest
+from thera.ports import ScrapeResult
 from thera.wiring import FIRECRAWL_BREAKER, business_date
 from thera_local.emulator import aws_client
 from thera_local.stack import StackConfig, StackInfo, ensure_stack, stop_stack

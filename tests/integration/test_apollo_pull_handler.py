@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import SAMPLE, FakeContext, load_event, load_handler_module
 from tests.integration.conftest import API_KEY, Aws
 from thera import keys
-from thera.adapters.apollo import ApolloAuthError
 from thera.ingest import CURSOR_KEY
+from thera.ports import ApolloAuthError
 from thera_local.apollo_standin import ApolloStandIn, load_companies, organization_from_company
 
 

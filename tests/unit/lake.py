@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from tests.unit.test_silver import row, table
-from thera.adapters.firecrawl import ScrapeResult
 from thera.adapters.memory import (
     MemoryCrawlCache,
     MemoryObjectStore,
@@ -23,6 +22,7 @@ from thera.crawl import CrawlService
 from thera.gate import record_health
 from thera.health import Observations
 from thera.messages import CrawlRequest, HealthRequest
+from thera.ports import ScrapeResult
 from thera.silver import transform
 from thera.tables import to_parquet
 

@@ -9,7 +9,8 @@ import aiohttp
 import pytest
 
 from tests.scripted import Script, run_against
-from thera.adapters.apollo import ApolloAuthError, ApolloClient, ApolloError, ApolloRateLimited, ApolloUnavailable
+from thera.adapters.apollo import ApolloClient
+from thera.ports import ApolloAuthError, ApolloError, ApolloRateLimited, ApolloUnavailable
 
 OK_BODY = {
     "organizations": [{"id": "1", "name": "Acme"}],

@@ -8,7 +8,8 @@ import aiohttp
 import pytest
 
 from tests.scripted import Script, run_against
-from thera.adapters.firecrawl import FirecrawlClient, FirecrawlRejected, FirecrawlUnavailable
+from thera.adapters.firecrawl import FirecrawlClient
+from thera.ports import FirecrawlRejected, FirecrawlUnavailable
 
 PAGE = {"success": True, "data": {"markdown": "# Acme\n\nRobots.", "metadata": {"title": "Acme", "statusCode": 200}}}
 

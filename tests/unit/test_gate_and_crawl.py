@@ -11,13 +11,13 @@ import pytest
 
 from tests.unit.test_silver import row, table
 from thera import keys
-from thera.adapters.firecrawl import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
 from thera.adapters.memory import MemoryCrawlCache, MemoryObjectStore, MemoryQueue, MemoryRegistry, MemoryVersionedStore
 from thera.breaker import OPEN, BreakerConfig, CircuitBreaker
 from thera.crawl import CrawlService, TransientCrawlError
 from thera.gate import GateOutcome, record_health
 from thera.health import Observations
 from thera.messages import CrawlRequest, HealthRequest
+from thera.ports import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
 from thera.refine import fan_out
 from thera.silver import transform
 from thera.tables import from_parquet

@@ -28,11 +28,10 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from thera import keys, schemas
-from thera.adapters.firecrawl import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
 from thera.breaker import CLOSED, CircuitBreaker
 from thera.content import analyze
 from thera.messages import CrawlRequest, ProfileRequest
-from thera.ports import CrawlCache, MessageQueue, ObjectStore
+from thera.ports import CrawlCache, FirecrawlRejected, FirecrawlUnavailable, MessageQueue, ObjectStore, ScrapeResult
 from thera.tables import to_parquet
 
 MIN_DEFER_SECONDS = 1

@@ -19,9 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from thera import keys
-from thera.adapters.apollo import ApolloRateLimited, SearchPage
 from thera.companies import Lineage, bronze_record
-from thera.ports import ObjectStore, StateStore
+from thera.ports import ApolloRateLimited, ObjectStore, SearchPage, StateStore
 from thera.quota import TokenBucket
 
 CURSOR_KEY = "cursor#apollo#organizations"

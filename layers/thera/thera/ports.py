@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol, TypeVar
@@ -199,3 +199,105 @@ def cas_update[T](
             return result, current
         time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
     raise Contention(f"{key}: gave up after {max_attempts} compare-and-set attempts")
+
+
+# What the core needs of the Firecrawl and Apollo adapters: their answers and their failures.
+
+
+class FirecrawlError(RuntimeError):
+    pass
+
+
+class FirecrawlRejected(FirecrawlError):
+    """A final answer: not worth retrying (402 no credits, 400 bad request, 401/403 key, 404...)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"Firecrawl refused the scrape with HTTP {status}: {reason}")
+        self.status, self.reason = status, reason
+
+
+class FirecrawlUnavailable(FirecrawlError):
+    """Firecrawl did not answer usefully after the retries: an outage signal for the breaker."""
+
+    def __init__(self, message: str, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ScrapeResult:
+    markdown: str
+    metadata: dict[str, Any]
+    body: dict[str, Any]
+
+    @classmethod
+    def from_body(cls, payload: dict[str, Any]) -> ScrapeResult:
+        """A successful ``/v2/scrape`` answer (``{"success": true, "data": {...}}``)."""
+        data = payload.get("data") or {}
+        return cls(str(data.get("markdown") or ""), dict(data.get("metadata") or {}), payload)
+
+    @property
+    def target_status(self) -> int:
+        try:
+            return int(self.metadata.get("statusCode") or 0)
+        except (TypeError, ValueError):
+            return 0
+
+
+WINDOW_HEADERS = {
+    "minute": ("x-rate-limit-minute", "x-minute-usage", "x-minute-requests-left"),
+    "hour": ("x-rate-limit-hourly", "x-hourly-usage", "x-hourly-requests-left"),
+    "day": ("x-rate-limit-24-hour", "x-24-hour-usage", "x-24-hour-requests-left"),
+}
+
+
+class ApolloError(RuntimeError):
+    """Apollo answered with something the pull cannot use."""
+
+
+class ApolloAuthError(ApolloError):
+    """The API key was refused (401) or lacks access to the endpoint (403)."""
+
+
+class ApolloRateLimited(ApolloError):
+    """Apollo's own allowance for a window is used up; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, window: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.window = window
+        self.retry_after = retry_after
+
+
+class ApolloUnavailable(ApolloError):
+    """Server errors or network failures outlasted the retries."""
+
+
+@dataclass(frozen=True)
+class RateLimitInfo:
+    """Apollo's view of its windows: (limit, used, left) where the headers say so."""
+
+    windows: dict[str, tuple[int | None, int | None, int | None]]
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> RateLimitInfo:
+        def num(name: str) -> int | None:
+            try:
+                return int(headers[name])
+            except (KeyError, ValueError):
+                return None
+
+        return cls({w: (num(a), num(b), num(c)) for w, (a, b, c) in WINDOW_HEADERS.items()})
+
+    def left(self, window: str) -> int | None:
+        return self.windows.get(window, (None, None, None))[2]
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    organizations: list[Any]
+    page: int
+    per_page: int
+    total_entries: int
+    total_pages: int
+    body: dict[str, Any]
+    rate_limit: RateLimitInfo

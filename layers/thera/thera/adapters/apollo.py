@@ -13,73 +13,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from thera.ports import (
+    ApolloAuthError,
+    ApolloError,
+    ApolloRateLimited,
+    ApolloUnavailable,
+    RateLimitInfo,
+    SearchPage,
+)
 from thera.retry import full_jitter
 
 SEARCH_PATH = "/mixed_companies/search"
 MAX_PER_PAGE = 100
-
-WINDOW_HEADERS = {
-    "minute": ("x-rate-limit-minute", "x-minute-usage", "x-minute-requests-left"),
-    "hour": ("x-rate-limit-hourly", "x-hourly-usage", "x-hourly-requests-left"),
-    "day": ("x-rate-limit-24-hour", "x-24-hour-usage", "x-24-hour-requests-left"),
-}
-
-
-class ApolloError(RuntimeError):
-    """Apollo answered with something the pull cannot use."""
-
-
-class ApolloAuthError(ApolloError):
-    """The API key was refused (401) or lacks access to the endpoint (403)."""
-
-
-class ApolloRateLimited(ApolloError):
-    """Apollo's own allowance for a window is used up; retry after ``retry_after`` seconds."""
-
-    def __init__(self, message: str, window: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.window = window
-        self.retry_after = retry_after
-
-
-class ApolloUnavailable(ApolloError):
-    """Server errors or network failures outlasted the retries."""
-
-
-@dataclass(frozen=True)
-class RateLimitInfo:
-    """Apollo's view of its windows: (limit, used, left) where the headers say so."""
-
-    windows: dict[str, tuple[int | None, int | None, int | None]]
-
-    @classmethod
-    def from_headers(cls, headers: Mapping[str, str]) -> RateLimitInfo:
-        def num(name: str) -> int | None:
-            try:
-                return int(headers[name])
-            except (KeyError, ValueError):
-                return None
-
-        return cls({w: (num(a), num(b), num(c)) for w, (a, b, c) in WINDOW_HEADERS.items()})
-
-    def left(self, window: str) -> int | None:
-        return self.windows.get(window, (None, None, None))[2]
-
-
-@dataclass(frozen=True)
-class SearchPage:
-    organizations: list[Any]
-    page: int
-    per_page: int
-    total_entries: int
-    total_pages: int
-    body: dict[str, Any]
-    rate_limit: RateLimitInfo
 
 
 def _seconds_to_next(window_seconds: int, now: float) -> float:

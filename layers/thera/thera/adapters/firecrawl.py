@@ -13,54 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from thera.ports import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
 from thera.retry import full_jitter
 
 RETRYABLE = {408, 429, 500, 502, 503, 504}
-
-
-class FirecrawlError(RuntimeError):
-    pass
-
-
-class FirecrawlRejected(FirecrawlError):
-    """A final answer: not worth retrying (402 no credits, 400 bad request, 401/403 key, 404...)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"Firecrawl refused the scrape with HTTP {status}: {reason}")
-        self.status, self.reason = status, reason
-
-
-class FirecrawlUnavailable(FirecrawlError):
-    """Firecrawl did not answer usefully after the retries: an outage signal for the breaker."""
-
-    def __init__(self, message: str, retry_after: float = 0.0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class ScrapeResult:
-    markdown: str
-    metadata: dict[str, Any]
-    body: dict[str, Any]
-
-    @classmethod
-    def from_body(cls, payload: dict[str, Any]) -> ScrapeResult:
-        """A successful ``/v2/scrape`` answer (``{"success": true, "data": {...}}``)."""
-        data = payload.get("data") or {}
-        return cls(str(data.get("markdown") or ""), dict(data.get("metadata") or {}), payload)
-
-    @property
-    def target_status(self) -> int:
-        try:
-            return int(self.metadata.get("statusCode") or 0)
-        except (TypeError, ValueError):
-            return 0
 
 
 class FirecrawlClient:

@@ -1,0 +1,40 @@
+"""The dependency rule of DESIGN.md: the core reaches neither boto3, botocore nor aiohttp, directly or
+through anything it imports. Each core module is imported in a fresh interpreter where those packages
+cannot be imported. Not core: the adapters and the composition modules that build the SDK clients
+(runtime, *wiring) or the handlers' Powertools logger, metrics and tracer (observability)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+COMPOSITION = {"runtime", "wiring", "match_wiring", "weekly_wiring", "observability"}
+CORE = sorted(
+    p.stem for p in (ROOT / "layers" / "thera" / "thera").glob("*.py") if p.stem not in COMPOSITION | {"__init__"}
+)
+BLOCKER = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"boto3", "botocore", "aiohttp"}:
+            raise ImportError(f"blocked: {name}")
+sys.meta_path.insert(0, Block())
+import importlib
+importlib.import_module(sys.argv[1])
+"""
+
+
+def test_the_core_is_found() -> None:
+    assert {"crawl", "ingest", "replay", "matching", "ports"} <= set(CORE)
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_core_module_imports_without_any_sdk(module: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKER, f"thera.{module}"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr.strip().splitlines()[-1:]
