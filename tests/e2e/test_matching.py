@@ -39,9 +39,15 @@ def test_explorer_page_searches_shows_reasons_and_stores_feedback(demo: tuple[Th
     assert info is not None and info.api
     with Browser(chromium_or_skip()) as page:
         page.goto(info.api + "/")
+        # as a person would: the filters have loaded (the matcher's first, cold answer) before searching
+        page.wait_for("!document.querySelector('#industry').disabled", timeout=60)
         page.type_into("#challenge", CHALLENGE)
         page.click("#go")
-        page.wait_for("document.querySelectorAll('li.match').length === 20", timeout=30)
+        try:
+            page.wait_for("document.querySelectorAll('li.match').length === 20", timeout=60)
+        except TimeoutError as exc:
+            status = page.evaluate("document.getElementById('status').textContent")
+            raise AssertionError(f"{exc}; the page says: {status!r}") from None
         first = page.evaluate("document.querySelector('li.match').dataset.domain")
         assert page.texts("li.match:first-child ul.reasons li")
         page.click("li.match:first-child button.accept")
