@@ -44,7 +44,8 @@ from embedding_choice import K_NDCG, K_RECALL, Challenge, build_challenges, rank
 from traps import MIN_RELEVANT, TRAPS, company_labels, relevant
 
 from thera.adapters.lsa import LsaModel, fit_lsa
-from thera.matching import CANDIDATES, PRIOR_MODEL, Index, MatchRequest, rank, tag_centroids
+from thera.index import DESCRIPTION_CHARS
+from thera.matching import CANDIDATES, PRIOR_MODEL, Index, MatchRequest, challenge_vectors, rank, tag_centroids
 from thera.tokens import words
 from thera_local.models import DIMENSIONS, corpus_texts
 
@@ -55,7 +56,7 @@ def load(data: Path) -> list[dict[str, Any]]:
 
 
 def profiles_of(companies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What the index keeps per company (quality scores unknown here: the same for every company)."""
+    """What the index builder keeps per company (quality scores unknown here: the same for every company)."""
     return [
         {
             "name": c["name"],
@@ -66,6 +67,7 @@ def profiles_of(companies: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "health_score": 100,
             "content_richness": 50,
             "completeness": 75,
+            "description": (c.get("long_description") or c.get("one_liner") or "")[:DESCRIPTION_CHARS],
         }
         for c in companies
     ]
@@ -250,8 +252,8 @@ def main() -> None:
     position = {d: i for i, d in enumerate(index.domains)}
 
     def matcher(text: str) -> np.ndarray:
-        query = np.asarray(model.embed(text).vector, dtype=np.float32)
-        matches = rank(index, query, MatchRequest(text, top_k=K_RECALL), PRIOR_MODEL)
+        query, variants = challenge_vectors(index, text, model.embed_many)
+        matches = rank(index, query, MatchRequest(text, top_k=K_RECALL), PRIOR_MODEL, variants)
         return scores_from_matches(len(companies), [position[m.domain] for m in matches])
 
     peers[f"matcher ({PRIOR_MODEL.version})"] = matcher

@@ -15,11 +15,14 @@ from thera.matching import (
     BadRequest,
     Index,
     MatchRequest,
+    challenge_vectors,
+    leave_one_out,
     pick_version,
     profile_tags,
     rank,
     tag_centroids,
 )
+from thera.tokens import stems
 
 AXES = {"robots": 0, "payments": 1, "biotech": 2, "food": 3}
 
@@ -73,7 +76,8 @@ def test_ranks_by_meaning_topic_and_quality_with_reasons(index: Index) -> None:
     matches = rank(index, vec(("robots", 1)), MatchRequest("robot arms for our warehouses", top_k=3), PRIOR_MODEL)
     assert [m.domain for m in matches] == ["arm.io", "grip.io", "bolt.io"]
     assert matches[0].score > matches[1].score > matches[2].score
-    assert any("robotics" in r for r in matches[0].reasons)
+    topic = next(r for r in matches[0].reasons if r.startswith("works in "))
+    assert "robotics" in topic.split(":")[0] and "'robot'" in topic.split(":")[1]
     assert any("cosine" in r for r in matches[0].reasons)
 
 
@@ -173,3 +177,79 @@ def test_index_reads_the_profile_table_as_the_row_by_row_definitions_say() -> No
     first_brazil = next(r["country"] for r in rows if (r["country"] or "").lower() == "brazil")
     keep = index.mask(MatchRequest("any challenge text", country="BRAZIL"))
     assert keep is not None and keep.tolist() == [r["country"] == first_brazil for r in rows]
+
+
+def test_words_stem_so_that_a_challenge_meets_a_profile() -> None:
+    assert stems("recruiting recruiters nurses robotics onboarding") == stems("recruit recruit nurse robot onboard")
+
+
+SUPPLY = "Supply chain visibility for shippers: track every container and pallet across the chain."
+HIRING = "Recruit, hire and onboard nurses and clinical staff quickly for hospitals and clinics."
+
+
+@pytest.fixture
+def trap_index() -> Index:
+    """The embedding is fooled ("chain" points at supply chains); the texts are not."""
+    rows = [(f"ship{i}.io", f"Ship{i}", ["Supply Chain"], ["Logistics", "Supply Chain"], SUPPLY, 1.0) for i in range(8)]
+    rows += [(f"hire{i}.io", f"Hire{i}", ["Recruiting"], ["HR Tech", "Recruiting"], HIRING, 0.5) for i in range(4)]
+    rows += [(f"misc{i}.io", f"Misc{i}", ["Consumer"], ["Food"], "Meal kits delivered at home.", 0.0) for i in range(3)]
+    vectors = np.stack([vec(("payments", chain), ("food", 1 - chain)) for *_, chain in rows])
+    profiles = [
+        {**profile(name, industries, keywords, "Brazil"), "description": text}
+        for _, name, industries, keywords, text, _ in rows
+    ]
+    names, centroids = tag_centroids(vectors, profiles, min_profiles=1)
+    return Index("v1", "m", [r[0] for r in rows], vectors, pa.Table.from_pylist(profiles), names, centroids)
+
+
+HOSPITAL = "Our hospital chain needs a platform to recruit and onboard nurses quickly"
+
+
+def fooled_by_chain(texts: list[str]) -> np.ndarray:
+    """An embedding that one word sways: any text with "chain" in it is about supply chains."""
+    return np.stack(
+        [vec(("payments", 1)) if "chain" in t.split() else vec(("payments", 0.5), ("food", 1)) for t in texts]
+    )
+
+
+def test_leave_one_out_drops_each_informative_word_once(trap_index: Index) -> None:
+    variants = leave_one_out(trap_index, HOSPITAL)
+    said = ["hospital", "chain", "needs", "platform", "recruit", "onboard", "nurses", "quickly"]
+    assert variants == [" ".join(w for w in said if w != left) for left in said]
+    assert leave_one_out(trap_index, "nurses") == []
+
+
+def test_one_misleading_word_neither_fills_the_list_nor_names_a_topic(trap_index: Index) -> None:
+    query, variants = challenge_vectors(trap_index, HOSPITAL, fooled_by_chain)
+    request = MatchRequest(HOSPITAL, top_k=12)
+    fooled = {m.domain[:4]: m.features for m in rank(trap_index, query, request, PRIOR_MODEL)}
+    assert fooled["ship"]["similarity"] > fooled["hire"]["similarity"]  # the whole challenge alone
+
+    matches = rank(trap_index, query, request, PRIOR_MODEL, variants)
+    assert [m.domain[:4] for m in matches[:4]] == ["hire"] * 4
+    held = {m.domain[:4]: m.features for m in matches}
+    assert held["ship"]["similarity"] < fooled["ship"]["similarity"]  # what "chain" alone lent counts half
+    assert held["hire"]["similarity"] == fooled["hire"]["similarity"]
+    assert held["ship"]["topic_affinity"] == 0 < held["hire"]["topic_affinity"]
+    topic = next(r for r in matches[0].reasons if r.startswith("works in "))
+    assert topic.startswith("works in hr tech, recruiting: the challenge says ")
+    assert "'recruit'" in topic and "'onboard'" in topic
+    for m in matches:
+        assert not any("supply chain" in r or "logistics" in r for r in m.reasons), m.reasons
+
+
+def test_word_weights_count_rarity_over_an_even_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    import thera.matching
+
+    texts = ["robot arms"] * 90 + ["robot nurses"] * 10
+    profiles = [{**profile(f"P{i}", ["Industrials"], [], "Brazil"), "description": t} for i, t in enumerate(texts)]
+    vectors = np.stack([vec(("robots", 1))] * len(texts))
+    names, centroids = tag_centroids(vectors, profiles)
+    table = pa.Table.from_pylist(profiles)
+    full = Index("v1", "m", [f"p{i}.io" for i in range(len(texts))], vectors, table, names, centroids)
+    monkeypatch.setattr(thera.matching, "IDF_SAMPLE", 20)
+    sampled = Index("v1", "m", [f"p{i}.io" for i in range(len(texts))], vectors, table, names, centroids)
+    for weights in (full.word_weights(), sampled.word_weights()):
+        assert weights["nurs"] > weights["arm"] > weights["robot"]  # rarer weighs more
+        assert weights[""] > weights["nurs"]  # a word no profile uses weighs most
+    assert sampled.word_weights()["arm"] == pytest.approx(full.word_weights()["arm"], rel=0.1)

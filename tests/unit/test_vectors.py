@@ -109,7 +109,7 @@ def test_the_partition_and_the_rows_round_trip_through_build_and_load(matrix: np
     np.testing.assert_array_equal(on_disk, matrix[built.order])  # the local copy holds the rows in list order
     rows = np.array([0, 17, ROWS - 1])
     query = matrix[5]
-    np.testing.assert_allclose(loaded.exact(rows, query), matrix[rows] @ query, rtol=1e-6)
+    np.testing.assert_allclose(loaded.rows(rows) @ query, matrix[rows] @ query, rtol=1e-6)
 
 
 def test_the_local_copy_is_reused_and_other_versions_are_removed(matrix: np.ndarray, tmp_path: Path) -> None:

@@ -7,24 +7,31 @@ Two stages. First every profile that passes the filters gets a cheap linear scor
 what is precomputed: cosine similarity to the challenge, its affinity to the topics the
 challenge is about, and its quality scores. Topics are the index's tags (industries and
 keywords): each has a centroid, the mean vector of the profiles that carry it, and the
-challenge's nearest centroids are its topics. The best ``CANDIDATES`` then get the
-keyword overlap with the challenge's own words and are scored by the serving model,
-which also says which features drove each score.
+challenge's nearest centroids are its topics. The best ``CANDIDATES`` (and the nearest by
+cosine alone) then get the keyword overlap with the challenge's own words and are scored by the
+serving model, which also says which features drove each score.
+
+One word must not decide the list. A challenge is also embedded once per informative word with
+that word left out (``leave_one_out``). A topic counts only as much as it holds in every such
+variant (the minimum), and a candidate's similarity is the mean of its cosine to the whole
+challenge and the least over the variants. "Our hospital chain needs to recruit nurses" without
+"chain" is no longer about supply chains. A topic also needs the challenge's words: its
+candidates must use one of them besides the strongest (``Evidence.supported``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from thera.card import card
-from thera.tokens import words
+from thera.tokens import stem, stems, words
 
 if TYPE_CHECKING:  # pyarrow is imported where an index is built: the weekly training ships without it
     import pyarrow as pa
@@ -37,6 +44,17 @@ TOPICS = 5
 MAX_TEXT_CHARS = 5000
 MIN_TEXT_CHARS = 10
 DEFAULT_TOP_K, MAX_TOP_K = 20, 100
+TEXT_COLUMNS = ("name", "industries", "keywords", "description")  # what the lexical side reads of a profile
+# Word rarity (IDF) is counted over at most IDF_SAMPLE profiles, evenly spaced: exact up to there,
+# an estimate past it that costs the first request about a second rather than a minute at 1M.
+IDF_SAMPLE = 20_000
+# The challenge is embedded again without each of its MAX_VARIANTS rarest words (a Titan call each,
+# thera.serving.EMBED_THREADS at a time): a paragraph's content words; a longer text is not swayed by one word anyway.
+MAX_VARIANTS = 24
+# A word supports a tag when at least SUPPORT_RATE of the tag's candidates (MIN_CARRIERS or more)
+# use it and SUPPORT_LIFT times as often as all candidates do, or when the tag's name spells it.
+SUPPORT_RATE, SUPPORT_LIFT, MIN_CARRIERS = 0.2, 1.5, 3
+REASON_WORDS = 2  # a reason names a topic only when this many of the challenge's words support it
 
 Floats = npt.NDArray[np.float32]
 
@@ -100,6 +118,7 @@ class Index:
     industries: dict[str, str] = field(init=False)  # lowercase -> as written
     countries: dict[str, str] = field(init=False)
     _industry_values: tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]] = field(init=False, repr=False)
+    _idf: dict[str, float] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         import pyarrow as pa
@@ -137,10 +156,39 @@ class Index:
             return out
         return self.search.first_pass(query)
 
-    def rescore(self, similarity: Floats, positions: npt.NDArray[np.int64], query: Floats) -> None:
-        """The first pass's similarities at these positions made exact (they are, without a two-stage search)."""
-        if self.search is not None:
-            similarity[positions] = self.search.exact(positions, query)
+    def vectors_at(self, positions: npt.NDArray[np.int64]) -> Floats:
+        """The exact unit vectors at these positions."""
+        if self.search is None:
+            out: Floats = self.vectors[positions]
+            return out
+        return self.search.rows(positions)
+
+    def texts(self, positions: Sequence[int] | npt.NDArray[np.int64]) -> list[str]:
+        """What a reader sees of these profiles: name, tags and description, as one text each."""
+        from thera.tables import column_values
+
+        part = self.profiles.select([c for c in TEXT_COLUMNS if c in self.profiles.column_names])
+        part = part.take(np.asarray(positions, dtype=np.int64))
+        columns = [column_values(part[c]) for c in part.column_names]
+        return [
+            " ".join(" ".join(v) if isinstance(v, list) else str(v or "") for v in values)
+            for values in zip(*columns, strict=True)
+        ]
+
+    def word_weights(self) -> dict[str, float]:
+        """IDF of each stem over the profiles' texts (``IDF_SAMPLE`` of them at most), and under ""
+        the weight of a word no profile uses: rare words say more about a need."""
+        if self._idf is None:
+            n = len(self)
+            sample = np.unique(np.linspace(0, n - 1, min(n, IDF_SAMPLE)).astype(np.int64))
+            df: dict[str, int] = {}
+            for text in self.texts(sample):
+                for w in set(stems(text)):
+                    df[w] = df.get(w, 0) + 1
+            m = len(sample)
+            self._idf = {w: math.log(1 + (m - c + 0.5) / (c + 0.5)) for w, c in df.items()}
+            self._idf[""] = math.log(1 + (m + 0.5) / 0.5)
+        return self._idf
 
     def rows(self, positions: Sequence[int]) -> list[dict[str, Any]]:
         """The profiles at these positions, as Python objects."""
@@ -353,14 +401,14 @@ class ScoringModel:
 
 # The model served until a trained one is promoted: weights set by hand and checked with
 # bench/match_quality.py. Similarity and topic affinity carry the ranking and quality breaks
-# ties; keyword overlap gets no weight, because generic words ("data", "services") named in a
-# challenge lifted unrelated companies (nDCG@20 0.467 with weight 2, 0.517 without).
+# ties. Keyword overlap is the share of the challenge's IDF mass a profile's text uses: rare
+# words weigh, generic ones ("data", "services") hardly do.
 PRIOR_MODEL = ScoringModel(
     "prior-v1",
     {
         "similarity": 4.0,
         "topic_affinity": 6.0,
-        "keyword_overlap": 0.0,
+        "keyword_overlap": 10.0,
         "health": 0.5,
         "richness": 0.3,
         "completeness": 0.5,
@@ -389,11 +437,12 @@ class Match:
     health_flags: list[str] = field(default_factory=list)
 
 
-def topic_weights(index: Index, query: Floats) -> tuple[Floats, list[int]]:
-    """Affinity of the challenge to every tag (cosine to its centroid), and its ``TOPICS`` nearest tags."""
+def topic_weights(index: Index, queries: Floats) -> tuple[Floats, list[int]]:
+    """Affinity of the challenge to every tag (cosine to its centroid, the least over the rows of
+    ``queries``: the challenge and its variants), and its ``TOPICS`` nearest tags."""
     if not index.tag_names:
         return np.zeros(0, dtype=np.float32), []
-    sims = index.tag_centroids @ query
+    sims = (index.tag_centroids @ np.atleast_2d(queries).T).min(axis=1)
     top = list(np.argsort(-sims)[:TOPICS])
     return sims, [int(t) for t in top]
 
@@ -411,28 +460,106 @@ def _topic_affinity(index: Index, sims: Floats, topics: list[int]) -> Floats:
     return out
 
 
-@lru_cache(maxsize=65_536)
-def _tag_words(tag: str) -> frozenset[str]:
-    """A tag's words: the same few thousand tags recur in every request's candidates."""
-    return frozenset(words(tag))
+@dataclass(frozen=True)
+class Said:
+    """The challenge's words as stems, each with its share of the challenge's IDF mass and as written."""
+
+    weights: dict[str, float]
+    spoken: dict[str, str]
+
+    @classmethod
+    def of(cls, index: Index, text: str) -> Said:
+        idf = index.word_weights()
+        spoken: dict[str, str] = {}
+        for word in words(text):
+            spoken.setdefault(stem(word), word)
+        raw = {w: idf.get(w, idf[""]) for w in spoken}
+        total = sum(raw.values()) or 1.0
+        return cls({w: v / total for w, v in raw.items()}, spoken)
 
 
-def keyword_overlap(challenge_words: set[str], tags: list[str]) -> tuple[float, list[str]]:
-    """Share of a profile's tags (sorted, as ``Index.tags_of`` gives them) whose words the challenge
-    uses, and those tags."""
-    hits = []
-    for tag in tags:
-        tag_words = _tag_words(tag)
-        if tag_words and tag_words <= challenge_words:
-            hits.append(tag)
-    return (min(1.0, len(hits) / 2), hits)
+def leave_one_out(index: Index, text: str) -> list[str]:
+    """The challenge's words once per informative word with that word left out (its ``MAX_VARIANTS``
+    rarest, in the order written): what ``rank`` embeds to see whether one word sways the meaning."""
+    said = Said.of(index, text)
+    if len(said.spoken) < 2:
+        return []
+    rarest = set(sorted(said.weights, key=lambda w: -said.weights[w])[:MAX_VARIANTS])
+    written = [(w, stem(w)) for w in words(text)]
+    return [" ".join(w for w, s in written if s != left) for left in said.spoken if left in rarest]
 
 
-def rank(index: Index, query: Floats, request: MatchRequest, model: Model) -> list[Match]:
-    """Candidates by the prior's linear score (whatever model serves), then the serving model re-scores them."""
+def challenge_vectors(index: Index, text: str, embed: Callable[[list[str]], Floats]) -> tuple[Floats, Floats]:
+    """The challenge's vector and its leave-one-word-out variants' (k x d), from one ``embed`` of all."""
+    vectors = np.asarray(embed([text, *leave_one_out(index, text)]), dtype=np.float32)
+    return vectors[0], vectors[1:]
+
+
+@dataclass
+class Evidence:
+    """Which of the challenge's words the candidates use: the keyword overlap of each (the share of
+    the challenge's IDF mass its text uses) and which words support a tag."""
+
+    said: Said
+    vocab: list[str]
+    shares: Floats  # per vocab word: its share of the challenge's IDF mass
+    uses: Floats  # candidates x vocab, 1 where the candidate's text uses the word
+    base: Floats  # per vocab word: share of all candidates that use it
+    carriers: dict[int, list[int]]  # tag id (of all_tags) -> rows of the candidates that carry it
+    _words: dict[int, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, index: Index, candidates: npt.NDArray[np.int64], said: Said) -> Evidence:
+        vocab = list(said.weights)
+        column = {w: k for k, w in enumerate(vocab)}
+        uses = np.zeros((len(candidates), len(vocab)), dtype=np.float32)
+        for row, text in enumerate(index.texts(candidates)):
+            for w in set(stems(text)) & column.keys():
+                uses[row, column[w]] = 1
+        carriers: dict[int, list[int]] = {}
+        for row, i in enumerate(candidates):
+            for t in index.all_tag_cols[index.all_tag_rows[i] : index.all_tag_rows[i + 1]]:
+                carriers.setdefault(int(t), []).append(row)
+        shares = np.array([said.weights[w] for w in vocab], dtype=np.float32)
+        base = uses.mean(axis=0) if len(candidates) else np.zeros(len(vocab), dtype=np.float32)
+        return cls(said, vocab, shares, uses, base, carriers)
+
+    def _rate(self, tag: int) -> Floats:
+        rows = self.carriers.get(tag, [])
+        out: Floats = self.uses[rows].mean(axis=0) if rows else np.zeros(len(self.vocab), dtype=np.float32)
+        return out
+
+    def supported(self, tag: int) -> bool:
+        """Whether the tag's candidates use any of the challenge's words but its strongest among
+        them: a topic that rests on one word of the challenge is none."""
+        terms = self.shares * self._rate(tag)
+        return bool(len(terms)) and float(terms.sum() - terms.max()) > 0
+
+    def words_for(self, tag: int, name: str) -> list[str]:
+        """The challenge's words (as written) that support the tag, most telling first."""
+        if tag not in self._words:
+            named = {stem(w) for w in words(name)}
+            rate = self._rate(tag)
+            lifted = (
+                (len(self.carriers.get(tag, [])) >= MIN_CARRIERS)
+                & (rate >= SUPPORT_RATE)
+                & (rate >= SUPPORT_LIFT * self.base)
+            )
+            hits = [j for j, w in enumerate(self.vocab) if lifted[j] or w in named]
+            self._words[tag] = [self.said.spoken[self.vocab[j]] for j in sorted(hits, key=lambda j: -self.shares[j])]
+        return self._words[tag]
+
+
+def rank(
+    index: Index, query: Floats, request: MatchRequest, model: Model, variants: Floats | None = None
+) -> list[Match]:
+    """Candidates by the prior's linear score (whatever model serves) and by cosine, then the serving
+    model re-scores them. ``variants``: the challenge embedded with one word left out each
+    (``challenge_vectors``); topics and similarity count as much as they hold in all of them."""
     keep = index.mask(request)
     similarity = index.first_pass(query)  # exact, or approximate past a two-stage index's probed lists
-    sims, topics = topic_weights(index, query)
+    every = query[None, :] if variants is None or not len(variants) else np.vstack([query[None, :], variants])
+    sims, topics = topic_weights(index, every)
     affinity = _topic_affinity(index, sims, topics)
     weights = PRIOR_MODEL.coefficients
     quick = (
@@ -440,38 +567,44 @@ def rank(index: Index, query: Floats, request: MatchRequest, model: Model) -> li
         + weights["topic_affinity"] * affinity
         + index.quality @ np.array([weights[f] for f in FEATURES[3:]], dtype=np.float32)
     )
-    if keep is not None:
-        quick = np.where(keep, quick, -np.inf)
     allowed = int(keep.sum()) if keep is not None else len(index)
     count = min(CANDIDATES, allowed)
     if count == 0:
         return []
-    candidates = np.argpartition(-quick, count - 1)[:count]
-    index.rescore(similarity, candidates, query)
-    challenge_words = set(words(request.challenge_text))
-    overlaps = [keyword_overlap(challenge_words, index.tags_of(i)) for i in candidates]
+    pools = []
+    for score in (quick, similarity):
+        kept = np.where(keep, score, -np.inf) if keep is not None else score
+        pools.append(np.argpartition(-kept, count - 1)[:count])
+    candidates = np.unique(np.concatenate(pools))
+    cosines = index.vectors_at(candidates) @ every.T  # exact, whatever the first pass was
+    close = (cosines[:, 0] + cosines.min(axis=1)) / 2  # what one word alone lends counts half
+    said = Said.of(index, request.challenge_text)
+    found = Evidence.of(index, candidates, said)
+    tag_ids = {t: i for i, t in enumerate(index.all_tags)}
+    held = [t for t in topics if found.supported(tag_ids[index.tag_names[t]])]
     features = np.column_stack(
-        [
-            similarity[candidates],
-            affinity[candidates],
-            np.array([o[0] for o in overlaps], dtype=np.float32),
-            index.quality[candidates],
-        ]
+        [close, _topic_affinity(index, sims, held)[candidates], found.uses @ found.shares, index.quality[candidates]]
     ).astype(np.float32)
     scores = model.score(features)
     contributions = model.contributions(features)
     order = np.argsort(-scores, kind="stable")[: request.top_k]
-    topic_names = [index.tag_names[t] for t in topics]
     matches = []
     for j, profile in zip(order, index.rows([int(candidates[j]) for j in order]), strict=True):
         i = int(candidates[j])
         feats = {f: round(float(features[j][k]), 4) for k, f in enumerate(FEATURES)}
+        supported = {}
+        for t in index.all_tag_cols[index.all_tag_rows[i] : index.all_tag_rows[i + 1]]:
+            said_words = found.words_for(int(t), index.all_tags[t])
+            if len(said_words) >= REASON_WORDS:
+                supported[index.all_tags[t]] = said_words
+        used = [said.spoken[w] for k, w in enumerate(found.vocab) if found.uses[j, k]]
+        used.sort(key=lambda w: -said.weights[stem(w)])
         matches.append(
             Match(
                 domain=index.domains[i],
                 name=str(profile.get("name") or index.domains[i]),
                 score=round(float(scores[j]), 4),
-                reasons=reasons(profile, feats, contributions[j], topic_names, overlaps[j][1]),
+                reasons=reasons(feats, contributions[j], supported, used),
                 features=feats,
                 industries=list(profile.get("industries") or []),
                 country=profile.get("country"),
@@ -481,25 +614,30 @@ def rank(index: Index, query: Floats, request: MatchRequest, model: Model) -> li
     return matches
 
 
+def _quoted(said: list[str]) -> str:
+    return ", ".join(f"'{w}'" for w in said)
+
+
 def reasons(
-    profile: dict[str, Any], features: dict[str, float], contributions: Floats, topics: list[str], overlap: list[str]
+    features: dict[str, float], contributions: Floats, topics: dict[str, list[str]], used: list[str]
 ) -> list[str]:
-    """Human-readable reasons, the features that added most to the score first."""
-    shared_topics = sorted(profile_tags(profile) & set(topics))
+    """Human-readable reasons, the features that added most to the score first. ``topics``: the
+    profile's tags that the challenge's words support, with those words; no other tag is named."""
+    shared = sorted(topics)
+    said: list[str] = []
+    for tag in shared:
+        said.extend(w for w in topics[tag] if w not in said)
     text = {
         "similarity": f"its description is close to the challenge (cosine {features['similarity']:.2f})",
-        "topic_affinity": (
-            f"works in {', '.join(shared_topics)}, topics of the challenge" if shared_topics else "no shared topic"
-        ),
-        "keyword_overlap": (
-            f"the challenge names its tags: {', '.join(overlap)}" if overlap else "no tag named in the challenge"
-        ),
+        "topic_affinity": f"works in {', '.join(shared)}: the challenge says {_quoted(said)}" if shared else "",
+        "keyword_overlap": f"its profile uses the challenge's words {_quoted(used)}" if used else "",
         "health": f"healthy website (score {round(features['health'] * 100)})",
         "richness": f"informative website (content richness {round(features['richness'] * 100)})",
         "completeness": f"well-documented profile (completeness {round(features['completeness'] * 100)})",
     }
     ranked = sorted(range(len(FEATURES)), key=lambda k: -float(contributions[k]))
-    return [text[FEATURES[k]] for k in ranked if float(contributions[k]) > 0.05 and features[FEATURES[k]] > 0][:4]
+    out = [text[FEATURES[k]] for k in ranked if float(contributions[k]) > 0.05 and features[FEATURES[k]] > 0]
+    return [r for r in out if r][:4]
 
 
 def pick_version(versions: Sequence[tuple[str, float]], draw: float) -> str:

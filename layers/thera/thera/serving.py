@@ -12,11 +12,13 @@ import json
 import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from thera import keys
 from thera.index import load_index, read_pointer
@@ -26,6 +28,7 @@ from thera.matching import (
     Index,
     MatchRequest,
     Model,
+    challenge_vectors,
     model_from_artifact,
     pick_version,
     rank,
@@ -36,6 +39,7 @@ from thera.ports import EmbeddingProvider, ObjectStore
 _DOMAIN = re.compile(r"^[a-z0-9.-]{3,253}$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 DECISIONS = ("accept", "reject")
+EMBED_THREADS = 8  # the challenge and its leave-one-word-out variants (thera.matching.MAX_VARIANTS)
 
 
 class NotReady(RuntimeError):
@@ -99,13 +103,18 @@ class MatcherService:
             )
         return self._index
 
+    def _embed_all(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """The texts' vectors, ``EMBED_THREADS`` provider calls at a time (Titan takes one text per call)."""
+        with ThreadPoolExecutor(EMBED_THREADS) as pool:
+            return np.array([e.vector for e in pool.map(self._provider.embed, texts)], dtype=np.float32)
+
     def match(self, body: Any, request_id: str) -> dict[str, Any]:
         request = MatchRequest.parse(body)
         index = self.index()
-        query = np.asarray(self._provider.embed(request.challenge_text).vector, dtype=np.float32)
+        query, variants = challenge_vectors(index, request.challenge_text, self._embed_all)
         models = {m.version: m for m, _ in self._serving}
         version = pick_version([(m.version, w) for m, w in self._serving], self._draw())
-        matches = rank(index, query, request, models[version])
+        matches = rank(index, query, request, models[version], variants)
         challenge_id = request.challenge_id or text_hash(request.challenge_text)
         shortlist = {
             "request_id": request_id,

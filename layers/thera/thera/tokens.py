@@ -52,3 +52,19 @@ STOP_WORDS: frozenset[str] = frozenset(_STOP_WORDS_TEXT.split())
 def words(text: str, stop_words: frozenset[str] = STOP_WORDS) -> list[str]:
     """Lowercase words of two or more letters or digits, without stop words: what search and LSA count."""
     return [w for w in _WORD.findall(text.lower()) if w not in stop_words]
+
+
+_SUFFIXES = ("ings", "ing", "ics", "ers", "er", "ed", "s")
+
+
+def stem(word: str) -> str:
+    """A light stem, so that a challenge's "recruit" meets a profile's "recruiting" and "nurses" meets "nurse"."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def stems(text: str) -> list[str]:
+    return [stem(w) for w in words(text)]

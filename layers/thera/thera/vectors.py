@@ -11,7 +11,7 @@ First pass: every profile's similarity is approximated by its list's (the cosine
 mean of its list's vectors), and the ``probe`` lists nearest the challenge (``PROBE_ROWS``
 rows' worth) are scored exactly from the file, each list one contiguous read. Ranking blends
 that with the topic and quality scores as before, and the candidates it keeps are re-scored
-exactly (``exact``).
+exactly from their rows (``rows``), against the challenge and its variants.
 
 Why a partition and not int8 or a projection (a scratch run on the bench's data, 1M x 1,024,
 this 2-core machine, 2026-12-05): NumPy has no int8 or float16 matrix-vector product, so an
@@ -158,10 +158,9 @@ class TwoStage:
         out[rows] = self._buffer[:total] @ query
         return out
 
-    def exact(self, rows: Ints, query: Floats) -> Floats:
-        """The exact cosine of these profile rows, each one read from the file."""
+    def rows(self, rows: Ints) -> Floats:
+        """The exact vectors of these profile rows, each one read from the file."""
         matrix = np.empty((len(rows), self.dims), dtype=np.float32)
         for j, at in enumerate(self.position[rows].tolist()):
             self._read(at, matrix[j])
-        out: Floats = matrix @ query
-        return out
+        return matrix
