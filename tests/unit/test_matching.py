@@ -253,3 +253,11 @@ def test_word_weights_count_rarity_over_an_even_sample(monkeypatch: pytest.Monke
         assert weights["nurs"] > weights["arm"] > weights["robot"]  # rarer weighs more
         assert weights[""] > weights["nurs"]  # a word no profile uses weighs most
     assert sampled.word_weights()["arm"] == pytest.approx(full.word_weights()["arm"], rel=0.1)
+
+
+def test_sorted_unique_is_numpys_unique() -> None:
+    from thera.matching import sorted_unique
+
+    values = np.random.default_rng(3).integers(0, 50, 500)
+    assert sorted_unique(values).tolist() == sorted(set(values.tolist()))
+    assert sorted_unique(np.zeros(0, dtype=np.int64)).tolist() == []

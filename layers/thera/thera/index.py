@@ -251,4 +251,6 @@ def _load_rest(store: ObjectStore, pointer: dict[str, Any], vectors: np.ndarray[
     profiles = from_parquet(store.get(keys.index_object(version, "profiles.parquet"))).combine_chunks()
     names = json.loads(store.get(keys.index_object(version, "tags.json")))
     domains = column_values(profiles["domain"])
-    return Index(version, pointer["model_id"], domains, vectors, profiles, names, centroids)
+    index = Index(version, pointer["model_id"], domains, vectors, profiles, names, centroids)
+    index.word_weights()  # here, while a two-stage index's shards download, not on the first request
+    return index
