@@ -83,7 +83,7 @@ WARMUP = 5
 LOADS = 2  # loads per peer; the fastest is shown
 VERSION = "bench"  # the index version the thera peer loads
 MODEL_ID = "bench-random"
-CHALLENGE = "a bench challenge: the startups nearest to this vector"
+CHALLENGE = "qzxv wqyj kpfm vvbench"  # words no profile uses: no keyword overlap, the ranking is the cosine's
 PEERS = {
     "thera": "thera (load_index + rank)",
     "two_stage": "thera two-stage (IVF + exact)",
