@@ -11,9 +11,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -69,6 +72,15 @@ class FakeContext:
 @pytest.fixture
 def lambda_context() -> FakeContext:
     return FakeContext()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    """A page in headless Chromium (tests/chromium.py); skipped, with the reason, only where chromium cannot be had."""
+    from tests.chromium import chromium_or_skip, chromium_page  # Playwright loads only for the browser tests
+
+    with chromium_page(chromium_or_skip()) as page:
+        yield page
 
 
 def load_handler_module(function_dir: str) -> ModuleType:

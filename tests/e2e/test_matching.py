@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from tests.browser import Browser, chromium_or_skip, wait_until
+from playwright.sync_api import Page, expect
+
+from tests.chromium import page_errors
 from tests.e2e.conftest import TheraCli
 from thera_local.emulator import aws_client
 from thera_local.stack import StackInfo
@@ -33,35 +34,32 @@ def test_thera_match_json_returns_twenty_ranked_startups_with_reasons(demo: tupl
     assert refused.returncode == 1 and "400" in refused.stderr and "at least" in refused.stderr
 
 
-def test_explorer_page_searches_shows_reasons_and_stores_feedback(demo: tuple[TheraCli, str]) -> None:
+def test_explorer_page_searches_shows_reasons_and_stores_feedback(demo: tuple[TheraCli, str], page: Page) -> None:
     cli, data = demo
     info = StackInfo.read(cli.home)
     assert info is not None and info.api
-    with Browser(chromium_or_skip()) as page:
-        page.goto(info.api + "/")
-        # as a person would: the filters have loaded (the matcher's first, cold answer) before searching
-        page.wait_for("!document.querySelector('#industry').disabled", timeout=60)
-        page.type_into("#challenge", CHALLENGE)
-        page.click("#go")
-        try:
-            page.wait_for("document.querySelectorAll('li.match').length === 20", timeout=60)
-        except TimeoutError as exc:
-            status = page.evaluate("document.getElementById('status').textContent")
-            raise AssertionError(f"{exc}; the page says: {status!r}") from None
-        first = page.evaluate("document.querySelector('li.match').dataset.domain")
-        assert page.texts("li.match:first-child ul.reasons li")
-        page.click("li.match:first-child button.accept")
-        page.wait_for("document.querySelector('li.match .verdict').textContent === 'accepted'", timeout=15)
-        assert page.errors == []
+    page.goto(info.api + "/")
+    # as a person would: the filters have loaded (the matcher's first, cold answer) before searching
+    expect(page.locator("#industry")).to_be_enabled(timeout=60_000)
+    page.fill("#challenge", CHALLENGE)
+    page.click("#go")
+    cards = page.locator("li.match")
+    try:
+        expect(cards).to_have_count(20, timeout=60_000)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the page says: {page.inner_text('#status')!r}") from None
+    first = cards.first.get_attribute("data-domain")
+    expect(cards.first.locator("ul.reasons li")).not_to_have_count(0)
+    cards.first.locator("button.accept").click()
+    expect(cards.first.locator(".verdict")).to_have_text("accepted", timeout=15_000)
+    assert page_errors(page) == []
+
+    # the page says "accepted" once POST /feedback answered 201, and the handler stores the record before that
     template = info.template_obj()
     s3 = aws_client("s3", info.endpoint)
     bucket = template.physical("DataLakeBucket")
-
-    def stored() -> list[dict[str, Any]]:
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix="feedback/").get("Contents", [])
-        return [json.loads(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()) for o in listed]
-
-    records = wait_until(stored, timeout=10, message="no feedback object in the lake")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="feedback/").get("Contents", [])
+    records = [json.loads(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()) for o in listed]
     assert [(r["domain"], r["decision"], r["model_version"]) for r in records] == [(first, "accept", "prior-v1")]
     ams = cli.run("run", "ams", "--data", data).stdout
     assert '"challenges": 1' in ams

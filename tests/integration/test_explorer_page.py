@@ -6,12 +6,11 @@ does; requests other than the page wait on a gate, so the loading states can be 
 markup in its name, description, tags and website; the page must show it as text and create no element.
 
 Artifact: a screenshot of the results is written to ``.artifacts/explorer.png`` at the repository root
-(git-ignored), and to the test's tmp dir.
+(git-ignored), and to the test's tmp dir. The browser is Playwright driving Debian's chromium (tests/chromium.py).
 """
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page, expect
 
-from tests.browser import Browser, chromium_or_skip
+from tests.chromium import page_errors
 from tests.conftest import FakeContext, load_handler_module
 from tests.integration.conftest import Aws
 from tests.integration.test_matcher_handlers import silver_rows
@@ -165,121 +165,128 @@ def matcher(lake: list[dict[str, Any]]) -> Iterator[Matcher]:
         server.server_close()
 
 
-def _search(page: Browser, industry: str = "", country: str = "", text: str = CHALLENGE) -> str:
+def _search(page: Page, industry: str = "", country: str = "", text: str = CHALLENGE) -> str:
     """Fill the form, search, and return the state the page settles in (done, empty or error)."""
-    page.type_into("#challenge", text)
-    page.evaluate(f"$('industry').value = {industry!r}; $('country').value = {country!r}; $('top').value = '100'; true")
+    page.fill("#challenge", text)
+    page.select_option("#industry", industry)
+    page.select_option("#country", country)
+    page.fill("#top", "100")
     page.click("#go")
-    state = page.wait_for(
-        "['done', 'empty', 'error'].includes($('status').dataset.state) && $('status').dataset.state", timeout=20
+    settled = page.wait_for_function(
+        "['done', 'empty', 'error'].includes($('status').dataset.state) && $('status').dataset.state", timeout=20_000
     )
-    return str(state)
+    return str(settled.json_value())
 
 
 def test_explorer_describes_each_startup_as_text_filters_from_the_index_and_shows_its_states(
-    matcher: Matcher, lake: list[dict[str, Any]], tmp_path: Path
+    matcher: Matcher, lake: list[dict[str, Any]], tmp_path: Path, page: Page
 ) -> None:
     by_domain = {c["domain"]: c for c in lake}
-    with Browser(chromium_or_skip()) as page:
-        # loading: the filters are not offered until the index's values arrive
-        matcher.gate.clear()
-        page.goto(matcher.url)
-        page.wait_for("$('status').dataset.state === 'loading'")
-        assert page.evaluate("$('industry').disabled && $('country').disabled") is True
-        matcher.gate.set()
-        page.wait_for("$('status').dataset.state === 'ready'")
-        offered = page.evaluate(
-            "[...['industry', 'country']].map(id => [...$(id).options].map(o => o.value).filter(Boolean))"
-        )
-        assert offered[0] == sorted({i for c in lake for i in c.get("industries") or []}, key=str.casefold)
-        assert offered[1] == sorted({c["country"] for c in lake if c.get("country")}, key=str.casefold)
+    status = page.locator("#status")
 
-        # a search: loading while the matcher works, then one card per match with the startup's facts
-        matcher.gate.clear()
-        page.type_into("#challenge", CHALLENGE)
-        page.evaluate("$('top').value = '100'; true")
-        page.click("#go")
-        page.wait_for("$('status').dataset.state === 'loading'")
-        assert page.evaluate("$('go').disabled && $('results').getAttribute('aria-busy') === 'true'") is True
-        matcher.gate.set()
-        page.wait_for("$('status').dataset.state === 'done'", timeout=20)
-        answer = page.evaluate("current")
-        matches = answer["matches"]
-        assert len(matches) == len(lake)  # top 100 of 61: every profile
-        cards = page.evaluate(
-            """[...document.querySelectorAll('li.match')].map(li => {
-                 const q = (s) => li.querySelector(s), all = (s) => [...li.querySelectorAll(s)].map(e => e.textContent);
-                 const link = q('a.website');
-                 return {domain: li.dataset.domain, name: q('.name').textContent,
-                         oneLiner: q('.one-liner') && q('.one-liner').textContent,
-                         href: link && link.getAttribute('href'), linkText: link && link.textContent,
-                         place: q('.country') && q('.country').textContent,
-                         founded: q('.founded') && q('.founded').textContent,
-                         team: q('.team') && q('.team').textContent,
-                         health: q('.health') && q('.health').textContent,
-                         tags: all('ul.tags li'), flags: all('ul.flags li'), reasons: all('ul.reasons li')};
-               })"""
-        )
-        assert [c["domain"] for c in cards] == [m["domain"] for m in matches]
-        for shown, m in zip(cards, matches, strict=True):
-            source = by_domain[m["domain"]]
-            assert shown["name"] == source["name"] and shown["reasons"] == m["reasons"]
-            assert shown["href"] == m["website"] and shown["href"].startswith(("https://", "http://"))
-            assert shown["linkText"] == m["domain"]
-            assert shown["tags"] == (source.get("tags") or []) == m["tags"]
-            assert shown["place"] == (", ".join(p for p in (source.get("city"), source.get("country")) if p) or None)
-            year, size = source.get("founded_year"), source.get("team_size")
-            assert shown["founded"] == (f"founded {year}" if year else None)
-            assert shown["team"] == (f"team of {size}" if size else None)
-            assert shown["health"] == f"site health {m['health_score']}/100"
-            assert set(shown["flags"]) == set(m["health_flags"])
-            description = (source.get("long_description") or "").strip()
-            assert shown["oneLiner"] == (m["one_liner"] or None)
-            assert bool(m["one_liner"]) == bool(description)
-            assert description.startswith(m["one_liner"].rstrip("…")[:40])  # its first sentence
-        assert sum(1 for c in cards if c["flags"]) >= 10  # every fifth profile, and the hostile one, is flagged
+    # loading: the filters are not offered until the index's values arrive
+    matcher.gate.clear()
+    page.goto(matcher.url)
+    expect(status).to_have_attribute("data-state", "loading")
+    expect(page.locator("#industry")).to_be_disabled()
+    expect(page.locator("#country")).to_be_disabled()
+    matcher.gate.set()
+    expect(status).to_have_attribute("data-state", "ready")
+    offered = page.evaluate(
+        "[...['industry', 'country']].map(id => [...$(id).options].map(o => o.value).filter(Boolean))"
+    )
+    assert offered[0] == sorted({i for c in lake for i in c.get("industries") or []}, key=str.casefold)
+    assert offered[1] == sorted({c["country"] for c in lake if c.get("country")}, key=str.casefold)
 
-        # the hostile profile: every field shown as the text it is; no element made, no script run
-        evil = next(c for c in cards if c["domain"] == HOSTILE["domain"])
-        assert evil["name"] == HOSTILE["name"]
-        assert evil["oneLiner"] == f"{MARKUP} Payments and invoices <b>for</b> small businesses."
-        assert evil["tags"] == HOSTILE["tags"]
-        assert evil["href"] == "https://evil-pay.example/"  # the javascript: URL never became a link
-        assert page.evaluate("document.querySelectorAll('#results img, #results script, #results b').length") == 0
-        assert page.evaluate("window.__pwned === undefined") is True
-        page.evaluate("window.scrollTo(0, 0); true")  # the form, its filters and the first cards
-        shot = page.screenshot(tmp_path / "explorer.png")
-        ARTIFACT.parent.mkdir(exist_ok=True)
-        shutil.copyfile(shot, ARTIFACT)
-        assert shot.read_bytes()[:4] == b"\x89PNG"
+    # a search: loading while the matcher works, then one card per match with the startup's facts
+    matcher.gate.clear()
+    page.fill("#challenge", CHALLENGE)
+    page.fill("#top", "100")
+    page.click("#go")
+    expect(status).to_have_attribute("data-state", "loading")
+    expect(page.locator("#go")).to_be_disabled()
+    expect(page.locator("#results")).to_have_attribute("aria-busy", "true")
+    matcher.gate.set()
+    expect(status).to_have_attribute("data-state", "done", timeout=20_000)
+    answer = page.evaluate("current")
+    matches = answer["matches"]
+    assert len(matches) == len(lake)  # top 100 of 61: every profile
+    cards = page.evaluate(
+        """[...document.querySelectorAll('li.match')].map(li => {
+             const q = (s) => li.querySelector(s), all = (s) => [...li.querySelectorAll(s)].map(e => e.textContent);
+             const link = q('a.website');
+             return {domain: li.dataset.domain, name: q('.name').textContent,
+                     oneLiner: q('.one-liner') && q('.one-liner').textContent,
+                     href: link && link.getAttribute('href'), linkText: link && link.textContent,
+                     place: q('.country') && q('.country').textContent,
+                     founded: q('.founded') && q('.founded').textContent,
+                     team: q('.team') && q('.team').textContent,
+                     health: q('.health') && q('.health').textContent,
+                     tags: all('ul.tags li'), flags: all('ul.flags li'), reasons: all('ul.reasons li')};
+           })"""
+    )
+    assert [c["domain"] for c in cards] == [m["domain"] for m in matches]
+    for shown, m in zip(cards, matches, strict=True):
+        source = by_domain[m["domain"]]
+        assert shown["name"] == source["name"] and shown["reasons"] == m["reasons"]
+        assert shown["href"] == m["website"] and shown["href"].startswith(("https://", "http://"))
+        assert shown["linkText"] == m["domain"]
+        assert shown["tags"] == (source.get("tags") or []) == m["tags"]
+        assert shown["place"] == (", ".join(p for p in (source.get("city"), source.get("country")) if p) or None)
+        year, size = source.get("founded_year"), source.get("team_size")
+        assert shown["founded"] == (f"founded {year}" if year else None)
+        assert shown["team"] == (f"team of {size}" if size else None)
+        assert shown["health"] == f"site health {m['health_score']}/100"
+        assert set(shown["flags"]) == set(m["health_flags"])
+        description = (source.get("long_description") or "").strip()
+        assert shown["oneLiner"] == (m["one_liner"] or None)
+        assert bool(m["one_liner"]) == bool(description)
+        assert description.startswith(m["one_liner"].rstrip("…")[:40])  # its first sentence
+    assert sum(1 for c in cards if c["flags"]) >= 10  # every fifth profile, and the hostile one, is flagged
 
-        # the filters narrow the list to what they name
-        assert _search(page, industry="Fintech") == "done"
-        industries = page.evaluate("current.matches.map(m => m.industries)")
-        assert industries and all("Fintech" in i for i in industries)
-        assert len(industries) == sum("Fintech" in (c.get("industries") or []) for c in lake)
-        assert _search(page, country="Neverland") == "done"
-        assert page.evaluate("[...document.querySelectorAll('li.match')].map(li => li.dataset.domain)") == [
-            HOSTILE["domain"]
-        ]
+    # the hostile profile: every field shown as the text it is; no element made, no script run
+    evil = next(c for c in cards if c["domain"] == HOSTILE["domain"])
+    assert evil["name"] == HOSTILE["name"]
+    assert evil["oneLiner"] == f"{MARKUP} Payments and invoices <b>for</b> small businesses."
+    assert evil["tags"] == HOSTILE["tags"]
+    assert evil["href"] == "https://evil-pay.example/"  # the javascript: URL never became a link
+    assert page.locator("#results img, #results script, #results b").count() == 0
+    assert page.evaluate("window.__pwned === undefined") is True
+    page.evaluate("window.scrollTo(0, 0)")  # the form, its filters and the first cards
+    shot = page.screenshot(path=tmp_path / "explorer.png")
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    ARTIFACT.write_bytes(shot)
+    assert shot[:4] == b"\x89PNG"
 
-        # empty: an industry the only company of Neverland is not in
-        other = next(i for i in offered[0] if i not in HOSTILE["industries"])
-        assert _search(page, industry=other, country="Neverland") == "empty"
-        assert page.evaluate("document.querySelectorAll('li.match').length") == 0
-        assert "No startup matches" in page.text("#status")
+    # the filters narrow the list to what they name
+    assert _search(page, industry="Fintech") == "done"
+    industries = page.evaluate("current.matches.map(m => m.industries)")
+    assert industries and all("Fintech" in i for i in industries)
+    assert len(industries) == sum("Fintech" in (c.get("industries") or []) for c in lake)
+    assert _search(page, country="Neverland") == "done"
+    assert page.evaluate("[...document.querySelectorAll('li.match')].map(li => li.dataset.domain)") == [
+        HOSTILE["domain"]
+    ]
 
-        # error: the API's message, as text, even when it quotes markup back
-        assert _search(page, text="short") == "error"
-        assert "at least" in page.text("#status") and page.evaluate("$('results').children.length") == 0
-        page.evaluate(
-            f"const o = document.createElement('option'); o.value = o.textContent = {MARKUP!r};"
-            " $('industry').append(o); true"
-        )
-        assert _search(page, industry=MARKUP) == "error"
-        assert MARKUP in page.text("#status") and "unknown industry" in page.text("#status")
-        assert page.evaluate("$('status').children.length === 0 && window.__pwned === undefined") is True
+    # empty: an industry the only company of Neverland is not in
+    other = next(i for i in offered[0] if i not in HOSTILE["industries"])
+    assert _search(page, industry=other, country="Neverland") == "empty"
+    assert page.locator("li.match").count() == 0
+    expect(status).to_contain_text("No startup matches")
 
-        unexpected = [e for e in page.errors if "status of 400" not in e]
-        assert unexpected == []
+    # error: the API's message, as text, even when it quotes markup back
+    assert _search(page, text="short") == "error"
+    expect(status).to_contain_text("at least")
+    assert page.evaluate("$('results').children.length") == 0
+    page.evaluate(
+        "markup => { const o = document.createElement('option'); o.value = o.textContent = markup;"
+        " $('industry').append(o); }",
+        MARKUP,
+    )
+    assert _search(page, industry=MARKUP) == "error"
+    assert MARKUP in status.inner_text() and "unknown industry" in status.inner_text()
+    assert page.evaluate("$('status').children.length === 0 && window.__pwned === undefined") is True
+
+    unexpected = [e for e in page_errors(page) if "status of 400" not in e]
+    assert unexpected == []
     assert matcher.calls.count("GET /facets") == 1
