@@ -258,7 +258,7 @@ def run_weekly_flow(info: StackInfo, args: argparse.Namespace) -> int:
         print(f"synthetic feedback from the dataset's tags: {counts}", flush=True)
     name = "weekly-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     print(f"running {template.physical('WeeklyTrainingStateMachine')} (execution {name})", flush=True)
-    execution, tasks = run_weekly(info, name)
+    execution = run_weekly(info, name)
     for record in execution.history:
         detail = f" {record.error}" if record.status == "failed" and record.error else ""
         print(f"  {record.name:<42} {record.type:<9} {record.status:<9} {record.seconds:6.1f} s{detail}", flush=True)
@@ -288,7 +288,7 @@ def run_weekly_flow(info: StackInfo, args: argparse.Namespace) -> int:
         print(f"report: {target / 'index.html'}")
     if execution.status != "SUCCEEDED":
         _err(f"thera: the weekly training failed: {execution.error}: {execution.cause}")
-        for note in tasks.published:
+        for note in execution.published:
             _err(f"notified {note['topic']}: {note['message']}")
         return 1
     return 0

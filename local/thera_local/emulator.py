@@ -26,6 +26,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from thera_local.bedrock_standin import INVOKE_PATH, BedrockStandIn
 from thera_local.cloudformation import ARTIFACTS_BUCKET, create_stack, quiet_left_out
 from thera_local.function_logs import MAX_BATCH, HttpLogs
+from thera_local.stepfunctions import deploy as deploy_state_machines
 from thera_local.template import REGION, Template
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
@@ -228,7 +229,8 @@ def provision(
     cache: Path | None = None,
 ) -> None:
     """Create the template's stack in the emulator's CloudFormation, then what moto's CloudFormation
-    leaves out: secret values, queue policies, TTL, versioning, public access blocks, notifications.
+    leaves out: secret values, queue policies, TTL, versioning, public access blocks, notifications,
+    state machines in moto's executing Step Functions engine.
 
     Objects and items saved by ``snapshot`` are put back before the bucket
     notifications are wired, so restoring state does not re-trigger the stages. ``cache`` keeps
@@ -237,6 +239,7 @@ def provision(
     s3, sqs, ddb = aws_client("s3", endpoint), aws_client("sqs", endpoint), aws_client("dynamodb", endpoint)
     secrets = aws_client("secretsmanager", endpoint)
     create_stack(template, aws_client("cloudformation", endpoint), s3, cache)
+    deploy_state_machines(template, endpoint, aws_client("stepfunctions", endpoint))
 
     for res in template.of_type("AWS::SQS::QueuePolicy").values():
         props = template.resolve(res["Properties"])

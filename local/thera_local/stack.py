@@ -38,6 +38,7 @@ from thera_local.models import local_embedding_model
 from thera_local.pollers import SqsPoller
 from thera_local.schedules import next_fire, scheduler_input
 from thera_local.sites_standin import SitesProcess, SitesStandIn
+from thera_local.stepfunctions import route_lambda
 from thera_local.template import Template
 
 SECRET_FOR_APOLLO = "ApolloApiKeySecret"  # noqa: S105 - a logical id in template.yaml
@@ -276,6 +277,8 @@ class Stack:
         restore_from = self.state if (self.state / "s3").exists() else None
         secret_values = {SECRET_FOR_APOLLO: api_key, SECRET_FOR_FIRECRAWL: firecrawl_key}
         provision(self.template, endpoint, secret_values, restore_from=restore_from, cache=self.home / "cache")
+        by_arn = {self.template.arn(logical): logical for logical in self.template.functions()}
+        route_lambda(lambda arn, event: self._task(by_arn, arn, event))
         self.shipper = LogShipper(self.emulator.local_logs(), on_error=report_failure).start()
 
         sqs = self.emulator.local_sqs()
@@ -344,6 +347,7 @@ class Stack:
         for server in (self.standin, self.firecrawl, self.sites):
             if server:
                 server.stop()
+        route_lambda(None)
         self.emulator.stop()
         info = StackInfo.read(self.home)
         if info and info.pid == os.getpid():
@@ -408,6 +412,13 @@ class Stack:
                     self.fired.append(
                         {"function": spec.logical_id, "schedule": sched.name, "at": when.isoformat(), "ok": result.ok}
                     )
+
+    def _task(self, by_arn: dict[str, str], arn: str, event: Any) -> tuple[bool, Any] | None:
+        """A state machine's Lambda task (moto's Invoke), in a fresh execution environment."""
+        if arn not in by_arn:
+            return None
+        result = self.invoke(by_arn[arn], event)
+        return result.ok, result.payload
 
     def invoke(self, logical_id: str, event: Any) -> InvokeResult:
         assert self.template is not None

@@ -2,6 +2,7 @@
 
 The definition is read from the template's ``AWS::Serverless::StateMachine`` (its
 ``DefinitionUri``) with the ``DefinitionSubstitutions`` resolved as CloudFormation would;
+it runs on the stack's emulator (moto's Step Functions engine, see ``thera_local.stepfunctions``):
 Lambda tasks run the real handlers in Lambda-like execution environments, and the failure
 notification is published to the emulator's SNS topic.
 
@@ -15,63 +16,26 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from thera_local.emulator import aws_client
-from thera_local.lambda_env import invoke_once
 from thera_local.stack import StackInfo, http_call
-from thera_local.stepfunctions import Execution, LambdaError, StateMachineRunner, load_definition
+from thera_local.stepfunctions import Execution, run, state_machine_arn
+from thera_local.stepfunctions import definition as machine_definition
 from thera_local.template import Template
 
 STATE_MACHINE = "WeeklyTrainingStateMachine"
 
 
 def definition(template: Template, logical: str = STATE_MACHINE) -> dict[str, Any]:
-    props = template.resources[logical]["Properties"]
-    substitutions = {k: str(template.resolve(v)) for k, v in props.get("DefinitionSubstitutions", {}).items()}
-    return load_definition(template.root / props["DefinitionUri"], substitutions)
+    return machine_definition(template, logical)
 
 
-class LocalTasks:
-    """Lambda tasks by function ARN, each in its own execution environment; SNS through the emulator."""
-
-    def __init__(self, template: Template, endpoint: str, logs: Path) -> None:
-        self._specs = {template.arn(logical): spec for logical, spec in template.functions().items()}
-        self._endpoint, self._logs = endpoint, logs
-        self.published: list[dict[str, Any]] = []
-
-    def invoke(self, arn: str, payload: Any) -> Any:
-        spec = self._specs.get(arn)
-        if spec is None:
-            raise LambdaError("Lambda.ResourceNotFoundException", f"no function {arn} in the template")
-        result = invoke_once(spec, self._endpoint, self._logs, payload)
-        if not result.ok:
-            error = result.payload if isinstance(result.payload, dict) else {}
-            name = "States.Timeout" if error.get("errorType") == "Sandbox.Timedout" else error.get("errorType")
-            raise LambdaError(str(name or "Lambda.Unknown"), str(error.get("errorMessage", result.payload)))
-        return result.payload
-
-    def publish(self, topic_arn: str, message: str, subject: str | None) -> dict[str, Any]:
-        args: dict[str, Any] = {"TopicArn": topic_arn, "Message": message}
-        if subject:
-            args["Subject"] = subject
-        answer = aws_client("sns", self._endpoint).publish(**args)
-        self.published.append({"topic": topic_arn, "subject": subject, "message": message})
-        return {"MessageId": answer["MessageId"]}
-
-
-def run_weekly(info: StackInfo, execution_name: str) -> tuple[Execution, LocalTasks]:
+def run_weekly(info: StackInfo, execution_name: str) -> Execution:
+    """One execution on the stack's Step Functions (moto's engine); its Lambda tasks run in the stack."""
     template = info.template_obj()
-    tasks = LocalTasks(template, info.endpoint, Path(info.home) / "logs")
-    runner = StateMachineRunner(
-        definition(template),
-        invoke_lambda=tasks.invoke,
-        publish_sns=tasks.publish,
-        execution_name=execution_name,
-        state_machine_name=template.physical(STATE_MACHINE),
-    )
-    return runner.run({}), tasks
+    sfn = aws_client("stepfunctions", info.endpoint)
+    return run(sfn, state_machine_arn(template, STATE_MACHINE), execution_name, {}, definition(template))
 
 
 def synthetic_feedback(

@@ -1,4 +1,5 @@
-"""The weekly training state machine, run from its ASL file on the emulator with the real task handlers."""
+"""The weekly training state machine, run from its ASL file by the emulator's Step Functions engine
+with the real task handlers."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from tests.integration.test_matcher_handlers import CHALLENGE, build_index, call
 from thera import keys
 from thera.adapters.aws import S3ObjectStore
 from thera.matching import FEATURES, PRIOR_MODEL
-from thera_local.stepfunctions import Execution, LambdaError, StateMachineRunner
+from thera_local.stepfunctions import Execution, routed_lambda, state_machine_arn
+from thera_local.stepfunctions import run as execute
 from thera_local.template import Template
-from thera_local.weekly import definition
+from thera_local.weekly import STATE_MACHINE, definition
 
 STEPS = {
     "BuildTrainingSetFunction": "build_training_set",
@@ -53,24 +55,26 @@ def inbox(aws: Aws) -> str:
 
 
 def run(aws: Aws, handler_env: Any, name: str, **parameters: str) -> Execution:
+    """One execution on the emulator's Step Functions (moto's engine); Lambda tasks call the handlers here."""
     template = Template(ROOT / "template.yaml", {"ApolloBaseUrl": "http://127.0.0.1:9/api/v1", **parameters})
     handler_env("PromoteFunction", CODE_VERSION="test-commit")
     by_arn = {template.arn(logical): stage for logical, stage in STEPS.items()}
 
-    def invoke(arn: str, payload: Any) -> Any:
+    def invoke(arn: str, payload: Any) -> tuple[bool, Any] | None:
+        if arn not in by_arn:
+            return None
         try:
             step = getattr(load_handler_module("weekly_training"), by_arn[arn])
-            return step(payload, FakeContext(by_arn[arn]))
+            return True, step(payload, FakeContext(by_arn[arn]))
         except Exception as exc:  # as Lambda reports a handler's exception
-            raise LambdaError(type(exc).__name__, str(exc)) from exc
+            return False, {"errorType": type(exc).__name__, "errorMessage": str(exc)}
 
-    def publish(topic: str, message: str, subject: str | None) -> dict[str, Any]:
-        return dict(aws.client("sns").publish(TopicArn=topic, Message=message, Subject=subject or "thera"))
-
-    runner = StateMachineRunner(
-        definition(template), invoke_lambda=invoke, publish_sns=publish, sleep=lambda s: None, execution_name=name
-    )
-    return runner.run({})
+    sfn = aws.client("stepfunctions")
+    machine = definition(template)
+    arn = state_machine_arn(template, STATE_MACHINE)
+    sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(machine))  # these parameters
+    with routed_lambda(invoke):
+        return execute(sfn, arn, name, {}, machine)
 
 
 def store_of(aws: Aws) -> S3ObjectStore:
