@@ -8,6 +8,8 @@ bank's top ten but one (0.0 and 0.1 of the top 10); the thresholds sit above tho
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -19,7 +21,7 @@ from thera.index import DESCRIPTION_CHARS
 from thera.matching import PRIOR_MODEL, Index, Match, MatchRequest, challenge_vectors, rank, tag_centroids
 from thera_local.models import DIMENSIONS, corpus_texts
 
-DATA = ROOT.parent / "shared" / "data" / "yc_companies.jsonl"
+DATA = Path(os.environ.get("THERA_COMPANIES") or ROOT.parent / "shared" / "data" / "yc_companies.jsonl")
 HIRING = {"Recruiting", "HR Tech", "Talent Acquisition", "Human Resources", "Recruiting and Talent"}
 TRAINING = {"Education", "eLearning", "AI-Enhanced Learning", "HR Tech", "Human Resources"}
 LOGISTICS = {"Supply Chain", "Supply Chain and Logistics", "Logistics"}
@@ -30,7 +32,7 @@ HEALTHCARE = {"Healthcare", "Healthcare IT", "Healthcare Services", "Digital Hea
 @pytest.fixture(scope="module")
 def world() -> tuple[Any, Index, dict[str, set[str]]]:
     if not DATA.exists():
-        pytest.skip(f"the shared dataset is not next to this checkout: {DATA}")
+        pytest.skip(f"the shared dataset is not next to this checkout ({DATA}); set THERA_COMPANIES to its path")
     with DATA.open(encoding="utf-8") as fh:
         companies = [c for c in map(json.loads, fh) if c.get("domain") and c.get("name")]
     texts = corpus_texts(companies)
