@@ -42,8 +42,13 @@ test: venv lint typecheck template checkov build sizes rehearse pytest
 lint: venv
 	$(BIN)/ruff check .
 
+# Every functions/<name>/app.py is called app.py and functions/ has no __init__.py: mypy's
+# explicit_package_bases (pyproject.toml) names each file from the folder mypy runs in, so they are
+# the distinct modules functions.<name>.app (no "Duplicate module named app"); thera and thera_local
+# come from mypy_path (layers/thera, local), as Lambda's layer and the editable install lay them out.
+MYPY_PATHS := layers/thera/thera functions local tests
 typecheck: venv
-	$(BIN)/mypy layers/thera/thera
+	$(BIN)/mypy $(MYPY_PATHS)
 
 template: venv
 	$(BIN)/sam validate --lint

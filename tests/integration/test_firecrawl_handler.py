@@ -13,8 +13,8 @@ from tests.integration.conftest import FIRECRAWL_KEY, Aws
 from tests.integration.test_domain_health_handler import sqs_event
 from thera import keys
 from thera.messages import CrawlRequest
+from thera.runtime import business_date
 from thera.tables import from_parquet
-from thera.wiring import business_date
 from thera_local.firecrawl_standin import FirecrawlStandIn
 from thera_local.sites_standin import SitesStandIn
 
