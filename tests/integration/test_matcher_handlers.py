@@ -173,6 +173,8 @@ def test_no_index_yet_is_503_and_a_new_index_version_is_picked_up(
     assert wiring.matcher_service.cache_info().currsize == 1
 
 
+# 200 requests through the handler: 6 s alone, 28 s beside other tests; pick_version's unit test checks the split
+@pytest.mark.slow
 def test_champion_challenger_weights_route_traffic_and_models_says_so(
     aws: Aws, handler_env: Any, lake: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
