@@ -1,6 +1,8 @@
 # Two commands do everything on a fresh machine with Python 3.13, git and make:
 #   make demo   - set up, then run the daily flow locally on the bundled sample (DATA=file for another)
-#   make test   - set up, then lint, type-check, validate and build the template, run every test
+#   make test   - set up, then lint, type-check, validate and build the template, run every test (what CI runs)
+# and one for the developer loop, a few minutes once the venv exists:
+#   make check  - lint, type-check, the unit and integration tests on two workers, less those marked slow
 SHELL := /bin/bash
 # Python 3.13, the Lambda runtime's version: python3.13 on PATH, else pyenv's 3.13 (installed, not enabled)
 PYTHON ?= $(shell for p in python3.13 "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13; do \
@@ -16,7 +18,7 @@ PYTEST_ARGS ?=
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv demo test lint typecheck template checkov build sizes pytest bench bench-more down clean
+.PHONY: venv demo check test lint typecheck template checkov build sizes pytest pytest-fast bench bench-more down clean
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: Python 3.13 is needed: install it (python.org, your package manager, or pyenv install 3.13) so that python3.13 is on PATH"; exit 2; }
@@ -37,13 +39,21 @@ demo: venv
 	$(BIN)/thera run daily --data $(DATA)
 	@echo "Logs: $(BIN)/thera logs FUNCTION (e.g. ApolloPullFunction, FirecrawlFunction); stop the stack: $(BIN)/thera down"
 
+check: venv lint typecheck pytest-fast
+
 test: venv lint typecheck template checkov build sizes rehearse pytest
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
+# Every functions/<name>/app.py is called app.py and functions/ has no __init__.py: mypy's
+# explicit_package_bases (pyproject.toml) names each file from the folder mypy runs in, so they are
+# the distinct modules functions.<name>.app (no "Duplicate module named app"); thera and thera_local
+# come from mypy_path (layers/thera, local), as Lambda's layer and the editable install lay them out.
+MYPY_PATHS := layers/thera/thera functions local tests
 typecheck: venv
-	$(BIN)/mypy layers/thera/thera
+	$(BIN)/mypy $(MYPY_PATHS)
 
 template: venv
 	$(BIN)/sam validate --lint
@@ -64,6 +74,10 @@ sizes: build
 
 pytest: venv
 	$(BIN)/pytest tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+
+# the unit and integration tiers on two workers; tests marked slow wait for `make test`
+pytest-fast: venv
+	$(BIN)/pytest -n 2 -m "not slow" tests/unit tests/integration $(PYTEST_ARGS)
 
 $(VENV)/.bench-installed: $(VENV)/.installed requirements/bench.txt
 	$(BIN)/pip install --quiet -r requirements/bench.txt

@@ -1,4 +1,9 @@
-"""Shared fixtures. Every test runs with the network closed except loopback."""
+"""Shared fixtures. Every test runs with the network closed except loopback.
+
+Each test gets its tier's marker from its folder (``-m unit``, ``-m "not e2e"``). Randomised tests
+take their seed from the ``seed`` fixture: THERA_TEST_SEED when set, else drawn once per run; the
+header shows it and a failing test that used it says how to replay it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import importlib.util
 import ipaddress
 import json
 import os
+import random
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -27,6 +33,50 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "thera")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Thera")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+TIERS = ("unit", "integration", "e2e")
+SEED_VARIABLE = "THERA_TEST_SEED"
+_SEED = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    given = os.environ.get(SEED_VARIABLE)
+    if given is not None and not given.isdigit():
+        raise pytest.UsageError(f"{SEED_VARIABLE} takes a whole number, got {given!r}")
+    seed = int(given) if given is not None else random.randrange(1 << 30)
+    os.environ[SEED_VARIABLE] = str(seed)  # pytest-xdist's workers start later and inherit it: one seed per run
+    config.stash[_SEED] = seed
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"{SEED_VARIABLE}={config.stash[_SEED]}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tier is the folder: tests/unit, tests/integration, tests/e2e."""
+    tests = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
+        if parts and parts[0] in TIERS:
+            item.add_marker(parts[0])
+
+
+@pytest.fixture
+def seed(request: pytest.FixtureRequest) -> int:
+    """This run's seed for a randomised test (THERA_TEST_SEED, else a fresh one per run)."""
+    return request.config.stash[_SEED]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if report.failed and "seed" in getattr(item, "fixturenames", ()):
+        replay = f"{SEED_VARIABLE}={item.config.stash[_SEED]} .venv/bin/pytest '{item.nodeid}'"
+        report.sections.append(("random seed", f"replay: {replay}"))
+    return report
+
 
 _real_connect = socket.socket.connect
 

@@ -55,17 +55,17 @@ def explorer() -> Response[str]:
     return Response(200, content_types.TEXT_HTML, (Path(__file__).parent / "explorer.html").read_text())
 
 
-@app.exception_handler(BadRequest)
+@app.exception_handler(BadRequest)  # type: ignore[untyped-decorator]  # Powertools leaves it unannotated
 def bad_request(exc: BadRequest) -> Response[dict[str, str]]:
     return Response(400, content_types.APPLICATION_JSON, {"error": str(exc)})
 
 
-@app.exception_handler(NotReady)
+@app.exception_handler(NotReady)  # type: ignore[untyped-decorator]  # as above
 def not_ready(exc: NotReady) -> Response[dict[str, str]]:
     return Response(503, content_types.APPLICATION_JSON, {"error": str(exc)})
 
 
-@app.exception_handler(json.JSONDecodeError)  # a body that is not JSON
+@app.exception_handler(json.JSONDecodeError)  # type: ignore[untyped-decorator]  # a body that is not JSON
 def not_json(exc: json.JSONDecodeError) -> Response[dict[str, str]]:
     return Response(400, content_types.APPLICATION_JSON, {"error": f"the body is not valid JSON: {exc}"})
 

@@ -19,5 +19,5 @@ def _prepare_nothing(cls: type, function_version: Any) -> None:
 
 
 if __name__ == "__main__":
-    DockerRuntimeExecutor.prepare_version = classmethod(_prepare_nothing)  # type: ignore[method-assign,assignment]
+    DockerRuntimeExecutor.prepare_version = classmethod(_prepare_nothing)
     main()

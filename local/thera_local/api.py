@@ -35,7 +35,7 @@ def http_event(method: str, path: str, query: str, headers: dict[str, str], body
         "rawPath": path if stage in ("", "$default") else f"/{stage}{path}",  # a named stage prefixes the path
         "rawQueryString": query,
         "headers": {k.lower(): v for k, v in headers.items()},
-        "queryStringParameters": dict(p.split("=", 1) if "=" in p else (p, "") for p in query.split("&") if p) or None,
+        "queryStringParameters": {k: v for k, _, v in (p.partition("=") for p in query.split("&") if p)} or None,
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "local",
@@ -137,7 +137,9 @@ class LocalHttpApi:
                 if not result.ok:
                     self._reply(502, {"message": "Internal Server Error", "error": result.error_message})
                     return
-                answer = result.payload if isinstance(result.payload, dict) else {"body": json.dumps(result.payload)}
+                answer: dict[str, Any] = (
+                    result.payload if isinstance(result.payload, dict) else {"body": json.dumps(result.payload)}
+                )
                 data = answer.get("body") or ""
                 raw = base64.b64decode(data) if answer.get("isBase64Encoded") else str(data).encode()
                 self.send_response(int(answer.get("statusCode", 200)))

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from thera_local.apollo_standin import CompanyFileError
+from thera_local.apollo_standin import CompanyFileError, load_companies
 from thera_local.async_invocations import fire
 from thera_local.cloudformation import sam_hint
 from thera_local.lambda_env import function_environment, invoke_once
@@ -42,7 +42,6 @@ from thera_local.stack import (
     http_call,
     http_json,
     kept_data,
-    load_companies,
     settle_config,
     stop_stack,
 )

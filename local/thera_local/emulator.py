@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -96,8 +97,9 @@ def _fast_sqs_clock() -> None:
     def unix_time_millis(dt: Any = None) -> float:
         return time.time() * 1000.0 if dt is None else utils.unix_time_millis(dt)
 
-    models.unix_time = unix_time  # type: ignore[assignment]
-    models.unix_time_millis = unix_time_millis  # type: ignore[assignment]
+    # moto.sqs.models imports these from moto.core.utils without re-exporting them
+    models.unix_time = unix_time  # type: ignore[attr-defined]
+    models.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
 
 
 def _fast_moto() -> None:
@@ -115,6 +117,7 @@ def _fast_moto() -> None:
       JSON object is read with ``json`` (the same document: JSON is YAML).
     """
     import functools
+    import time
 
     from moto import backends
     from moto.cloudformation.models import Stack
@@ -127,7 +130,7 @@ def _fast_moto() -> None:
     def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
         queue = self.get_queue(queue_name)
         retain_until = int(queue.message_retention_period) + message.sent_timestamp / 1000
-        return bool(retain_until > models.unix_time())
+        return bool(retain_until > time.time())
 
     original_attributes = models.SQSBackend.get_queue_attributes
 
@@ -152,7 +155,7 @@ def _fast_moto() -> None:
 
     Stack.parse_template = staticmethod(parse_json_first)  # type: ignore[method-assign]
     modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = functools.cache(lambda: modules)  # type: ignore[assignment]
+    backends.list_of_moto_modules = functools.cache(lambda: modules)
 
 
 class _QuietHandler(MotoRequestHandler):
@@ -214,8 +217,8 @@ class Emulator:
         return boto3.client(service, endpoint_url=self.endpoint, **CREDENTIALS)  # type: ignore[call-overload]
 
 
-def aws_client(service: str, endpoint: str) -> Any:
-    return boto3.client(service, endpoint_url=endpoint, **CREDENTIALS)  # type: ignore[call-overload]
+def aws_client(service: str, endpoint: str, config: Config | None = None) -> Any:
+    return boto3.client(service, endpoint_url=endpoint, config=config, **CREDENTIALS)  # type: ignore[call-overload]
 
 
 # ---------------------------------------------------------------- provisioning
@@ -304,7 +307,7 @@ class InProcess:
         self._lock = dynamodb_lock
 
     def object(self, bucket: str, key: str) -> tuple[bytes, dict[str, str]] | None:
-        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.s3.models import s3_backends
 
         got = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key)
@@ -314,7 +317,7 @@ class InProcess:
         return bytes(got.value), {k[len(prefix) :]: v for k, v in got.metadata.items() if k.startswith(prefix)}
 
     def items(self, table: str) -> list[dict[str, Any]]:
-        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.dynamodb.models import dynamodb_backends
 
         with self._lock:
@@ -335,7 +338,7 @@ class LocalSqs:
 
     @staticmethod
     def _backend() -> Any:
-        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.sqs.models import sqs_backends
 
         return sqs_backends[DEFAULT_ACCOUNT_ID][REGION]
@@ -380,7 +383,7 @@ class LocalLogs:
         self._lock = lock
 
     def put(self, group: str, stream: str, events: list[dict[str, Any]]) -> None:
-        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.logs.models import logs_backends
 
         backend = logs_backends[DEFAULT_ACCOUNT_ID][REGION]

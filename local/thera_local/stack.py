@@ -39,7 +39,7 @@ from thera_local.pollers import SqsPoller
 from thera_local.schedules import next_fire, scheduler_input
 from thera_local.sites_standin import SitesProcess, SitesStandIn
 from thera_local.stepfunctions import route_lambda
-from thera_local.template import Template
+from thera_local.template import FunctionSpec, ScheduleEvent, Template
 
 SECRET_FOR_APOLLO = "ApolloApiKeySecret"  # noqa: S105 - a logical id in template.yaml
 SECRET_FOR_FIRECRAWL = "FirecrawlApiKeySecret"  # noqa: S105 - a logical id in template.yaml
@@ -396,17 +396,17 @@ class Stack:
     def _run_schedules(self) -> None:
         assert self.template is not None
         specs = self.template.functions()
-        plan = []
         now = datetime.now(UTC)
-        for spec in specs.values():
-            for sched in spec.schedules:
-                plan.append([next_fire(sched.expression, sched.timezone, now), spec, sched])
+        plan: list[tuple[datetime, FunctionSpec, ScheduleEvent]] = [
+            (next_fire(sched.expression, sched.timezone, now), spec, sched)
+            for spec in specs.values()
+            for sched in spec.schedules
+        ]
         while not self._stopping.wait(1.0):
             now = datetime.now(UTC)
-            for item in plan:
-                when, spec, sched = item
+            for i, (when, spec, sched) in enumerate(plan):
                 if when <= now:
-                    item[0] = next_fire(sched.expression, sched.timezone, now)
+                    plan[i] = (next_fire(sched.expression, sched.timezone, now), spec, sched)
                     event = scheduler_input(sched.input, when, f"arn:aws:scheduler:local:schedule/{sched.name}")
                     result = self.invoke(spec.logical_id, event)
                     self.fired.append(

@@ -110,12 +110,12 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
     funnel.gold_parts = len(gold)
     if gold:
         newest = pa.concat_tables(gold, promote_options="permissive").sort_by([("version", "descending")]).to_pylist()
-        current: dict[str, dict[str, Any]] = {}
+        profiles: dict[str, dict[str, Any]] = {}
         for profile in newest:
-            current.setdefault(profile["domain"], profile)
-        funnel.profiles = len(current)
-        funnel.profiles_with_page = sum(1 for p in current.values() if p["crawled"])
-        funnel.mean_completeness = sum(p["completeness"] for p in current.values()) / len(current)
+            profiles.setdefault(profile["domain"], profile)
+        funnel.profiles = len(profiles)
+        funnel.profiles_with_page = sum(1 for p in profiles.values() if p["crawled"])
+        funnel.mean_completeness = sum(p["completeness"] for p in profiles.values()) / len(profiles)
     vectors = store.list(keys.EMBEDDINGS)
     funnel.embedding_parts = len(vectors)
     models: Counter[str] = Counter()

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from tests.conftest import ROOT, SAMPLE
+from tests.waiting import wait_until
 from thera.silver import normalize_domain, valid_domain_mask
 from thera_local.stack import StackInfo, http_json
 from thera_local.summary import read_funnel
@@ -101,14 +102,12 @@ def test_killing_the_run_mid_pull_then_rerunning_gives_the_same_silver_without_e
 
     cli = make_cli("killed")
     proc = cli.popen("run", "daily", *params)
-    deadline = time.monotonic() + 120
-    served = 0
-    while time.monotonic() < deadline and served < 8:
+
+    def pages_served() -> bool:
         info = StackInfo.read(cli.home)
-        if info and info.alive():
-            served = info.call("GET", "/status")["apollo"]["calls"]
-        time.sleep(0.2)
-    assert served >= 8, "the pull never got going"
+        return bool(info and info.alive() and info.call("GET", "/status")["apollo"]["calls"] >= 8)
+
+    wait_until(pages_served, timeout=120, interval=0.2, message="the pull never got going")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     info = StackInfo.read(cli.home)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import TheraCli
+from tests.waiting import wait_until
 from thera.silver import normalize_domain
 from thera.tables import from_parquet, to_parquet
 from thera_local.emulator import aws_client
@@ -25,13 +26,11 @@ from thera_local.summary import read_funnel
 
 
 def running(cli: TheraCli, timeout: float = 120) -> StackInfo:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def alive() -> StackInfo | None:
         info = StackInfo.read(cli.home)
-        if info and info.alive():
-            return info
-        time.sleep(0.3)
-    raise AssertionError("the local stack did not come up")
+        return info if info and info.alive() else None
+
+    return wait_until(alive, timeout=timeout, interval=0.3, message="the local stack did not come up")
 
 
 def objects(info: StackInfo, prefix: str) -> dict[str, bytes]:
@@ -175,13 +174,15 @@ def test_replay_from_raw_rebuilds_the_same_silver_and_gold_without_any_call(demo
     assert len(report["silver_differing"]) == 1
 
 
-def test_crash_anywhere_then_restart_gives_the_uninterrupted_result(demo: tuple[TheraCli, str], make_cli: Any) -> None:
+def test_crash_anywhere_then_restart_gives_the_uninterrupted_result(
+    demo: tuple[TheraCli, str], make_cli: Any, seed: int
+) -> None:
     """The runtime is killed twice at random moments: every execution environment (mid-handler) and the
     `thera run daily` that drives the pull. The emulator stands for AWS's durable services and lives on.
-    A kill that finds no handler running is tried again 0.2 s later, so each round kills mid-handler."""
+    A kill that finds no handler running is tried again 0.2 s later, so each round kills mid-handler.
+    The moments follow from the run's seed (THERA_TEST_SEED replays them)."""
     reference_cli, data = demo
     reference = outcome(running(reference_cli))
-    seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     cli = make_cli("crash")
     params = ["--data", data, "--retry-delay", "1"]
@@ -190,7 +191,7 @@ def test_crash_anywhere_then_restart_gives_the_uninterrupted_result(demo: tuple[
         proc = cli.popen("run", "daily", *params, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         running(cli)
         start = time.monotonic()
-        time.sleep(rng.uniform(0.5, 15.0))
+        time.sleep(rng.uniform(0.5, 15.0))  # the random moment of the kill: a duration, not a wait
         killed = 0
         while not killed and proc.poll() is None and time.monotonic() - start < 120:
             killed = json.loads(cli.run("fault", "lambda", "--kill").stdout)["killed"]
@@ -242,9 +243,9 @@ def test_outages_slow_the_flow_down_and_it_finishes_once_they_clear(demo: tuple[
         up.wait(timeout=60)
 
 
-def test_racing_publishers_keep_the_newest_row(demo: tuple[TheraCli, str]) -> None:
+def test_racing_publishers_keep_the_newest_row(demo: tuple[TheraCli, str], seed: int) -> None:
     """Every gold part sent to publishing four times at once, racing an older version of one profile:
-    the conditional writes keep exactly the newest row of each domain."""
+    the conditional writes keep exactly the newest row of each domain, in any order (the run's seed)."""
     cli, data = demo
     info = running(cli)
     template = info.template_obj()
@@ -260,7 +261,7 @@ def test_racing_publishers_keep_the_newest_row(demo: tuple[TheraCli, str]) -> No
     s3.put_object(Bucket=bucket, Key=older_key, Body=to_parquet(type(table).from_pylist([older], table.schema)))
     url = template.queue_url("PublishQueue", info.endpoint)
     bodies = [json.dumps({"gold_key": k}) for k in gold for _ in range(4)] + [json.dumps({"gold_key": older_key})] * 4
-    random.Random(7).shuffle(bodies)
+    random.Random(seed).shuffle(bodies)
     for start in range(0, len(bodies), 10):
         sqs.send_message_batch(
             QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start : start + 10])]

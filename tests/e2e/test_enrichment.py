@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, SAMPLE
+from tests.waiting import wait_until
 from thera.messages import CrawlRequest
 from thera_local.cli import wait_for_drain
 from thera_local.emulator import aws_client
@@ -104,13 +105,12 @@ def test_an_outage_opens_the_breaker_one_probe_per_cooldown_and_nothing_is_dead_
     http_json("POST", stack.firecrawl + "/__standin/faults", {"reset": True, "outage": True})
     names = domains.take(10)
     send(stack, crawl_bodies(names))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and breaker(stack)["state"] == "closed":
-        time.sleep(0.2)
+    wait_until(
+        lambda: breaker(stack)["state"] != "closed", timeout=60, interval=0.2, message="the breaker stayed closed"
+    )
     opened_at = time.time()
-    assert breaker(stack)["state"] != "closed", "the outage never opened the breaker"
     requests_at_open = http_json("GET", stack.firecrawl + "/__standin/stats")["requests"]
-    time.sleep(3 * COOLDOWN + 1)  # the outage goes on for three cooldowns
+    time.sleep(3 * COOLDOWN + 1)  # the outage goes on for three cooldowns: the scenario's length, not a wait
     requests_at_lift = http_json("GET", stack.firecrawl + "/__standin/stats")["requests"]
     lifted_at = time.time()
     http_json("POST", stack.firecrawl + "/__standin/faults", {"reset": True})
@@ -132,9 +132,7 @@ def test_a_poison_message_lands_in_the_dlq_while_its_batch_mates_succeed(stack: 
     http_json("POST", stack.firecrawl + "/__standin/faults", {"reset": True})
     names = domains.take(3)
     send(stack, ['{"domain": "poison"', *crawl_bodies(names)])
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and dlq_depth(stack) == 0:
-        time.sleep(0.5)
+    wait_until(lambda: dlq_depth(stack) > 0, timeout=120, interval=0.5, message="nothing reached CrawlDLQ")
     sqs = aws_client("sqs", stack.endpoint)
     got = sqs.receive_message(
         QueueUrl=stack.template_obj().queue_url("CrawlDLQ", stack.endpoint), MaxNumberOfMessages=10

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from tests.conftest import ROOT, SAMPLE
 from tests.unit.test_silver import row, table
+from tests.waiting import wait_until
 from thera import keys
 from thera.tables import to_parquet
 from thera_local.emulator import aws_client
@@ -41,9 +41,7 @@ def test_poison_message_lands_in_the_dlq_after_max_receives_while_good_ones_are_
     key = "bronze/companies/date=2026-11-22/sweep=2026-11-22/page=00007.parquet"
     s3.put_object(Bucket=bucket, Key=key, Body=to_parquet(table(row(0), row(1))))
 
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and depth(sqs, dlq) == 0:
-        time.sleep(0.5)
+    wait_until(lambda: depth(sqs, dlq) > 0, timeout=90, interval=0.5, message="nothing reached BronzeDLQ")
     got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
     assert [m["Body"] for m in got] == ["{this is not an S3 notification"]
     assert int(got[0]["Attributes"]["ApproximateReceiveCount"]) >= 5  # maxReceiveCount from the template
@@ -64,9 +62,7 @@ def test_poison_message_lands_in_the_dlq_after_max_receives_while_good_ones_are_
         check=True,
     )
     assert "moved 1 message(s) from BronzeDLQ back to BronzeQueue" in done.stdout
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and depth(sqs, dlq) == 0:
-        time.sleep(0.5)
+    wait_until(lambda: depth(sqs, dlq) > 0, timeout=60, interval=0.5, message="the redriven message never came back")
     again = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in again] == ["{this is not an S3 notification"]
     status = subprocess.run(

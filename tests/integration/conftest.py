@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +55,11 @@ def aws(emulator: Emulator) -> Aws:
     return Aws(emulator.endpoint, template)
 
 
+HandlerEnv = Callable[..., dict[str, str]]
+
+
 @pytest.fixture
-def handler_env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Any:
+def handler_env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> HandlerEnv:
     """Set a function's environment (from the template) for an in-process handler call."""
 
     def apply(logical: str, **extra: str) -> dict[str, str]:
@@ -66,11 +69,11 @@ def handler_env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Any:
                 monkeypatch.setenv(k, v)
         from aws_lambda_powertools.utilities import parameters
 
-        from thera import wiring
+        from thera import runtime
 
-        wiring.client.cache_clear()
-        wiring.secrets.cache_clear()
-        parameters.clear_caches()
+        runtime.client.cache_clear()
+        runtime.secrets.cache_clear()
+        parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
         return env
 
     return apply

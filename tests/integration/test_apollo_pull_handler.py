@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import SAMPLE, FakeContext, load_event, load_handler_module
-from tests.integration.conftest import API_KEY, Aws
+from tests.integration.conftest import API_KEY, Aws, HandlerEnv
 from thera import keys
 from thera.ingest import CURSOR_KEY
 from thera.ports import ApolloAuthError
@@ -24,15 +24,15 @@ def standin() -> Iterator[ApolloStandIn]:
     server.stop()
 
 
-def invoke(handler_env: object, standin: ApolloStandIn, **env: str) -> dict[str, object]:
-    handler_env("ApolloPullFunction", APOLLO_BASE_URL=standin.api_base, APOLLO_PER_PAGE="10", **env)  # type: ignore[operator]
+def invoke(handler_env: HandlerEnv, standin: ApolloStandIn, **env: str) -> dict[str, object]:
+    handler_env("ApolloPullFunction", APOLLO_BASE_URL=standin.api_base, APOLLO_PER_PAGE="10", **env)
     module = load_handler_module("apollo_pull")
     result: dict[str, object] = module.handler(load_event("apollo_pull_schedule.json"), FakeContext("apollo-pull"))
     return result
 
 
 def test_pull_lands_raw_and_bronze_and_notifies_the_bronze_queue(
-    aws: Aws, handler_env: object, standin: ApolloStandIn
+    aws: Aws, handler_env: HandlerEnv, standin: ApolloStandIn
 ) -> None:
     report = invoke(handler_env, standin)
     assert report["status"] == "complete" and report["companies"] == 45 and report["api_calls"] == 5
@@ -58,7 +58,9 @@ def test_pull_lands_raw_and_bronze_and_notifies_the_bronze_queue(
     assert standin.stats()["calls"] == 5
 
 
-def test_second_delivery_of_the_schedule_spends_nothing(aws: Aws, handler_env: object, standin: ApolloStandIn) -> None:
+def test_second_delivery_of_the_schedule_spends_nothing(
+    aws: Aws, handler_env: HandlerEnv, standin: ApolloStandIn
+) -> None:
     invoke(handler_env, standin)
     again = invoke(handler_env, standin)
     assert again["status"] == "already_complete" and again["api_calls"] == 0
@@ -66,7 +68,7 @@ def test_second_delivery_of_the_schedule_spends_nothing(aws: Aws, handler_env: o
 
 
 def test_exhausted_day_quota_saves_the_cursor_and_a_later_run_resumes(
-    aws: Aws, handler_env: object, standin: ApolloStandIn
+    aws: Aws, handler_env: HandlerEnv, standin: ApolloStandIn
 ) -> None:
     first = invoke(handler_env, standin, QUOTA_PER_DAY="2", QUOTA_MAX_WAIT_SECONDS="0")
     assert first["status"] == "quota_exhausted" and first["next_page"] == 3
@@ -79,7 +81,7 @@ def test_exhausted_day_quota_saves_the_cursor_and_a_later_run_resumes(
     assert sorted(standin.stats()["pages_served"]) == [1, 2, 3, 4, 5]
 
 
-def test_refused_key_fails_with_a_clear_error_and_no_data(aws: Aws, handler_env: object) -> None:
+def test_refused_key_fails_with_a_clear_error_and_no_data(aws: Aws, handler_env: HandlerEnv) -> None:
     server = ApolloStandIn([], "another-key")
     server.start()
     try:

@@ -14,27 +14,20 @@ from tests.conftest import SAMPLE
 from thera.adapters.bedrock import TitanEmbeddings
 from thera.adapters.lsa import fit_lsa
 from thera.ports import ProviderRejected, ProviderUnavailable
+from thera_local.apollo_standin import load_companies
 from thera_local.bedrock_standin import BedrockStandIn
-from thera_local.emulator import CREDENTIALS, Emulator
+from thera_local.emulator import CREDENTIALS, Emulator, aws_client
 from thera_local.models import corpus_texts
-from thera_local.stack import load_companies
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BedrockStandIn, object]]:
-    import boto3
-
     path = Path(tmp_path_factory.mktemp("model")) / "lsa.npz"
     fit_lsa(corpus_texts(load_companies(SAMPLE)), 64).save(path)
     standin = BedrockStandIn(path)
     emulator = Emulator()
     endpoint = emulator.start(bedrock=standin)
-    client = boto3.client(
-        "bedrock-runtime",
-        endpoint_url=endpoint,
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-        **CREDENTIALS,
-    )
+    client = aws_client("bedrock-runtime", endpoint, Config(retries={"total_max_attempts": 1, "mode": "standard"}))
     yield standin, client
     emulator.stop()
 

@@ -34,15 +34,15 @@ from thera.embed import EmbedService, SpendLedger
 from thera.profiles import build_profiles
 from thera.tables import to_parquet
 from thera_local.api import http_event
+from thera_local.apollo_standin import load_companies
 from thera_local.models import corpus_texts
-from thera_local.stack import load_companies
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT = ROOT / ".artifacts" / "explorer.png"
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 CHALLENGE = "We are looking for startups that build software to help small businesses handle payments and invoices"
 MARKUP = '<img src=x onerror="window.__pwned=1">'
-HOSTILE = {
+HOSTILE: dict[str, Any] = {
     "name": f"Evil {MARKUP}Pay",
     "domain": "evil-pay.example",
     "website": "javascript:window.__pwned=2",

@@ -11,10 +11,11 @@ import pytest
 from tests.conftest import FakeContext, load_handler_module
 from tests.integration.conftest import FIRECRAWL_KEY, Aws
 from tests.integration.test_domain_health_handler import sqs_event
+from tests.waiting import wait_until
 from thera import keys
 from thera.messages import CrawlRequest
+from thera.runtime import business_date
 from thera.tables import from_parquet
-from thera.wiring import business_date
 from thera_local.firecrawl_standin import FirecrawlStandIn
 from thera_local.sites_standin import SitesStandIn
 
@@ -125,8 +126,6 @@ def test_an_outage_opens_the_breaker_and_defers_messages_instead_of_failing_them
 def test_a_deferred_request_keeps_its_keys_so_its_profile_can_still_be_built(
     aws: Aws, handler_env: Any, firecrawl: FirecrawlStandIn
 ) -> None:
-    import time
-
     firecrawl.outage = True
     request = CrawlRequest(
         DOMAINS[2],
@@ -148,9 +147,13 @@ def test_a_deferred_request_keeps_its_keys_so_its_profile_can_still_be_built(
     assert module.handler(sqs_event([json.dumps(request.body())]), FakeContext("firecrawl")) == {
         "batchItemFailures": []
     }
-    time.sleep(2.5)  # the deferral's delay: the breaker's cooldown, rounded up
-    (message,) = aws.client("sqs").receive_message(QueueUrl=aws.queue_url("CrawlQueue"), MaxNumberOfMessages=10)[
-        "Messages"
-    ]
+    sqs, url = aws.client("sqs"), aws.queue_url("CrawlQueue")
+
+    def deferred() -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        return messages
+
+    # back on the queue after the deferral's delay (the breaker's cooldown, rounded up)
+    (message,) = wait_until(deferred, timeout=10, message="the deferred request never came back to CrawlQueue")
     again = CrawlRequest.parse(message["Body"])
     assert again == CrawlRequest(**{**request.body(), "deferrals": 1})

@@ -12,7 +12,7 @@ import pytest
 from tests.integration.conftest import Aws
 from thera_local.emulator import Emulator
 
-ALL = {"AttributeNames": ["All"], "MessageAttributeNames": ["All"]}
+ALL: dict[str, Any] = {"AttributeNames": ["All"], "MessageAttributeNames": ["All"]}
 
 
 def send(aws: Aws, queue: str, count: int) -> list[str]:

@@ -21,8 +21,8 @@ from thera.embed import EmbedService, SpendLedger
 from thera.profiles import build_profiles
 from thera.tables import from_parquet, to_parquet
 from thera_local.api import http_event
+from thera_local.apollo_standin import load_companies
 from thera_local.models import corpus_texts
-from thera_local.stack import load_companies
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
@@ -173,6 +173,8 @@ def test_no_index_yet_is_503_and_a_new_index_version_is_picked_up(
     assert wiring.matcher_service.cache_info().currsize == 1
 
 
+# 200 requests through the handler: 6 s alone, 28 s beside other tests; pick_version's unit test checks the split
+@pytest.mark.slow
 def test_champion_challenger_weights_route_traffic_and_models_says_so(
     aws: Aws, handler_env: Any, lake: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,8 +15,8 @@ from tests.unit.lake import CANARY_EMAIL, CANARY_PHONE, build_lake, s3_notificat
 from thera.adapters.aws import DynamoVersionedStore
 from thera.adapters.lsa import fit_lsa
 from thera.tables import from_parquet
+from thera_local.apollo_standin import load_companies
 from thera_local.models import corpus_texts
-from thera_local.stack import load_companies
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,8 @@ def local_model(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def drain(aws: Aws, logical: str) -> list[str]:
-    sqs, url, bodies = aws.client("sqs"), aws.queue_url(logical), []
+    sqs, url = aws.client("sqs"), aws.queue_url(logical)
+    bodies: list[str] = []
     while True:
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
         if not got:
@@ -57,7 +58,8 @@ def invoke(stage: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def scan(aws: Aws, logical: str) -> list[dict[str, Any]]:
-    return aws.client("dynamodb").scan(TableName=aws.template.physical(logical))["Items"]
+    items: list[dict[str, Any]] = aws.client("dynamodb").scan(TableName=aws.template.physical(logical))["Items"]
+    return items
 
 
 def embed_env(handler_env: Any, model: str, **extra: str) -> None:

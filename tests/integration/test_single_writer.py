@@ -66,7 +66,8 @@ def test_of_two_pulls_started_together_exactly_one_walks_the_pages(
     assert left["api_calls"] == 0 and "holds the pull until" in left["stop_reason"]
     assert slow_standin.stats()["calls"] == 5  # each page fetched once
     assert "LeaseHeld_apollo_pull" in emitted_metrics(capsys.readouterr().out)
-    assert lease_store(aws).load(lease_key("apollo_pull")).doc["holder"] == ""  # type: ignore[union-attr]
+    lease = lease_store(aws).load(lease_key("apollo_pull"))
+    assert lease is not None and lease.doc["holder"] == ""
 
 
 def test_the_index_builder_leaves_while_another_run_builds_and_runs_after_a_crashed_holders_lease_expires(
@@ -78,7 +79,8 @@ def test_the_index_builder_leaves_while_another_run_builds_and_runs_after_a_cras
     Lease(store, INDEX_JOB, time.time).acquire("a-live-run", 300)
     assert module.handler({}, FakeContext("index-builder"))["status"] == "lease_held"
     assert "LeaseHeld_index_builder" in emitted_metrics(capsys.readouterr().out)
-    assert store.load(lease_key(INDEX_JOB)).doc["holder"] == "a-live-run"  # type: ignore[union-attr]
+    lease = store.load(lease_key(INDEX_JOB))
+    assert lease is not None and lease.doc["holder"] == "a-live-run"
 
     assert Lease(store, INDEX_JOB, time.time).release("a-live-run")
     Lease(store, INDEX_JOB, lambda: time.time() - 3600).acquire("crashed-an-hour-ago", 300)

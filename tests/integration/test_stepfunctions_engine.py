@@ -20,7 +20,8 @@ def execute(aws: Aws, machine: dict[str, Any], functions: dict[str, Any], name: 
     def invoke(arn: str, payload: Any) -> tuple[bool, Any]:
         fn = arn.removeprefix(ARN)
         calls[fn] = calls.get(fn, 0) + 1
-        return functions[fn](payload, calls[fn])
+        answer: tuple[bool, Any] = functions[fn](payload, calls[fn])
+        return answer
 
     sfn = aws.client("stepfunctions")
     role = "arn:aws:iam::123456789012:role/local"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 
 from tests.conftest import ROOT, FakeContext, load_handler_module
 from tests.integration.conftest import Aws
@@ -81,6 +82,7 @@ def store_of(aws: Aws) -> S3ObjectStore:
     return S3ObjectStore(aws.client("s3"), aws.bucket)
 
 
+@pytest.mark.slow  # trains the models: 7-11 s alone, 18-27 s beside other tests
 def test_a_better_model_is_promoted_with_its_report_and_the_matcher_serves_it(
     aws: Aws,
     handler_env: Any,
@@ -112,6 +114,7 @@ def test_a_better_model_is_promoted_with_its_report_and_the_matcher_serves_it(
     assert call("GET", "/models")[1]["serving"][0]["version"] == promoted
 
 
+@pytest.mark.slow  # trains the models: 7-11 s alone, 18-27 s beside other tests
 def test_the_champion_stays_when_no_challenger_beats_it_by_the_margin(aws: Aws, handler_env: Any) -> None:
     store = store_of(aws)
     weights = np.array([PRIOR_MODEL.coefficients[f] for f in FEATURES])
@@ -124,6 +127,7 @@ def test_the_champion_stays_when_no_challenger_beats_it_by_the_margin(aws: Aws, 
     assert store.metadata(keys.SERVING_POINTER) is None  # nothing moved: the built-in prior still serves
 
 
+@pytest.mark.slow  # trains the models: 7-11 s alone, 18-27 s beside other tests
 def test_the_overfitting_guard_rejects_a_forest_that_memorizes(aws: Aws, handler_env: Any) -> None:
     store = store_of(aws)
     # an interaction only trees can learn, with 15 % of the answers flipped: a forest grown until its leaves
@@ -157,6 +161,7 @@ def test_too_few_labels_fails_the_execution_and_notifies(aws: Aws, handler_env: 
     assert store.list("training/weekly-few/") == []  # nothing half-built
 
 
+@pytest.mark.slow  # trains the models: 7-11 s alone, 18-27 s beside other tests
 def test_the_task_sample_events_run_the_four_steps_in_order(aws: Aws, handler_env: Any) -> None:
     """events/*_task*.json are one real execution's inputs: replayed through the handlers, each step finds
     what the one before stored (the keys derive from the run id), and the pointer moves at the end."""

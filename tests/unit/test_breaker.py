@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from thera.adapters.memory import MemoryVersionedStore
 from thera.breaker import CLOSED, HALF_OPEN, OPEN, BreakerConfig, CircuitBreaker
@@ -32,7 +33,8 @@ def breaker(
 
 
 def test_a_run_of_failures_opens_and_open_refuses_until_the_cooldown() -> None:
-    store, clock, seen = MemoryVersionedStore(), Clock(), []
+    store, clock = MemoryVersionedStore(), Clock()
+    seen: list[tuple[str, str]] = []
     b = breaker(store, clock, "a", seen)
     assert b.allow().allowed
     assert [b.record_failure() for _ in range(3)] == [CLOSED, CLOSED, OPEN]
@@ -53,7 +55,8 @@ def test_a_success_resets_the_run_of_failures() -> None:
 
 
 def test_after_the_cooldown_one_probe_then_successes_close_it() -> None:
-    store, clock, seen = MemoryVersionedStore(), Clock(), []
+    store, clock = MemoryVersionedStore(), Clock()
+    seen: list[tuple[str, str]] = []
     a, other = breaker(store, clock, "a", seen), breaker(store, clock, "b")
     for _ in range(3):
         a.record_failure()
@@ -124,7 +127,7 @@ def test_many_concurrent_consumers_elect_exactly_one_probe() -> None:
 def test_open_since_spans_failed_probes_and_ends_when_closed() -> None:
     from thera.breaker import open_since
 
-    doc = {
+    doc: dict[str, Any] = {
         "state": "open",
         "opened_at": 300.0,
         "transitions": [[100.0, "closed", "open"], [160.0, "open", "half_open"], [300.0, "half_open", "open"]],

@@ -12,7 +12,7 @@ import pytest
 from tests.unit.test_silver import row, table
 from thera import keys
 from thera.adapters.memory import MemoryEmbeddingIndex, MemoryObjectStore, MemoryQueue, MemoryVersionedStore
-from thera.embed import EmbedService, SpendLedger, move_messages
+from thera.embed import EmbedOutcome, EmbedService, SpendLedger, move_messages
 from thera.ports import Embedding, ProviderRejected, ProviderUnavailable
 from thera.profiles import build_profiles
 from thera.silver import transform
@@ -58,7 +58,7 @@ class Env:
         self.provider = provider or FakeProvider()
         self.ledger = SpendLedger(self.spend, budget_usd, PRICE, NOW.timestamp)
 
-    def run(self, key: str, day: str = "2026-11-22") -> object:
+    def run(self, key: str, day: str = "2026-11-22") -> EmbedOutcome:
         service = EmbedService(
             store=self.store,
             index=self.index,
@@ -81,19 +81,19 @@ def test_vectors_land_as_fixed_size_float32_with_model_and_a_profile_whose_text_
     env = Env()
     key = gold_part(env.store, 3)
     first = env.run(key)
-    assert (first.embedded, first.unchanged) == (3, 0)  # type: ignore[attr-defined]
-    vectors = from_parquet(env.store.get(first.embeddings_key))  # type: ignore[attr-defined]
+    assert (first.embedded, first.unchanged) == (3, 0)
+    vectors = from_parquet(env.store.get(first.embeddings_key))
     assert vectors.schema.field("vector").type == pa.list_(pa.float32(), 4)
     assert set(vectors["model_id"].to_pylist()) == {"fake-v1"} and set(vectors["dimensions"].to_pylist()) == {4}
-    assert env.store.metadata(first.embeddings_key) == {"model-id": "fake-v1", "dimensions": "4"}  # type: ignore[attr-defined]
+    assert env.store.metadata(first.embeddings_key) == {"model-id": "fake-v1", "dimensions": "4"}
     # the same companies again (say their health score changed): same texts, no call, still published
     again_key = gold_part(env.store, 3, name="b")
     again = env.run(again_key)
-    assert (again.embedded, again.unchanged, len(env.provider.calls)) == (0, 3, 3)  # type: ignore[attr-defined]
+    assert (again.embedded, again.unchanged, len(env.provider.calls)) == (0, 3, 3)
     assert env.publish.bodies == [{"gold_key": key}, {"gold_key": again_key}]
     # one description changed: only that profile is embedded again
     changed = gold_part(env.store, 3, description="drones", name="c")
-    assert env.run(changed).embedded == 3  # type: ignore[attr-defined]
+    assert env.run(changed).embedded == 3
     mixed = build_profiles(
         transform(
             table(row(0, description="drones 0"), row(1, description="boats 1")),
@@ -105,7 +105,7 @@ def test_vectors_land_as_fixed_size_float32_with_model_and_a_profile_whose_text_
     )
     env.store.put("gold/profiles/date=2026-11-22/part-d.parquet", to_parquet(mixed))
     out = env.run("gold/profiles/date=2026-11-22/part-d.parquet")
-    assert (out.embedded, out.unchanged) == (1, 1)  # type: ignore[attr-defined]
+    assert (out.embedded, out.unchanged) == (1, 1)
     assert "boats 1" in env.provider.calls[-1]
 
 
@@ -117,13 +117,13 @@ def test_budget_stops_exactly_at_the_limit_parks_the_rest_and_resumes_the_next_d
     env = Env(budget_usd=allowed * 20 / 1e9)  # exactly three profiles' cost
     env.store = store
     first = env.run(key)
-    assert (first.embedded, first.parked) == (3, True)  # type: ignore[attr-defined]
+    assert (first.embedded, first.parked) == (3, True)
     spent = env.ledger.spent("2026-11-22")
     assert spent.nano_usd == env.ledger.budget_nano == allowed * 20 and spent.tokens == allowed
     assert env.wait.bodies == [{"gold_key": key}] and env.publish.bodies == [{"gold_key": key}]
     # later the same day: still no room, nothing new is spent
     later_key = gold_part(env.store, 1, description="boats", name="later")
-    assert env.run(later_key).parked  # type: ignore[attr-defined]
+    assert env.run(later_key).parked
     after = env.ledger.spent("2026-11-22")
     assert (after.nano_usd, after.tokens, after.parked) == (spent.nano_usd, spent.tokens, 2)
     # the next day's schedule moves the parked parts back; they finish, the three done are skipped
@@ -142,7 +142,7 @@ def test_a_rejected_text_is_quarantined_and_gives_its_reservation_back() -> None
     env = Env(provider=FakeProvider({"robots 1": ProviderRejected("too many input tokens")}))
     key = gold_part(env.store, 3)
     out = env.run(key)
-    assert (out.embedded, out.rejected) == (2, 1)  # type: ignore[attr-defined]
+    assert (out.embedded, out.rejected) == (2, 1)
     record = json.loads(env.store.get(keys.quarantine_embeddings("2026-11-22", "company1.com")))
     assert record["reason"] == "too many input tokens" and record["gold_key"] == key
     assert env.ledger.spent("2026-11-22").calls == 2
@@ -158,7 +158,7 @@ def test_an_outage_keeps_what_was_embedded_releases_the_reservation_and_the_retr
     assert env.ledger.spent("2026-11-22").calls == 2 and env.publish.bodies == []
     provider.fail.clear()
     retry = env.run(key)
-    assert (retry.embedded, retry.unchanged) == (1, 2)  # type: ignore[attr-defined]
+    assert (retry.embedded, retry.unchanged) == (1, 2)
 
 
 def test_concurrent_embedders_never_overspend() -> None:
@@ -179,7 +179,7 @@ def test_an_older_profile_delivered_again_is_not_embedded_over_the_newer_one() -
         new.schema.get_field_index("version"), "version", [[v + 1000 for v in new["version"].to_pylist()]]
     )
     env.store.put(new_key, to_parquet(later))  # the drones profiles are the newer ones
-    assert env.run(new_key).embedded == 2  # type: ignore[attr-defined]
+    assert env.run(new_key).embedded == 2
     replay = env.run(old_key)  # the older robots part again, as a replayed notification delivers it
-    assert (replay.embedded, replay.stale, len(env.provider.calls)) == (0, 2, 2)  # type: ignore[attr-defined]
+    assert (replay.embedded, replay.stale, len(env.provider.calls)) == (0, 2, 2)
     assert {r.text_hash for r in env.index.records.values()} == set(later["text_hash"].to_pylist())

@@ -93,7 +93,7 @@ def test_fan_out_sends_only_new_or_changed_domains() -> None:
 
 
 class FakeScraper:
-    def __init__(self, *answers: Any) -> None:
+    def __init__(self, *answers: ScrapeResult | Exception) -> None:
         self.answers = list(answers)
         self.calls: list[str] = []
 
@@ -169,7 +169,8 @@ def test_site_errors_and_refusals_are_recorded_with_their_reason_not_retried() -
     assert record["detail"] == "Insufficient credits"
     # no page will land for either: their profiles are asked for without content
     assert [(b["domain"], b["content_key"]) for b in env.profiles.bodies] == [("down.com", ""), ("other.com", "")]
-    assert env.breakers.load("firecrawl") is None or env.breakers.load("firecrawl").doc["failures"] == 0
+    breaker = env.breakers.load("firecrawl")
+    assert breaker is None or breaker.doc["failures"] == 0
 
 
 def test_outage_retries_while_closed_then_defers_once_the_breaker_opens() -> None:

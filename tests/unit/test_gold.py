@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from tests.unit.lake import BUCKET, CANARY_EMAIL, CANARY_PHONE, DAY, SILVER_KEY, Lake, build_lake, s3_notification
 from thera import keys
-from thera.gold import ProfileSources, build_part
+from thera.gold import GoldOutcome, ProfileSources, build_part
 from thera.messages import BadMessage
 from thera.tables import from_parquet
 
 BUILT = datetime(2026, 11, 22, 13, tzinfo=UTC)
 
 
-def gold(lake: Lake, messages: list[str] | None = None) -> tuple[object, dict[str, dict[str, object]]]:
+def gold(lake: Lake, messages: list[str] | None = None) -> tuple[GoldOutcome, dict[str, dict[str, Any]]]:
     sources = ProfileSources(lake.store, BUCKET)
     inputs = [sources.load(r) for body in (messages or lake.profile_messages()) for r in sources.requests(body)]
     outcome = build_part(inputs, lake.store, lake.profiles, DAY, BUILT)
@@ -42,7 +43,7 @@ def test_crawled_and_uncrawled_companies_both_get_a_profile_with_lineage() -> No
     assert not gated["crawled"] and gated["health_passed"] is False and gated["health_flags"] == ["dns_unresolved"]
     assert gated["completeness"] <= 75 < crawled["completeness"]
     assert "Fintech" in gated["embedding_text"] and "payments" in gated["embedding_text"]
-    assert outcome.written and outcome.key.startswith(f"gold/profiles/date={DAY}/part-")  # type: ignore[attr-defined]
+    assert outcome.written and outcome.key.startswith(f"gold/profiles/date={DAY}/part-")
 
 
 def test_contacts_go_to_their_columns_and_never_into_texts() -> None:
@@ -59,7 +60,7 @@ def test_contacts_go_to_their_columns_and_never_into_texts() -> None:
 def test_a_profile_already_built_is_not_written_again_whatever_the_batching() -> None:
     lake = build_lake()
     first, _ = gold(lake)
-    assert first.written and first.profiles == 2  # type: ignore[attr-defined]
+    assert first.written and first.profiles == 2
     puts = lake.store.puts
     sources = ProfileSources(lake.store, BUCKET)
     for body in [*reversed(lake.profile_messages()), *lake.profile_messages()]:  # redelivered, one per batch

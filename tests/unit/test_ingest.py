@@ -81,7 +81,8 @@ def test_a_sweep_lands_every_page_raw_and_bronze() -> None:
     raw = env.store.list(keys.RAW_APOLLO)
     assert len(raw) == 3 and len(env.store.list(keys.BRONZE_COMPANIES)) == 3
     assert [o["id"] for o in decode_raw_page(env.store.get(raw[2]))] == ["20", "21", "22", "23", "24"]
-    assert env.cursors.get(CURSOR_KEY)["complete"] is True
+    cursor = env.cursors.get(CURSOR_KEY)
+    assert cursor is not None and cursor["complete"] is True
 
 
 def test_quota_exhaustion_stops_cleanly_and_the_next_run_resumes_without_refetching() -> None:
@@ -91,7 +92,8 @@ def test_quota_exhaustion_stops_cleanly_and_the_next_run_resumes_without_refetch
     first = env.pull(search, guard)
     assert first.status == "quota_exhausted" and "day" in first.stop_reason
     assert first.next_page == 3 and first.api_calls == 2
-    assert env.cursors.get(CURSOR_KEY)["next_page"] == 3
+    cursor = env.cursors.get(CURSOR_KEY)
+    assert cursor is not None and cursor["next_page"] == 3
 
     env.clock += 86400  # the next day: the day window refills
     guard = env.guard()

@@ -138,11 +138,11 @@ def test_ams_on_a_hand_computed_example() -> None:
     assert average_match_score([], {}) == ([], None)
 
 
-def test_index_reads_the_profile_table_as_the_row_by_row_definitions_say() -> None:
+def test_index_reads_the_profile_table_as_the_row_by_row_definitions_say(seed: int) -> None:
     """Tags, quality and filter values are computed column-wise from Arrow: they must agree with
     ``profile_tags`` and the row-by-row reading on awkward rows (nulls, empty and missing lists,
-    repeated and mixed-case tags, blank tags, one value in two columns)."""
-    rng = random.Random(5)
+    repeated and mixed-case tags, blank tags, one value in two columns), drawn from the run's seed."""
+    rng = random.Random(seed)
     words = ["Robotics", "robotics ", "AI", "ai", " ", "", "B2B", "Fintech", "Health Tech", None]
     rows: list[dict[str, Any]] = []
     for _ in range(400):

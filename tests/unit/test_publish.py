@@ -10,7 +10,7 @@ from tests.unit.lake import CANARY_EMAIL, build_lake
 from tests.unit.test_gold import gold
 from thera import keys
 from thera.adapters.memory import MemoryObjectStore, MemoryReadModel
-from thera.publish import PUBLIC_FIELDS, publish_part
+from thera.publish import PUBLIC_FIELDS, PublishOutcome, publish_part
 from thera.tables import from_parquet, to_parquet
 
 NOW = datetime(2026, 11, 22, 14, tzinfo=UTC)
@@ -30,14 +30,14 @@ def versions(store: MemoryObjectStore, gold_key: str, *shifts: int) -> list[str]
     return out
 
 
-def publish(store: MemoryObjectStore, key: str, public: MemoryReadModel, private: MemoryReadModel) -> object:
+def publish(store: MemoryObjectStore, key: str, public: MemoryReadModel, private: MemoryReadModel) -> PublishOutcome:
     return publish_part(key, store=store, public=public, private=private, now=lambda: NOW, ttl_days=90)
 
 
 def test_out_of_order_and_duplicate_deliveries_leave_the_newest_row() -> None:
     lake = build_lake()
     outcome, _ = gold(lake)
-    parts = versions(lake.store, outcome.key, 0, 1000, 2000)  # type: ignore[attr-defined]
+    parts = versions(lake.store, outcome.key, 0, 1000, 2000)
     for order in itertools.permutations(parts):
         public, private = MemoryReadModel(), MemoryReadModel()
         for key in [*order, *order]:  # every part delivered twice
@@ -46,16 +46,16 @@ def test_out_of_order_and_duplicate_deliveries_leave_the_newest_row() -> None:
         assert {d: r["version"] for d, r in public.rows.items()} == {p["domain"]: p["version"] for p in newest}
         assert {d: r["gold_key"] for d, r in private.rows.items()} == {p["domain"]: parts[-1] for p in newest}
     replay = publish(lake.store, parts[0], public, private)
-    assert (replay.public_written, replay.stale) == (0, 2)  # type: ignore[attr-defined]
+    assert (replay.public_written, replay.stale) == (0, 2)
     again = publish(lake.store, parts[-1], public, private)
-    assert (again.public_written, again.same) == (0, 2)  # type: ignore[attr-defined]
+    assert (again.public_written, again.same) == (0, 2)
 
 
 def test_pii_canaries_never_reach_the_public_rows_and_private_rows_hold_them_masked() -> None:
     lake = build_lake(name="Acme Robots", city="Recife")
     outcome, _ = gold(lake)
     public, private = MemoryReadModel(), MemoryReadModel()
-    publish(lake.store, outcome.key, public, private)  # type: ignore[attr-defined]
+    publish(lake.store, outcome.key, public, private)
     dumped = json.dumps(public.rows)
     assert CANARY_EMAIL not in dumped and "99876" not in dumped and "@" not in dumped
     row = public.rows["acme-robots.com"]
@@ -71,5 +71,5 @@ def test_a_public_field_that_looks_like_personal_data_is_dropped() -> None:
     lake = build_lake(name="Call +1 415 555 0199")
     outcome, _ = gold(lake)
     public, private = MemoryReadModel(), MemoryReadModel()
-    result = publish(lake.store, outcome.key, public, private)  # type: ignore[attr-defined]
-    assert "name" not in public.rows["acme-robots.com"] and result.pii_dropped == 1  # type: ignore[attr-defined]
+    result = publish(lake.store, outcome.key, public, private)
+    assert "name" not in public.rows["acme-robots.com"] and result.pii_dropped == 1

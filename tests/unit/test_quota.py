@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -59,13 +60,13 @@ def test_take_of_zero_tokens_is_refused() -> None:
         plan_take(None, WINDOWS, T0, 0)
 
 
-def run_race(bucket_factory: object, threads: int = 8, takes: int = 40) -> int:
+def run_race(bucket_factory: Callable[[], TokenBucket], threads: int = 8, takes: int = 40) -> int:
     granted = []
     lock = threading.Lock()
     barrier = threading.Barrier(threads)
 
     def worker() -> None:
-        bucket = bucket_factory()  # type: ignore[operator]
+        bucket = bucket_factory()
         barrier.wait()
         mine = 0
         for _ in range(takes):

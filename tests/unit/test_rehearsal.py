@@ -40,7 +40,7 @@ def summary(logical: str, rtype: str, status: str = "CREATE_COMPLETE", physical:
 
 
 def event(logical: str, rtype: str, status: str, reason: str | None = None, at: int = 0) -> dict[str, Any]:
-    e = {"LogicalResourceId": logical, "ResourceType": rtype, "ResourceStatus": status}
+    e: dict[str, Any] = {"LogicalResourceId": logical, "ResourceType": rtype, "ResourceStatus": status}
     e["Timestamp"] = T0 + timedelta(seconds=at)
     if reason is not None:
         e["ResourceStatusReason"] = reason

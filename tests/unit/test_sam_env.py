@@ -122,7 +122,7 @@ def sam_environments(doc: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyP
     stacks, _ = SamLocalStackProvider.get_stacks("template.yaml")
     provider = SamFunctionProvider(stacks)
     runner = LocalLambdaRunner(
-        local_runtime=None,  # type: ignore[arg-type] - only the environment is built, nothing is run
+        local_runtime=None,  # only the environment is built, nothing is run
         function_provider=provider,
         cwd=str(ROOT),
         real_path=str(ROOT),

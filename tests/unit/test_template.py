@@ -184,7 +184,7 @@ def test_read_models_keep_versions_and_expire() -> None:
 
 
 def test_only_the_publisher_writes_the_read_models_and_it_cannot_read_them() -> None:
-    writers = {}
+    writers: dict[str, set[str]] = {}
     for logical, res in TEMPLATE.of_type("AWS::Serverless::Function").items():
         for policy in res["Properties"].get("Policies", []):
             for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:

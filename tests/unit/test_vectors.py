@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,7 +43,7 @@ class DictStore:
 
 
 def unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return np.asarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype=np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def matrix() -> np.ndarray:
     return unit(centres[rng.integers(0, CLUSTERS, ROWS)] + noise)
 
 
-def stored_index(matrix: np.ndarray, two_stage: bool, scratch: Path) -> tuple[DictStore, dict, Index]:
+def stored_index(matrix: np.ndarray, two_stage: bool, scratch: Path) -> tuple[DictStore, dict[str, Any], Index]:
     store = DictStore()
     search = write_vectors(store.put, VERSION, matrix, two_stage=two_stage)
     domains = [f"d{i}.io" for i in range(len(matrix))]
@@ -114,6 +115,7 @@ def test_the_partition_and_the_rows_round_trip_through_build_and_load(matrix: np
 
 def test_the_local_copy_is_reused_and_other_versions_are_removed(matrix: np.ndarray, tmp_path: Path) -> None:
     store, pointer, first = stored_index(matrix, two_stage=True, scratch=tmp_path)
+    assert first.search is not None
     stale = tmp_path / "v0" / "vectors.f32"
     stale.parent.mkdir()
     stale.write_bytes(b"old")
@@ -122,8 +124,8 @@ def test_the_local_copy_is_reused_and_other_versions_are_removed(matrix: np.ndar
     again = load_index(store, pointer, tmp_path)
     assert store.gets[shard] == before  # the rows already copied are not fetched again
     assert not stale.parent.exists()
-    assert again.search is not None and again.search.path == first.search.path  # type: ignore[union-attr]
-    assert json.loads(json.dumps(pointer))["search"]["lists"] == first.search.part.lists  # type: ignore[union-attr]
+    assert again.search is not None and again.search.path == first.search.path
+    assert json.loads(json.dumps(pointer))["search"]["lists"] == first.search.part.lists
 
 
 def test_small_indexes_keep_their_vectors_in_memory(matrix: np.ndarray, tmp_path: Path) -> None:
