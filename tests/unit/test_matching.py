@@ -239,7 +239,7 @@ def test_one_misleading_word_neither_fills_the_list_nor_names_a_topic(trap_index
 
 
 def test_word_weights_count_rarity_over_an_even_sample(monkeypatch: pytest.MonkeyPatch) -> None:
-    import thera.matching
+    import thera.matching.index
 
     texts = ["robot arms"] * 90 + ["robot nurses"] * 10
     profiles = [{**profile(f"P{i}", ["Industrials"], [], "Brazil"), "description": t} for i, t in enumerate(texts)]
@@ -247,7 +247,7 @@ def test_word_weights_count_rarity_over_an_even_sample(monkeypatch: pytest.Monke
     names, centroids = tag_centroids(vectors, profiles)
     table = pa.Table.from_pylist(profiles)
     full = Index("v1", "m", [f"p{i}.io" for i in range(len(texts))], vectors, table, names, centroids)
-    monkeypatch.setattr(thera.matching, "IDF_SAMPLE", 20)
+    monkeypatch.setattr(thera.matching.index, "IDF_SAMPLE", 20)
     sampled = Index("v1", "m", [f"p{i}.io" for i in range(len(texts))], vectors, table, names, centroids)
     for weights in (full.word_weights(), sampled.word_weights()):
         assert weights["nurs"] > weights["arm"] > weights["robot"]  # rarer weighs more

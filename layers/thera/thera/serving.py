@@ -39,7 +39,7 @@ from thera.ports import EmbeddingProvider, ObjectStore
 _DOMAIN = re.compile(r"^[a-z0-9.-]{3,253}$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 DECISIONS = ("accept", "reject")
-EMBED_THREADS = 8  # the challenge and its leave-one-word-out variants (thera.matching.MAX_VARIANTS)
+EMBED_THREADS = 8  # the challenge and its leave-one-word-out variants (thera.matching.rank.MAX_VARIANTS)
 
 
 class NotReady(RuntimeError):

@@ -1,0 +1,277 @@
+"""Ranking a challenge over the index: candidates, features, the serving model's scores and reasons.
+
+Two stages. First every profile that passes the filters gets a cheap linear score from
+what is precomputed: cosine similarity to the challenge, its affinity to the topics the
+challenge is about, and its quality scores. Topics are the index's tags (industries and
+keywords): each has a centroid, the mean vector of the profiles that carry it, and the
+challenge's nearest centroids are its topics. The best ``CANDIDATES`` (and the nearest by
+cosine alone) then get the keyword overlap with the challenge's own words and are scored by the
+serving model, which also says which features drove each score.
+
+One word must not decide the list. A challenge is also embedded once per informative word with
+that word left out (``leave_one_out``). A topic counts only as much as it holds in every such
+variant (the minimum), and a candidate's similarity is the mean of its cosine to the whole
+challenge and the least over the variants. "Our hospital chain needs to recruit nurses" without
+"chain" is no longer about supply chains. A topic also needs the challenge's words: its
+candidates must use one of them besides the strongest (``Evidence.supported``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from thera.card import card
+from thera.matching.index import Index, sorted_unique
+from thera.matching.models import FEATURES, PRIOR_MODEL, Floats, Model
+from thera.matching.request import MatchRequest
+from thera.tokens import stem, words
+
+CANDIDATES = 300
+TOPICS = 5
+# The challenge is embedded again without each of its MAX_VARIANTS rarest words (a Titan call each,
+# thera.serving.EMBED_THREADS at a time): a paragraph's content words; a longer text is not swayed by one word anyway.
+MAX_VARIANTS = 24
+# A word supports a tag when at least SUPPORT_RATE of the tag's candidates (MIN_CARRIERS or more)
+# use it and SUPPORT_LIFT times as often as all candidates do, or when the tag's name spells it.
+SUPPORT_RATE, SUPPORT_LIFT, MIN_CARRIERS = 0.2, 1.5, 3
+REASON_WORDS = 2  # a reason names a topic only when this many of the challenge's words support it
+
+
+@dataclass
+class Match:
+    domain: str
+    name: str
+    score: float
+    reasons: list[str]
+    features: dict[str, float]
+    industries: list[str]
+    country: str | None
+    # what the explorer shows of the startup (thera.card)
+    one_liner: str = ""
+    website: str = ""
+    tags: list[str] = field(default_factory=list)
+    city: str | None = None
+    founded_year: int | None = None
+    team_size: int | None = None
+    health_score: int | None = None
+    health_flags: list[str] = field(default_factory=list)
+
+
+def topic_weights(index: Index, queries: Floats) -> tuple[Floats, list[int]]:
+    """Affinity of the challenge to every tag (cosine to its centroid, the least over the rows of
+    ``queries``: the challenge and its variants), and its ``TOPICS`` nearest tags."""
+    if not index.tag_names:
+        return np.zeros(0, dtype=np.float32), []
+    sims = (index.tag_centroids @ np.atleast_2d(queries).T).min(axis=1)
+    top = list(np.argsort(-sims)[:TOPICS])
+    return sims, [int(t) for t in top]
+
+
+def _topic_affinity(index: Index, sims: Floats, topics: list[int]) -> Floats:
+    """Per profile: the best affinity among its tags that are topics of the challenge (0 when none)."""
+    weights = np.zeros(len(index.tag_names) + 1, dtype=np.float32)
+    weights[topics] = np.clip(sims[topics], 0, None)
+    values = weights[index.tag_cols] if len(index.tag_cols) else np.zeros(0, dtype=np.float32)
+    out = np.zeros(len(index), dtype=np.float32)
+    starts, ends = index.tag_rows[:-1], index.tag_rows[1:]
+    has = ends > starts
+    if values.size:
+        out[has] = np.maximum.reduceat(values, starts[has])
+    return out
+
+
+@dataclass(frozen=True)
+class Said:
+    """The challenge's words as stems, each with its share of the challenge's IDF mass and as written."""
+
+    weights: dict[str, float]
+    spoken: dict[str, str]
+
+    @classmethod
+    def of(cls, index: Index, text: str) -> Said:
+        idf = index.word_weights()
+        spoken: dict[str, str] = {}
+        for word in words(text):
+            spoken.setdefault(stem(word), word)
+        raw = {w: idf.get(w, idf[""]) for w in spoken}
+        total = sum(raw.values()) or 1.0
+        return cls({w: v / total for w, v in raw.items()}, spoken)
+
+
+def leave_one_out(index: Index, text: str) -> list[str]:
+    """The challenge's words once per informative word with that word left out (its ``MAX_VARIANTS``
+    rarest, in the order written): what ``rank`` embeds to see whether one word sways the meaning."""
+    said = Said.of(index, text)
+    if len(said.spoken) < 2:
+        return []
+    rarest = set(sorted(said.weights, key=lambda w: -said.weights[w])[:MAX_VARIANTS])
+    written = [(w, stem(w)) for w in words(text)]
+    return [" ".join(w for w, s in written if s != left) for left in said.spoken if left in rarest]
+
+
+def challenge_vectors(index: Index, text: str, embed: Callable[[list[str]], Floats]) -> tuple[Floats, Floats]:
+    """The challenge's vector and its leave-one-word-out variants' (k x d), from one ``embed`` of all."""
+    vectors = np.asarray(embed([text, *leave_one_out(index, text)]), dtype=np.float32)
+    return vectors[0], vectors[1:]
+
+
+@dataclass
+class Evidence:
+    """Which of the challenge's words the candidates use: the keyword overlap of each (the share of
+    the challenge's IDF mass its text uses) and which words support a tag."""
+
+    said: Said
+    vocab: list[str]
+    shares: Floats  # per vocab word: its share of the challenge's IDF mass
+    uses: Floats  # candidates x vocab, 1 where the candidate's text uses the word
+    base: Floats  # per vocab word: share of all candidates that use it
+    carried: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]  # (candidate row, tag id of all_tags) pairs
+    _words: dict[int, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, index: Index, candidates: npt.NDArray[np.int64], said: Said) -> Evidence:
+        vocab = list(said.weights)
+        column = {w: k for k, w in enumerate(vocab)}
+        uses = np.zeros((len(candidates), len(vocab)), dtype=np.float32)
+        if vocab:
+            # a word's stem is a prefix of it: find the words that start with a challenge's stem, and
+            # stem only those (stemming every word of 600 texts took 40-100 ms a request)
+            prefixes = "|".join(re.escape(w) for w in sorted(vocab, key=len, reverse=True))
+            found = re.compile(rf"\b(?:{prefixes})[^\W_]*")
+            for row, text in enumerate(index.texts(candidates)):
+                for word in set(found.findall(text.lower())):
+                    k = column.get(stem(word))
+                    if k is not None:
+                        uses[row, k] = 1
+        starts, ends = index.all_tag_rows[candidates], index.all_tag_rows[candidates + 1]
+        counts = ends - starts
+        rows = np.repeat(np.arange(len(candidates)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        carried = (rows, index.all_tag_cols[np.repeat(starts, counts) + offsets])
+        shares = np.array([said.weights[w] for w in vocab], dtype=np.float32)
+        base = uses.mean(axis=0) if len(candidates) else np.zeros(len(vocab), dtype=np.float32)
+        return cls(said, vocab, shares, uses, base, carried)
+
+    def carriers(self, tag: int) -> npt.NDArray[np.int64]:
+        """The rows of the candidates that carry the tag."""
+        rows, tags = self.carried
+        out: npt.NDArray[np.int64] = rows[tags == tag]
+        return out
+
+    def _rate(self, tag: int) -> Floats:
+        rows = self.carriers(tag)
+        out: Floats = self.uses[rows].mean(axis=0) if len(rows) else np.zeros(len(self.vocab), dtype=np.float32)
+        return out
+
+    def supported(self, tag: int) -> bool:
+        """Whether the tag's candidates use any of the challenge's words but its strongest among
+        them: a topic that rests on one word of the challenge is none."""
+        terms = self.shares * self._rate(tag)
+        return bool(len(terms)) and float(terms.sum() - terms.max()) > 0
+
+    def words_for(self, tag: int, name: str) -> list[str]:
+        """The challenge's words (as written) that support the tag, most telling first."""
+        if tag not in self._words:
+            named = {stem(w) for w in words(name)}
+            rate = self._rate(tag)
+            lifted = (
+                (len(self.carriers(tag)) >= MIN_CARRIERS) & (rate >= SUPPORT_RATE) & (rate >= SUPPORT_LIFT * self.base)
+            )
+            hits = [j for j, w in enumerate(self.vocab) if lifted[j] or w in named]
+            self._words[tag] = [self.said.spoken[self.vocab[j]] for j in sorted(hits, key=lambda j: -self.shares[j])]
+        return self._words[tag]
+
+
+def rank(
+    index: Index, query: Floats, request: MatchRequest, model: Model, variants: Floats | None = None
+) -> list[Match]:
+    """Candidates by the prior's linear score (whatever model serves) and by cosine, then the serving
+    model re-scores them. ``variants``: the challenge embedded with one word left out each
+    (``challenge_vectors``); topics and similarity count as much as they hold in all of them."""
+    keep = index.mask(request)
+    similarity = index.first_pass(query)  # exact, or approximate past a two-stage index's probed lists
+    every = query[None, :] if variants is None or not len(variants) else np.vstack([query[None, :], variants])
+    sims, topics = topic_weights(index, every)
+    affinity = _topic_affinity(index, sims, topics)
+    weights = PRIOR_MODEL.coefficients
+    quick = (
+        weights["similarity"] * similarity
+        + weights["topic_affinity"] * affinity
+        + index.quality @ np.array([weights[f] for f in FEATURES[3:]], dtype=np.float32)
+    )
+    allowed = int(keep.sum()) if keep is not None else len(index)
+    count = min(CANDIDATES, allowed)
+    if count == 0:
+        return []
+    pools = []
+    for score in (quick, similarity):
+        kept = np.where(keep, score, -np.inf) if keep is not None else score
+        pools.append(np.argpartition(-kept, count - 1)[:count])
+    candidates = sorted_unique(np.concatenate(pools))
+    cosines = index.vectors_at(candidates) @ every.T  # exact, whatever the first pass was
+    close = (cosines[:, 0] + cosines.min(axis=1)) / 2  # what one word alone lends counts half
+    said = Said.of(index, request.challenge_text)
+    found = Evidence.of(index, candidates, said)
+    tag_ids = {t: i for i, t in enumerate(index.all_tags)}
+    held = [t for t in topics if found.supported(tag_ids[index.tag_names[t]])]
+    features = np.column_stack(
+        [close, _topic_affinity(index, sims, held)[candidates], found.uses @ found.shares, index.quality[candidates]]
+    ).astype(np.float32)
+    scores = model.score(features)
+    contributions = model.contributions(features)
+    order = np.argsort(-scores, kind="stable")[: request.top_k]
+    matches = []
+    for j, profile in zip(order, index.rows([int(candidates[j]) for j in order]), strict=True):
+        i = int(candidates[j])
+        feats = {f: round(float(features[j][k]), 4) for k, f in enumerate(FEATURES)}
+        supported = {}
+        for t in index.all_tag_cols[index.all_tag_rows[i] : index.all_tag_rows[i + 1]]:
+            said_words = found.words_for(int(t), index.all_tags[t])
+            if len(said_words) >= REASON_WORDS:
+                supported[index.all_tags[t]] = said_words
+        used = [said.spoken[w] for k, w in enumerate(found.vocab) if found.uses[j, k]]
+        used.sort(key=lambda w: -said.weights[stem(w)])
+        matches.append(
+            Match(
+                domain=index.domains[i],
+                name=str(profile.get("name") or index.domains[i]),
+                score=round(float(scores[j]), 4),
+                reasons=reasons(feats, contributions[j], supported, used),
+                features=feats,
+                industries=list(profile.get("industries") or []),
+                country=profile.get("country"),
+                **card(profile, index.domains[i]),
+            )
+        )
+    return matches
+
+
+def _quoted(said: list[str]) -> str:
+    return ", ".join(f"'{w}'" for w in said)
+
+
+def reasons(
+    features: dict[str, float], contributions: Floats, topics: dict[str, list[str]], used: list[str]
+) -> list[str]:
+    """Human-readable reasons, the features that added most to the score first. ``topics``: the
+    profile's tags that the challenge's words support, with those words; no other tag is named."""
+    shared = sorted(topics)
+    said: list[str] = []
+    for tag in shared:
+        said.extend(w for w in topics[tag] if w not in said)
+    text = {
+        "similarity": f"its description is close to the challenge (cosine {features['similarity']:.2f})",
+        "topic_affinity": f"works in {', '.join(shared)}: the challenge says {_quoted(said)}" if shared else "",
+        "keyword_overlap": f"its profile uses the challenge's words {_quoted(used)}" if used else "",
+        "health": f"healthy website (score {round(features['health'] * 100)})",
+        "richness": f"informative website (content richness {round(features['richness'] * 100)})",
+        "completeness": f"well-documented profile (completeness {round(features['completeness'] * 100)})",
+    }
+    ranked = sorted(range(len(FEATURES)), key=lambda k: -float(contributions[k]))
+    out = [text[FEATURES[k]] for k in ranked if float(contributions[k]) > 0.05 and features[FEATURES[k]] > 0]
+    return [r for r in out if r][:4]
