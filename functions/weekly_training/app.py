@@ -7,45 +7,29 @@ EvaluateFunction matplotlib.
 
 from __future__ import annotations
 
-import os
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from thera import weekly_wiring
-from thera.config import TrainingSettings
-from thera.observability import logger, metrics, tracer
+from thera.observability import entry
+from thera.stages import weekly_training
 
 
-@cache
-def settings() -> TrainingSettings:
-    return TrainingSettings.from_env(os.environ)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(raise_on_empty_metrics=False)
-@tracer.capture_lambda_handler
+@entry
 def build_training_set(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return weekly_wiring.build_training_set(settings(), event)
+    return weekly_training.build_training_set(event)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(raise_on_empty_metrics=False)
-@tracer.capture_lambda_handler
+@entry
 def train(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return weekly_wiring.train(settings(), event)
+    return weekly_training.train(event)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(raise_on_empty_metrics=False)
-@tracer.capture_lambda_handler
+@entry
 def evaluate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return weekly_wiring.evaluate(settings(), event)
+    return weekly_training.evaluate(event)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(raise_on_empty_metrics=False)
-@tracer.capture_lambda_handler
+@entry
 def promote(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return weekly_wiring.promote(settings(), event)
+    return weekly_training.promote(event)
