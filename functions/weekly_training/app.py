@@ -7,29 +7,10 @@ EvaluateFunction matplotlib.
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from thera.observability import entry
 from thera.stages import weekly_training
 
-
-@entry
-def build_training_set(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return weekly_training.build_training_set(event)
-
-
-@entry
-def train(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return weekly_training.train(event)
-
-
-@entry
-def evaluate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return weekly_training.evaluate(event)
-
-
-@entry
-def promote(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return weekly_training.promote(event)
+build_training_set = entry(weekly_training.build_training_set)
+train = entry(weekly_training.train)
+evaluate = entry(weekly_training.evaluate)
+promote = entry(weekly_training.promote)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from botocore.config import Config
 
 from thera.adapters.aws import DynamoVersionedStore
@@ -26,6 +27,8 @@ from thera.observability import logger, metrics
 from thera.ports import EmbeddingProvider
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 
@@ -102,3 +105,11 @@ def report_lease_held(grant: Grant) -> None:
     """A run that found its job's lease held leaves without the work: say so, and count it."""
     logger.info("another run holds the lease: leaving without the work", extra={"lease": grant.as_dict()})
     metrics.add_metric(f"LeaseHeld_{grant.job}", MetricUnit.Count, 1)
+
+
+def each_record(
+    event: dict[str, Any], context: Any, handle: Callable[[SQSRecord], object]
+) -> PartialItemFailureResponse:
+    """An SQS batch a record at a time: one that raises is reported in ``batchItemFailures``, alone."""
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

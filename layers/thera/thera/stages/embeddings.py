@@ -12,51 +12,45 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from thera.adapters.aws import DynamoEmbeddingIndex, DynamoVersionedStore, S3ObjectStore, SqsQueue
 from thera.config import EmbeddingsSettings
-from thera.embed import EmbedOutcome, EmbedService, SpendLedger, move_messages
+from thera.embed import EmbedService, SpendLedger, move_messages
 from thera.events import gold_keys
 from thera.observability import logger, metrics
-from thera.runtime import business_date, client, embedding_provider, settings
-
-processor = BatchProcessor(event_type=EventType.SQS)
+from thera.runtime import business_date, client, each_record, embedding_provider, settings
 
 
 def handle(event: dict[str, Any], context: Any) -> PartialItemFailureResponse | dict[str, int]:
     if "Records" not in event:  # the schedule
         time_left = lambda: context.get_remaining_time_in_millis() / 1000  # noqa: E731
         return {"released": release_parked(settings(EmbeddingsSettings), time_left)}
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return each_record(event, context, embed_message)
 
 
-def record_handler(record: SQSRecord) -> list[dict[str, object]]:
-    return [outcome.as_dict() for outcome in embed_message(settings(EmbeddingsSettings), record.body)]
-
-
-def embed_message(settings: EmbeddingsSettings, body: str) -> list[EmbedOutcome]:
-    provider = embedding_provider(settings.embedding)
+def embed_message(record: SQSRecord) -> list[dict[str, object]]:
+    config = settings(EmbeddingsSettings)
+    provider = embedding_provider(config.embedding)
     service = EmbedService(
-        store=S3ObjectStore(client("s3"), settings.bucket),
-        index=DynamoEmbeddingIndex(client("dynamodb"), settings.embeddings_table),
+        store=S3ObjectStore(client("s3"), config.bucket),
+        index=DynamoEmbeddingIndex(client("dynamodb"), config.embeddings_table),
         provider=provider,
         ledger=SpendLedger(
-            DynamoVersionedStore(client("dynamodb"), settings.quota_table),
-            settings.budget_usd,
-            settings.price_per_1k_tokens_usd,
+            DynamoVersionedStore(client("dynamodb"), config.quota_table),
+            config.budget_usd,
+            config.price_per_1k_tokens_usd,
             time.time,
         ),
-        wait_queue=SqsQueue(client("sqs"), settings.wait_queue_url),
-        publish_queue=SqsQueue(client("sqs"), settings.publish_queue_url),
-        max_tokens=settings.max_tokens,
-        day=business_date(settings.timezone),
+        wait_queue=SqsQueue(client("sqs"), config.wait_queue_url),
+        publish_queue=SqsQueue(client("sqs"), config.publish_queue_url),
+        max_tokens=config.max_tokens,
+        day=business_date(config.timezone),
         now=lambda: datetime.now(UTC),
     )
     outcomes = []
-    for gold_key in gold_keys(body, settings.bucket):
+    for gold_key in gold_keys(record.body, config.bucket):
         outcome = service.embed_part(gold_key)
         log = logger.warning if outcome.parked or outcome.rejected else logger.info
         log("gold part embedded", extra={"outcome": outcome.as_dict(), "model_id": provider.model_id})
@@ -66,7 +60,7 @@ def embed_message(settings: EmbeddingsSettings, body: str) -> list[EmbedOutcome]
         metrics.add_metric("EmbeddingCostMicroUSD", MetricUnit.Count, round(outcome.cost_usd * 1_000_000, 3))
         metrics.add_metric("EmbeddingRejected", MetricUnit.Count, outcome.rejected)
         metrics.add_metric("EmbeddingBudgetExhausted", MetricUnit.Count, int(outcome.parked))
-        outcomes.append(outcome)
+        outcomes.append(outcome.as_dict())
     return outcomes
 
 

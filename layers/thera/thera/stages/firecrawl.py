@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -20,30 +19,25 @@ from thera.config import FirecrawlSettings
 from thera.crawl import CrawlOutcome, CrawlService, send_again
 from thera.messages import CrawlRequest
 from thera.observability import logger, metrics
-from thera.runtime import api_key, business_date, client, settings
+from thera.runtime import api_key, business_date, client, each_record, settings
 
 FIRECRAWL_BREAKER = "firecrawl"
 
-processor = BatchProcessor(event_type=EventType.SQS)
-
 
 def handle(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return each_record(event, context, crawl_message)
 
 
-def record_handler(record: SQSRecord) -> dict[str, object]:
-    return crawl_message(settings(FirecrawlSettings), record.body, owner=record.message_id)
-
-
-def crawl_message(settings: FirecrawlSettings, body: str, owner: str) -> dict[str, object]:
+def crawl_message(record: SQSRecord) -> dict[str, object]:
     """One CrawlQueue message: crawl it, or send it again later when the breaker says wait."""
-    request = CrawlRequest.parse(body)
+    config = settings(FirecrawlSettings)
+    request = CrawlRequest.parse(record.body)
     logger.append_keys(domain=request.domain, correlation_id=request.correlation_id)
-    outcome = asyncio.run(_crawl(settings, request, owner))
+    outcome = asyncio.run(_crawl(config, request, owner=record.message_id))
     if outcome.status == "deferred":
         if outcome.open_seconds is not None:  # the alarm "breaker open too long" watches the maximum of this
             metrics.add_metric("BreakerOpenSeconds", MetricUnit.Seconds, outcome.open_seconds)
-        send_again(SqsQueue(client("sqs"), settings.crawl_queue_url), request, outcome)
+        send_again(SqsQueue(client("sqs"), config.crawl_queue_url), request, outcome)
     logger.info("crawl finished", extra={"outcome": outcome.as_dict()})
     metrics.add_metric(f"Crawl_{outcome.status}", MetricUnit.Count, 1)
     return outcome.as_dict()

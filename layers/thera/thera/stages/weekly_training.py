@@ -1,4 +1,5 @@
-"""The weekly training's task functions (numpy; scikit-learn and matplotlib only in the steps that use them)."""
+"""The weekly training's task functions, one per state of the machine (each is a Lambda handler once wrapped in
+``entry``; numpy, and scikit-learn and matplotlib only in the steps that use them)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def _store() -> S3ObjectStore:
     return S3ObjectStore(client("s3"), settings(TrainingSettings).bucket)
 
 
-def build_training_set(event: dict[str, Any]) -> dict[str, Any]:
+def build_training_set(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = weekly.build_training_set(_store(), event)
     logger.info("training set built", extra={"counts": result["counts"], "data_range": result["data_range"]})
     metrics.add_metric("TrainingLabels", MetricUnit.Count, sum(result["counts"].values()))
@@ -33,13 +34,13 @@ def _fit(algorithm: str, features: Any, labels: Any, params: dict[str, Any]) -> 
     return trainers.train_forest(features, labels, **params)
 
 
-def train(event: dict[str, Any]) -> dict[str, Any]:
+def train(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = weekly.train_candidate(_store(), event, _fit)
     logger.info("candidate trained", extra=result)
     return result
 
 
-def evaluate(event: dict[str, Any]) -> dict[str, Any]:
+def evaluate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from thera.report import render  # matplotlib: only this function's layer has it
 
     result = weekly.evaluate(_store(), event, render)
@@ -48,7 +49,7 @@ def evaluate(event: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def promote(event: dict[str, Any]) -> dict[str, Any]:
+def promote(event: dict[str, Any], context: Any) -> dict[str, Any]:
     pointer = weekly.promote(_store(), event, datetime.now(UTC), settings(TrainingSettings).code_version)
     logger.info("model promoted", extra={"pointer": pointer})
     metrics.add_metric("ModelPromoted", MetricUnit.Count, 1)
