@@ -48,7 +48,7 @@ def settings[S: FromEnv](kind: type[S]) -> S:
 
 
 def reset_settings() -> None:
-    """For tests and the local runtime: the next ``settings`` reads the environment again."""
+    """For tests: the next ``settings`` reads the environment again, as a new execution environment would."""
     _settings.clear()
 
 
