@@ -37,7 +37,8 @@ from thera.breaker import BreakerConfig, CircuitBreaker
 from thera.crawl import CrawlService
 from thera.messages import CrawlRequest
 from thera.ports import ScrapeResult
-from thera.wiring import FIRECRAWL_BREAKER, business_date
+from thera.runtime import business_date
+from thera.stages.firecrawl import FIRECRAWL_BREAKER
 from thera_local.emulator import aws_client
 from thera_local.stack import StackConfig, StackInfo, ensure_stack, stop_stack
 

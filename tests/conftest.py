@@ -140,6 +140,9 @@ def load_handler_module(function_dir: str) -> ModuleType:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    from thera.runtime import reset_settings
+
+    reset_settings()  # a fresh handler reads its environment again, as a new execution environment does
     return module
 
 
@@ -147,5 +150,7 @@ def load_handler_module(function_dir: str) -> ModuleType:
 def _reset_metrics() -> Iterator[None]:
     yield
     from thera.observability import metrics
+    from thera.runtime import reset_settings
 
     metrics.clear_metrics()
+    reset_settings()

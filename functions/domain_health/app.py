@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from thera.config import DomainHealthSettings
-from thera.observability import logger, metrics, tracer
-from thera.wiring import health_batch
+from thera.observability import entry
+from thera.stages import domain_health
 
 
-@cache
-def settings() -> DomainHealthSettings:
-    return DomainHealthSettings.from_env(os.environ)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(raise_on_empty_metrics=False)
-@tracer.capture_lambda_handler
+@entry
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return health_batch(settings(), event, context)
+    return domain_health.handle(event, context)

@@ -5,35 +5,15 @@ The daily schedule invokes it too, to release the parts parked while the budget 
 
 from __future__ import annotations
 
-import os
-from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from thera.config import EmbeddingsSettings
-from thera.observability import logger, metrics, tracer
-from thera.wiring import embed_message, release_parked
-
-processor = BatchProcessor(event_type=EventType.SQS)
+from thera.observability import entry
+from thera.stages import embeddings
 
 
-@cache
-def settings() -> EmbeddingsSettings:
-    return EmbeddingsSettings.from_env(os.environ)
-
-
-def record_handler(record: SQSRecord) -> list[dict[str, object]]:
-    return [outcome.as_dict() for outcome in embed_message(settings(), record.body)]
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(raise_on_empty_metrics=False)
-@tracer.capture_lambda_handler
+@entry
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse | dict[str, int]:
-    if "Records" not in event:  # the schedule
-        return {"released": release_parked(settings(), lambda: context.get_remaining_time_in_millis() / 1000)}
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return embeddings.handle(event, context)

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from thera.config import PublisherSettings
-from thera.observability import logger, metrics, tracer
-from thera.wiring import publish_message
-
-processor = BatchProcessor(event_type=EventType.SQS)
+from thera.observability import entry
+from thera.stages import publisher
 
 
-@cache
-def settings() -> PublisherSettings:
-    return PublisherSettings.from_env(os.environ)
-
-
-def record_handler(record: SQSRecord) -> list[dict[str, object]]:
-    return [outcome.as_dict() for outcome in publish_message(settings(), record.body)]
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(raise_on_empty_metrics=False)
-@tracer.capture_lambda_handler
+@entry
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return publisher.handle(event, context)

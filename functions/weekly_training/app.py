@@ -7,45 +7,10 @@ EvaluateFunction matplotlib.
 
 from __future__ import annotations
 
-import os
-from functools import cache
-from typing import Any
+from thera.observability import entry
+from thera.stages import weekly_training
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from thera import weekly_wiring
-from thera.config import TrainingSettings
-from thera.observability import logger, metrics, tracer
-
-
-@cache
-def settings() -> TrainingSettings:
-    return TrainingSettings.from_env(os.environ)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(raise_on_empty_metrics=False)
-@tracer.capture_lambda_handler
-def build_training_set(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return weekly_wiring.build_training_set(settings(), event)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(raise_on_empty_metrics=False)
-@tracer.capture_lambda_handler
-def train(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return weekly_wiring.train(settings(), event)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(raise_on_empty_metrics=False)
-@tracer.capture_lambda_handler
-def evaluate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return weekly_wiring.evaluate(settings(), event)
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(raise_on_empty_metrics=False)
-@tracer.capture_lambda_handler
-def promote(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return weekly_wiring.promote(settings(), event)
+build_training_set = entry(weekly_training.build_training_set)
+train = entry(weekly_training.train)
+evaluate = entry(weekly_training.evaluate)
+promote = entry(weekly_training.promote)

@@ -521,7 +521,8 @@ def operations_lines(template: Template, endpoint: str, logs: Path) -> list[str]
     from thera.embed import SpendLedger
     from thera.quota import TokenBucket
     from thera.runtime import business_date
-    from thera.wiring import APOLLO_BUCKET, FIRECRAWL_BREAKER
+    from thera.stages.apollo_pull import APOLLO_BUCKET
+    from thera.stages.firecrawl import FIRECRAWL_BREAKER
     from thera_local.emulator import aws_client
 
     ddb = aws_client("dynamodb", endpoint)

@@ -16,8 +16,9 @@ from thera.embed import SPEND_KEY_PREFIX, Spend
 from thera.ingest import CURSOR_KEY
 from thera.quota import TokenBucket
 from thera.silver import current_companies
+from thera.stages.apollo_pull import APOLLO_BUCKET
+from thera.stages.firecrawl import FIRECRAWL_BREAKER
 from thera.tables import from_parquet
-from thera.wiring import APOLLO_BUCKET, FIRECRAWL_BREAKER
 from thera_local.emulator import aws_client
 from thera_local.template import Template
 

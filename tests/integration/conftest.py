@@ -71,6 +71,7 @@ def handler_env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> HandlerEnv:
 
         from thera import runtime
 
+        runtime.reset_settings()
         runtime.client.cache_clear()
         runtime.secrets.cache_clear()
         parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated

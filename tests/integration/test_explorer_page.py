@@ -101,9 +101,9 @@ def lake(aws: Aws, handler_env: Any, tmp_path: Path) -> list[dict[str, Any]]:
     handler_env("IndexBuilderFunction")
     built = load_handler_module("index_builder").handler({}, FakeContext("index-builder"))
     assert built["status"] == "built" and built["profiles"] == len(companies)
-    from thera import match_wiring
+    from thera.stages import matcher
 
-    match_wiring.matcher_service.cache_clear()
+    matcher.matcher_service.cache_clear()
     handler_env("MatcherFunction", EMBEDDING_PROVIDER="local", LOCAL_EMBEDDING_MODEL=str(tmp_path / "lsa.npz"))
     return companies
 

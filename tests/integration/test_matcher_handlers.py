@@ -85,9 +85,9 @@ def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
 
 
 def matcher_env(handler_env: Any, lake: dict[str, Any], **extra: str) -> None:
-    from thera import match_wiring as wiring
+    from thera.stages import matcher
 
-    wiring.matcher_service.cache_clear()
+    matcher.matcher_service.cache_clear()
     handler_env("MatcherFunction", EMBEDDING_PROVIDER="local", LOCAL_EMBEDDING_MODEL=lake["model"], **extra)
 
 
@@ -163,14 +163,14 @@ def test_no_index_yet_is_503_and_a_new_index_version_is_picked_up(
     handler_env("IndexBuilderFunction")
     second = load_handler_module("index_builder").handler({}, FakeContext("index-builder"))
     assert second["status"] == "built" and second["version"] != first["version"]
-    from thera import match_wiring as wiring
+    from thera.stages import matcher
 
     handler_env(
         "MatcherFunction", EMBEDDING_PROVIDER="local", LOCAL_EMBEDDING_MODEL=lake["model"], INDEX_REFRESH_SECONDS="0"
     )
     status, answer = call("POST", "/match", {"challenge_text": CHALLENGE})
     assert status == 200 and answer["index_version"] == second["version"]
-    assert wiring.matcher_service.cache_info().currsize == 1
+    assert matcher.matcher_service.cache_info().currsize == 1
 
 
 # 200 requests through the handler: 6 s alone, 28 s beside other tests; pick_version's unit test checks the split
@@ -178,12 +178,12 @@ def test_no_index_yet_is_503_and_a_new_index_version_is_picked_up(
 def test_champion_challenger_weights_route_traffic_and_models_says_so(
     aws: Aws, handler_env: Any, lake: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from thera import match_wiring
+    from thera.stages import matcher
 
     # The service draws from the random module; a seeded stream makes the split the same on every run
     # (the process-wide stream once gave 89 of 200 to a 0.3 weight). pick_version's own test
     # checks the split over 20,000 draws.
-    monkeypatch.setattr(match_wiring, "random", random.Random(2026))
+    monkeypatch.setattr(matcher, "random", random.Random(2026))
     build_index(handler_env)
     store = lake["store"]
     challenger = {

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import load_event, load_handler_module
 from tests.integration.conftest import API_KEY, Aws
 from tests.unit.test_sam_env import sam_environments
-from thera import keys, runtime, wiring
+from thera import keys, runtime
 from thera_local.sam_env import env_vars_file
 
 
@@ -54,4 +54,4 @@ def test_a_function_given_sams_environment_writes_to_the_local_stack(
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_a_function_given_sams_environment_reads_its_key_from_the_local_stacks_secrets(as_sam_passes_it: Any) -> None:
     env = as_sam_passes_it("ApolloPullFunction")
-    assert wiring.api_key_from_secret(env["APOLLO_SECRET_ID"]) == API_KEY
+    assert runtime.api_key(env["APOLLO_SECRET_ID"]) == API_KEY

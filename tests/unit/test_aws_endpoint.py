@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from thera import runtime, wiring
+from thera import runtime
 from thera.config import LOCAL_AWS_ENDPOINT_URL, AwsSettings, ConfigError, EmbeddingProviderSettings
 
 CONTAINER_ENDPOINT = "http://host.docker.internal:45471"  # how `thera env-vars` names the stack to a container
@@ -67,7 +67,7 @@ CALLS: dict[str, Callable[[], object]] = {  # one call per client a function mak
         QueueUrl="http://host.docker.internal:45471/123456789012/thera-dev-crawl", MessageBody="{}"
     ),
     "dynamodb": lambda: runtime.client("dynamodb").get_item(TableName="thera-dev-state", Key={"pk": {"S": "x"}}),
-    "secretsmanager": lambda: wiring.api_key_from_secret("thera/dev/apollo"),
+    "secretsmanager": lambda: runtime.api_key("thera/dev/apollo"),
     "bedrock-runtime": lambda: runtime.embedding_provider(
         EmbeddingProviderSettings("bedrock", "amazon.titan-embed-text-v2:0", 512, "")
     ).embed("robots for warehouses"),

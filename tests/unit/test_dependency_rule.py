@@ -1,7 +1,7 @@
 """The dependency rule of DESIGN.md: the core reaches neither boto3, botocore nor aiohttp, directly or
 through anything it imports. Each core module is imported in a fresh interpreter where those packages
 cannot be imported. Not core: the adapters and the composition modules that build the SDK clients
-(runtime, *wiring) or the handlers' Powertools logger, metrics and tracer (observability)."""
+(runtime, the stages package) or the handlers' Powertools logger, metrics and tracer (observability)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-COMPOSITION = {"runtime", "wiring", "match_wiring", "weekly_wiring", "observability"}
+COMPOSITION = {"runtime", "stages", "observability"}
 PACKAGE = ROOT / "layers" / "thera" / "thera"
 CORE = sorted(
     ".".join(parts[:-1] if parts[-1] == "__init__" else parts)

@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import load_event
-from thera.events import BadEvent, s3_objects_from_sqs_body
-from thera.wiring import ScheduleEvent
+from thera.events import BadEvent, ScheduleEvent, s3_objects_from_sqs_body
 from thera_local.schedules import ScheduleError, next_fire, scheduler_input
 
 

@@ -10,10 +10,17 @@ from typing import Any
 
 from thera import keys
 from thera.adapters.memory import MemoryObjectStore, MemoryStateStore, MemoryVersionedStore
-from thera.ingest import CURSOR_KEY, PullReport, QuotaGuard, decode_raw_page, encode_raw_page, pull_companies
+from thera.ingest import (
+    CURSOR_KEY,
+    PullReport,
+    QuotaGuard,
+    bronze_parquet,
+    decode_raw_page,
+    encode_raw_page,
+    pull_companies,
+)
 from thera.ports import RateLimitInfo, SearchPage
 from thera.quota import TokenBucket, default_windows
-from thera.wiring import bronze_parquet
 
 T0 = 86400.0 * 20833
 

@@ -441,8 +441,8 @@ def test_no_function_reserves_concurrency_and_the_single_writers_hold_a_lease_in
     """Reserved concurrency fails to deploy on accounts with a small quota ("decreases account's
     UnreservedConcurrentExecution below its minimum value"); the pull and the index builder run alone
     under a lease in the state table, which they may read and update under their own key only."""
-    from thera.match_wiring import INDEX_JOB
-    from thera.wiring import PULL_JOB
+    from thera.stages.apollo_pull import PULL_JOB
+    from thera.stages.index_builder import INDEX_JOB
 
     for logical, res in TEMPLATE.of_type("AWS::Serverless::Function").items():
         assert "ReservedConcurrentExecutions" not in res["Properties"], logical

@@ -4,12 +4,21 @@ Per challenge, every match it was shown that day counts once (its latest shortli
 an accepted match counts 1, a rejected one 0, one without feedback its model score. The
 challenge's AMS is the mean over its matches; the day's overall AMS is the mean over
 challenges, so a challenge asked a hundred times weighs as much as one asked once.
+``daily_ams`` reads a day's shortlists and all feedback from the lake and writes the day's table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
+
+import pyarrow as pa
+
+from thera import keys, schemas
+from thera.ports import ObjectStore
+from thera.tables import to_parquet
 
 
 @dataclass(frozen=True)
@@ -47,4 +56,35 @@ def average_match_score(
         sum(r.rejected for r in rows),
         sum(r.ams for r in rows) / len(rows),
     )
+    return rows, overall
+
+
+def ams_day(event: Any, default: str) -> str:
+    """The day to score: ``date`` in the event (a re-run), else the schedule's business day."""
+    raw = event.get("date") if isinstance(event, dict) else None
+    day = str(raw) if raw else default
+    if not date.fromisoformat(day).isoformat() == day:
+        raise ValueError(f"'date' must be YYYY-MM-DD, got {day!r}")
+    return day
+
+
+def latest_decisions(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """Per (challenge, domain), the decision of the latest feedback record."""
+    latest: dict[tuple[str, str], tuple[str, str]] = {}
+    for record in records:
+        pair = (record["challenge_id"], record["domain"])
+        if pair not in latest or record["at"] > latest[pair][1]:
+            latest[pair] = (record["decision"], record["at"])
+    return {pair: decision for pair, (decision, _) in latest.items()}
+
+
+def daily_ams(store: ObjectStore, day: str) -> tuple[list[AmsRow], AmsRow | None]:
+    """The day's AMS from its shortlists and all feedback, written to metrics/ams/ as one Parquet part."""
+    shortlists = [json.loads(store.get(k)) for k in store.list(f"{keys.SHORTLISTS}date={day}/")]
+    feedback = latest_decisions([json.loads(store.get(k)) for k in store.list(keys.FEEDBACK)])
+    rows, overall = average_match_score(shortlists, feedback)
+    table = pa.Table.from_pylist(
+        [{"date": day, **asdict(r)} for r in [*rows, *([overall] if overall else [])]], schema=schemas.AMS
+    )
+    store.put(keys.ams_metrics(day), to_parquet(table))
     return rows, overall

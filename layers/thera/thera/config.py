@@ -73,6 +73,18 @@ class ConfigError(ValueError):
     """A required environment variable is missing or malformed."""
 
 
+def api_key_from_secret(secret_id: str, value: str) -> str:
+    """The secret holds the key itself or a JSON object with an ``api_key`` field."""
+    if value.lstrip().startswith("{"):
+        try:
+            value = str(json.loads(value)["api_key"])
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"secret {secret_id} is JSON without an 'api_key' field") from exc
+    if not value.strip():
+        raise ValueError(f"secret {secret_id} is empty")
+    return value.strip()
+
+
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:

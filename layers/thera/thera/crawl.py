@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -218,3 +218,8 @@ class RawPage:
 
 def _defer(seconds: float) -> int:
     return int(min(MAX_DEFER_SECONDS, max(MIN_DEFER_SECONDS, round(seconds + 0.5))))
+
+
+def send_again(queue: MessageQueue, request: CrawlRequest, outcome: CrawlOutcome) -> None:
+    """A deferred crawl goes back to its queue after the breaker's wait: the same request, its keys travel on."""
+    queue.send_many([replace(request, deferrals=request.deferrals + 1).body()], outcome.defer_seconds)

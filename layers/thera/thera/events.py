@@ -8,11 +8,14 @@ no ``Records``: it parses to an empty list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
+from zoneinfo import ZoneInfo
 
-from thera.messages import BadMessage, load_object
+from thera.messages import BadMessage, GoldPartRequest, load_object
 
 BadEvent = BadMessage  # a message whose body is not the event it claims to be
 
@@ -65,3 +68,33 @@ def _s3_record(record: Any) -> S3ObjectEvent:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise BadEvent(f"S3 record is missing a field: {exc}") from None
+
+
+def gold_keys(body: str, bucket: str) -> list[str]:
+    """An EmbedQueue / PublishQueue message: a gold part's S3 notification, or a ``GoldPartRequest``."""
+    doc = load_object(body)
+    if is_s3_notification(doc):
+        return [GoldPartRequest.parse_doc({"gold_key": obj.key}).gold_key for obj in s3_objects(doc, bucket)]
+    return [GoldPartRequest.parse_doc(doc).gold_key]
+
+
+@dataclass(frozen=True)
+class ScheduleEvent:
+    """An EventBridge Scheduler invocation; a console test without a time runs for now."""
+
+    scheduled_time: datetime
+
+    @classmethod
+    def parse(cls, event: Any, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> ScheduleEvent:
+        if not isinstance(event, dict):
+            raise ValueError("a schedule event must be a JSON object")
+        raw = event.get("scheduled_time") or event.get("time")
+        if not raw or (isinstance(raw, str) and raw.startswith("<aws.scheduler")):
+            return cls(now())
+        try:
+            return cls(datetime.fromisoformat(str(raw).replace("Z", "+00:00")).astimezone(UTC))
+        except ValueError:
+            raise ValueError(f"scheduled_time is not an ISO 8601 time: {raw!r}") from None
+
+    def business_date(self, timezone: str) -> str:
+        return self.scheduled_time.astimezone(ZoneInfo(timezone)).date().isoformat()

@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from thera import keys
+from thera import keys, schemas
 from thera.companies import Lineage, bronze_record
 from thera.ports import ApolloRateLimited, ObjectStore, SearchPage, StateStore
 from thera.quota import TokenBucket
+from thera.tables import from_rows, to_parquet
 
 CURSOR_KEY = "cursor#apollo#organizations"
 TIME_MARGIN_SECONDS = 20.0
@@ -208,3 +209,8 @@ async def pull_companies(
     report.api_calls = guard.calls
     report.next_page, report.total_pages = cursor.next_page, cursor.total_pages
     return report
+
+
+def bronze_parquet(rows: list[dict[str, Any]]) -> bytes:
+    """The pull's bronze writer: a page's records as one Parquet part."""
+    return to_parquet(from_rows(rows, schemas.BRONZE))

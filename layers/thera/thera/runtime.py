@@ -1,5 +1,5 @@
-"""What every composition root shares: AWS clients made on first use, the business day, the embedding provider,
-the lease of the jobs that must run alone.
+"""What the stage modules share: each function's settings read once, AWS clients made on first use, the API keys
+from Secrets Manager, the business day, the embedding provider, the lease of the jobs that must run alone.
 
 Light on purpose (boto3 and the standard library at import): the matcher, the index builder
 and the training steps import it without the daily flow's pyarrow and aiohttp.
@@ -9,23 +9,47 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from botocore.config import Config
 
 from thera.adapters.aws import DynamoVersionedStore
-from thera.config import AwsSettings, EmbeddingProviderSettings
+from thera.config import AwsSettings, EmbeddingProviderSettings, api_key_from_secret
 from thera.lease import Grant, Lease
 from thera.observability import logger, metrics
 from thera.ports import EmbeddingProvider
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+
+class FromEnv(Protocol):
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Any: ...
+
+
+_settings: dict[type, Any] = {}
+
+
+def settings[S: FromEnv](kind: type[S]) -> S:
+    """A function's settings, validated once per execution environment (``reset_settings`` forgets them)."""
+    if kind not in _settings:
+        _settings[kind] = kind.from_env(os.environ)
+    return cast(S, _settings[kind])
+
+
+def reset_settings() -> None:
+    """For tests: the next ``settings`` reads the environment again, as a new execution environment would."""
+    _settings.clear()
 
 
 def _client(service: str, config: Config | None = None) -> Any:
@@ -48,6 +72,10 @@ def secrets() -> SecretsProvider:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider  # only the stages that read a key
 
     return SecretsProvider(boto3_client=client("secretsmanager"))
+
+
+def api_key(secret_id: str) -> str:
+    return api_key_from_secret(secret_id, str(secrets().get(secret_id)))
 
 
 def business_date(timezone: str, now: datetime | None = None) -> str:
@@ -77,3 +105,11 @@ def report_lease_held(grant: Grant) -> None:
     """A run that found its job's lease held leaves without the work: say so, and count it."""
     logger.info("another run holds the lease: leaving without the work", extra={"lease": grant.as_dict()})
     metrics.add_metric(f"LeaseHeld_{grant.job}", MetricUnit.Count, 1)
+
+
+def each_record(
+    event: dict[str, Any], context: Any, handle: Callable[[SQSRecord], object]
+) -> PartialItemFailureResponse:
+    """An SQS batch a record at a time: one that raises is reported in ``batchItemFailures``, alone."""
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

@@ -1,4 +1,5 @@
-"""Composition root of the weekly training's task functions (numpy; scikit-learn and matplotlib only where used)."""
+"""The weekly training's task functions, one per state of the machine (each is a Lambda handler once wrapped in
+``entry``; numpy, and scikit-learn and matplotlib only in the steps that use them)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from thera import weekly
 from thera.adapters.aws import S3ObjectStore
 from thera.config import TrainingSettings
 from thera.observability import logger, metrics
-from thera.runtime import client
+from thera.runtime import client, settings
 
 
-def _store(settings: TrainingSettings) -> S3ObjectStore:
-    return S3ObjectStore(client("s3"), settings.bucket)
+def _store() -> S3ObjectStore:
+    return S3ObjectStore(client("s3"), settings(TrainingSettings).bucket)
 
 
-def build_training_set(settings: TrainingSettings, event: dict[str, Any]) -> dict[str, Any]:
-    result = weekly.build_training_set(_store(settings), event)
+def build_training_set(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result = weekly.build_training_set(_store(), event)
     logger.info("training set built", extra={"counts": result["counts"], "data_range": result["data_range"]})
     metrics.add_metric("TrainingLabels", MetricUnit.Count, sum(result["counts"].values()))
     return result
@@ -33,23 +34,23 @@ def _fit(algorithm: str, features: Any, labels: Any, params: dict[str, Any]) -> 
     return trainers.train_forest(features, labels, **params)
 
 
-def train(settings: TrainingSettings, event: dict[str, Any]) -> dict[str, Any]:
-    result = weekly.train_candidate(_store(settings), event, _fit)
+def train(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result = weekly.train_candidate(_store(), event, _fit)
     logger.info("candidate trained", extra=result)
     return result
 
 
-def evaluate(settings: TrainingSettings, event: dict[str, Any]) -> dict[str, Any]:
+def evaluate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from thera.report import render  # matplotlib: only this function's layer has it
 
-    result = weekly.evaluate(_store(settings), event, render)
+    result = weekly.evaluate(_store(), event, render)
     logger.info("candidates evaluated", extra={"table": result["table"], "beats_by": result["beats_by"]})
     metrics.add_metric("ChallengerValidationPrAuc", MetricUnit.Count, result["challenger_pr_auc"])
     return result
 
 
-def promote(settings: TrainingSettings, event: dict[str, Any]) -> dict[str, Any]:
-    pointer = weekly.promote(_store(settings), event, datetime.now(UTC), settings.code_version)
+def promote(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    pointer = weekly.promote(_store(), event, datetime.now(UTC), settings(TrainingSettings).code_version)
     logger.info("model promoted", extra={"pointer": pointer})
     metrics.add_metric("ModelPromoted", MetricUnit.Count, 1)
     return pointer

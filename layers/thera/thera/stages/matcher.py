@@ -1,0 +1,34 @@
+"""MatcherFunction: the one ``MatcherService`` of an execution environment (numpy and pyarrow; no aiohttp).
+
+The HTTP routes stay in functions/matcher/app.py, next to the explorer page they serve.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime
+from functools import cache
+
+from thera.adapters.aws import S3ObjectStore
+from thera.config import MatcherSettings
+from thera.runtime import business_date, client, embedding_provider, settings
+from thera.serving import MatcherService
+
+
+def service() -> MatcherService:
+    return matcher_service(settings(MatcherSettings))
+
+
+@cache
+def matcher_service(settings: MatcherSettings) -> MatcherService:
+    """One per execution environment: the index stays in memory between requests."""
+    return MatcherService(
+        S3ObjectStore(client("s3"), settings.bucket),
+        embedding_provider(settings.embedding),
+        clock=time.monotonic,
+        now=lambda: datetime.now(UTC),
+        date=lambda: business_date(settings.timezone),
+        draw=random.random,
+        refresh_seconds=settings.refresh_seconds,
+    )
