@@ -24,9 +24,9 @@ from botocore.config import Config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from thera_local.bedrock_standin import INVOKE_PATH, BedrockStandIn
 from thera_local.cloudformation import ARTIFACTS_BUCKET, create_stack, quiet_left_out
 from thera_local.function_logs import MAX_BATCH, HttpLogs
+from thera_local.standins.bedrock import INVOKE_PATH, BedrockStandIn
 from thera_local.stepfunctions import deploy as deploy_state_machines
 from thera_local.template import REGION, Template
 

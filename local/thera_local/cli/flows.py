@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from thera_local.apollo_standin import load_companies
 from thera_local.async_invocations import fire
 from thera_local.cli.common import _config, _err
 from thera_local.cloudformation import sam_hint
@@ -23,6 +22,7 @@ from thera_local.stack import (
     StackInfo,
     ensure_stack,
 )
+from thera_local.standins.apollo import load_companies
 from thera_local.summary import dead_letter_queues, read_funnel, render
 from thera_local.template import Template
 from thera_local.weekly import run_weekly, synthetic_feedback

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 
-from thera_local.apollo_standin import CompanyFileError
 from thera_local.cli.commands import ENV_VARS_HELP, cmd_down, cmd_env_vars, cmd_invoke, cmd_match, cmd_reset
 from thera_local.cli.common import UsageError, _err
 from thera_local.cli.flows import SYNTHETIC_BELOW, cmd_run, cmd_up
@@ -25,6 +24,7 @@ from thera_local.cli.logs import cmd_logs
 from thera_local.cli.operations import cmd_fault, cmd_redrive, cmd_replay
 from thera_local.cli.status import cmd_status
 from thera_local.stack import StackStartError
+from thera_local.standins.apollo import CompanyFileError
 
 
 def build_parser() -> argparse.ArgumentParser:
