@@ -53,11 +53,11 @@ from typing import Any
 
 from common import REPO, print_header
 
-from thera_local.apollo_standin import ApolloStandIn, load_companies, organization_from_company
 from thera_local.emulator import Emulator, provision
-from thera_local.firecrawl_standin import FirecrawlStandIn
 from thera_local.lambda_env import function_environment
-from thera_local.sites_standin import SitesStandIn, normalize_host
+from thera_local.standins.apollo import ApolloStandIn, load_companies, organization_from_company
+from thera_local.standins.firecrawl import FirecrawlStandIn
+from thera_local.standins.sites import SitesStandIn, normalize_host
 from thera_local.template import FunctionSpec, Template
 
 BUILD = REPO / ".aws-sam" / "build"

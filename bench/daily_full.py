@@ -174,7 +174,7 @@ def account_cpu(run: Run, function_names: dict[str, str]) -> None:
             role = "stack process (moto emulator, pollers, Apollo/Firecrawl/Bedrock stand-ins, control API)"
         elif "thera_local.lambda_worker" in argv:
             role = function_names.get(argv[argv.index("thera_local.lambda_worker") + 4], "lambda worker")
-        elif "thera_local.sites_standin" in argv:
+        elif "thera_local.standins.sites" in argv:
             role = "sites stand-in process (resolver, HTTP and HTTPS sites)"
         else:
             role = Path(argv[0]).name or "other"

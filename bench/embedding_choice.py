@@ -43,7 +43,7 @@ from scipy import sparse
 
 from thera.adapters.lsa import LsaModel, fit_lsa
 from thera.tokens import STOP_WORDS
-from thera_local.apollo_standin import load_companies
+from thera_local.standins.apollo import load_companies
 
 TEMPLATE = "We are looking for startups that can help us with {}."
 # A buyer's words for each of the 40 most common tags, avoiding the tag's own words where possible.

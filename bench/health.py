@@ -44,8 +44,8 @@ from common import (
 
 from thera.adapters.web import HealthChecker, make_resolver, make_ssl_context
 from thera.health import MIN_TEXT_CHARS, Observations, score
-from thera_local.apollo_standin import load_companies
-from thera_local.sites_standin import _HOSTNAME, SitesStandIn, normalize_host, stop_child
+from thera_local.standins.apollo import load_companies
+from thera_local.standins.sites import _HOSTNAME, SitesStandIn, normalize_host, stop_child
 
 TIMEOUT = 10.0
 PEER_CONCURRENCY = 50

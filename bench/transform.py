@@ -100,7 +100,7 @@ def _join(*parts: pa.Array | str) -> pa.Array:
 
 def load_base(data: Path) -> pa.Table:
     """The source companies as bronze rows, through the real organization → bronze mapping."""
-    from thera_local.apollo_standin import load_companies, organization_from_company
+    from thera_local.standins.apollo import load_companies, organization_from_company
 
     pulled_at = datetime(2026, 1, 1, tzinfo=UTC)
     lineage = Lineage(run_id="base", sweep="base", raw_key="base", page=1, pulled_at=pulled_at)

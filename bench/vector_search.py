@@ -216,7 +216,7 @@ def ensure_thera_index(rows: int, dims: int, data: Path) -> None:
 
     from thera.index import DESCRIPTION_CHARS, PROFILE_COLUMNS
     from thera.tables import to_parquet
-    from thera_local.apollo_standin import load_companies
+    from thera_local.standins.apollo import load_companies
 
     folder = config_dir(rows, dims)
     stamp = {"profiles": PROFILES_VERSION, "data": str(data), "size": data.stat().st_size}

@@ -28,16 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from thera_local.api import LocalHttpApi
-from thera_local.apollo_standin import ApolloStandIn, load_companies, organization_from_company
-from thera_local.bedrock_standin import BedrockStandIn
 from thera_local.emulator import Emulator, provision, snapshot
-from thera_local.firecrawl_standin import FirecrawlStandIn
 from thera_local.function_logs import LogShipper, report_failure
 from thera_local.lambda_env import ExecutionEnvironment, InvokeResult, function_environment
 from thera_local.models import local_embedding_model
 from thera_local.pollers import SqsPoller
 from thera_local.schedules import next_fire, scheduler_input
-from thera_local.sites_standin import SitesProcess, SitesStandIn
+from thera_local.standins.apollo import ApolloStandIn, load_companies, organization_from_company
+from thera_local.standins.bedrock import BedrockStandIn
+from thera_local.standins.firecrawl import FirecrawlStandIn
+from thera_local.standins.sites import SitesProcess, SitesStandIn
 from thera_local.stepfunctions import route_lambda
 from thera_local.template import FunctionSpec, ScheduleEvent, Template
 

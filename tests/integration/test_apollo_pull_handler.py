@@ -12,7 +12,7 @@ from tests.integration.conftest import API_KEY, Aws, HandlerEnv
 from thera import keys
 from thera.ingest import CURSOR_KEY
 from thera.ports import ApolloAuthError
-from thera_local.apollo_standin import ApolloStandIn, load_companies, organization_from_company
+from thera_local.standins.apollo import ApolloStandIn, load_companies, organization_from_company
 
 
 @pytest.fixture

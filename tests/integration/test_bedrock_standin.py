@@ -14,10 +14,10 @@ from tests.conftest import SAMPLE
 from thera.adapters.bedrock import TitanEmbeddings
 from thera.adapters.lsa import fit_lsa
 from thera.ports import ProviderRejected, ProviderUnavailable
-from thera_local.apollo_standin import load_companies
-from thera_local.bedrock_standin import BedrockStandIn
 from thera_local.emulator import CREDENTIALS, Emulator, aws_client
 from thera_local.models import corpus_texts
+from thera_local.standins.apollo import load_companies
+from thera_local.standins.bedrock import BedrockStandIn
 
 
 @pytest.fixture(scope="module")

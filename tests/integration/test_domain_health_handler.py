@@ -14,7 +14,7 @@ from tests.integration.conftest import Aws
 from thera import keys
 from thera.messages import HealthRequest
 from thera.tables import from_parquet
-from thera_local.sites_standin import SitesStandIn
+from thera_local.standins.sites import SitesStandIn
 
 MODES = {
     "good.com": "ok",

@@ -34,8 +34,8 @@ from thera.embed import EmbedService, SpendLedger
 from thera.profiles import build_profiles
 from thera.tables import to_parquet
 from thera_local.api import http_event
-from thera_local.apollo_standin import load_companies
 from thera_local.models import corpus_texts
+from thera_local.standins.apollo import load_companies
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT = ROOT / ".artifacts" / "explorer.png"

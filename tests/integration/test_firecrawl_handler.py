@@ -16,8 +16,8 @@ from thera import keys
 from thera.messages import CrawlRequest
 from thera.runtime import business_date
 from thera.tables import from_parquet
-from thera_local.firecrawl_standin import FirecrawlStandIn
-from thera_local.sites_standin import SitesStandIn
+from thera_local.standins.firecrawl import FirecrawlStandIn
+from thera_local.standins.sites import SitesStandIn
 
 DOMAINS = [f"site{i}.com" for i in range(6)]
 

@@ -15,8 +15,8 @@ from tests.unit.lake import CANARY_EMAIL, CANARY_PHONE, build_lake, s3_notificat
 from thera.adapters.aws import DynamoVersionedStore
 from thera.adapters.lsa import fit_lsa
 from thera.tables import from_parquet
-from thera_local.apollo_standin import load_companies
 from thera_local.models import corpus_texts
+from thera_local.standins.apollo import load_companies
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from tests.integration.conftest import API_KEY, Aws
 from thera.adapters.aws import DynamoVersionedStore
 from thera.lease import Lease, lease_key
 from thera.stages.index_builder import INDEX_JOB
-from thera_local.apollo_standin import ApolloStandIn, load_companies, organization_from_company
+from thera_local.standins.apollo import ApolloStandIn, load_companies, organization_from_company
 
 
 @pytest.fixture

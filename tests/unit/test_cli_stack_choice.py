@@ -19,8 +19,8 @@ import pytest
 
 from tests.conftest import ROOT, SAMPLE
 from thera_local import cli
-from thera_local.apollo_standin import CompanyFileError, load_companies
 from thera_local.stack import StackConfig, StackInfo, restart_reason
+from thera_local.standins.apollo import CompanyFileError, load_companies
 
 
 class _Status(BaseHTTPRequestHandler):

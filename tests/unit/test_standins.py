@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from thera_local.firecrawl_standin import FirecrawlStandIn
 from thera_local.loopback import Listener, LoopbackServer
-from thera_local.sites_standin import FAILURE_MODES, MODES, SitesStandIn, mode_for
+from thera_local.standins.firecrawl import FirecrawlStandIn
+from thera_local.standins.sites import FAILURE_MODES, MODES, SitesStandIn, mode_for
 
 T = TypeVar("T")
 API_KEY = "fc-test-key"

@@ -410,7 +410,7 @@ class SitesProcess:
             [
                 sys.executable,
                 "-m",
-                "thera_local.sites_standin",
+                "thera_local.standins.sites",
                 str(self.data),
                 str(self.ca_path),
                 str(self.slow_seconds),
@@ -446,7 +446,7 @@ def stop_child(proc: subprocess.Popen[str]) -> None:
 
 
 def _serve(data: str, ca_path: str, slow_seconds: str) -> None:
-    from thera_local.apollo_standin import load_companies
+    from thera_local.standins.apollo import load_companies
 
     sites = SitesStandIn(load_companies(Path(data)), slow_seconds=float(slow_seconds))
     sites.start()

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from thera_local.loopback import LoopbackServer, take_injected
-from thera_local.sites_standin import ERROR_500_TEXT, SitesStandIn, parked_lines
+from thera_local.standins.sites import ERROR_500_TEXT, SitesStandIn, parked_lines
 
 TIMELINE_LIMIT = 100_000  # change points kept; a long run stops recording rather than growing without end
 ERRORS = {

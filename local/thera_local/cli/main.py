@@ -1,0 +1,178 @@
+"""``thera``: run the SAM application on this machine with no AWS account and no Docker.
+
+thera up                     run the local stack in the foreground (queues, schedules) until Ctrl-C
+thera run daily              fire the daily schedules, wait until the queues drain, print the funnel
+thera invoke FN -e FILE      invoke one function with an event file (like `sam local invoke`)
+thera logs FN [--tail]       show a function's logs (like `sam logs`)
+thera env-vars [--output F]  the --env-vars file for `sam local invoke`, pointing at the running stack
+thera replay --from raw --date D  rebuild silver and gold of day D from raw files, compare with the lake
+thera fault SERVICE ...      faults for drills: apollo/firecrawl/bedrock answers, lambda --kill
+thera redrive QUEUE          move a DLQ's messages back to their queue
+thera status [--watch]       progress per stage, queue and DLQ depths, breaker, quota left, spend, last runs
+thera down                   stop the background stack (its state is kept under .thera/)
+thera reset                  stop it and forget all local state
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from thera_local.cli.commands import ENV_VARS_HELP, cmd_down, cmd_env_vars, cmd_invoke, cmd_match, cmd_reset
+from thera_local.cli.common import UsageError, _err
+from thera_local.cli.flows import SYNTHETIC_BELOW, cmd_run, cmd_up
+from thera_local.cli.logs import cmd_logs
+from thera_local.cli.operations import cmd_fault, cmd_redrive, cmd_replay
+from thera_local.cli.status import cmd_status
+from thera_local.stack import StackStartError
+from thera_local.standins.apollo import CompanyFileError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="thera", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, stack: bool = True) -> None:
+        p.add_argument("--home", help="state folder (default: .thera in the project, or $THERA_HOME)")
+        if stack:
+            p.add_argument(
+                "--data",
+                help="company file in the format of yc_companies.jsonl (default: the running stack's, else the one "
+                "its kept state was built from, else the bundled sample); another file restarts the stack",
+            )
+            p.add_argument("--template", help=argparse.SUPPRESS)
+            p.add_argument(
+                "--parameter", action="append", metavar="NAME=VALUE", help="template parameter override (repeatable)"
+            )
+            p.add_argument(
+                "--apollo-latency",
+                type=float,
+                default=None,
+                help="seconds the Apollo stand-in waits before each answer (default: the running stack's, else 0)",
+            )
+            p.add_argument(
+                "--retry-delay",
+                type=int,
+                default=None,
+                help="seconds before a failed message is retried (default: the running stack's, else the queue's "
+                "visibility timeout)",
+            )
+
+    p = sub.add_parser("up", help="run the local stack in the foreground")
+    common(p)
+    p.add_argument("--no-schedules", action="store_true", help="do not fire schedules at their times")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("run", help="fire a flow's schedules and wait until the queues drain")
+    common(p)
+    p.add_argument(
+        "flow",
+        choices=["daily", "weekly", "ams"],
+        help="daily: the pull and every stage after it; weekly: the training state machine; ams: the day's AMS",
+    )
+    p.add_argument(
+        "--synthetic-feedback",
+        action="store_true",
+        help="weekly: first answer the matcher's shortlists for the dataset's common tags (always done while fewer "
+        f"than {SYNTHETIC_BELOW} decisions are stored)",
+    )
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the queues to drain")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("match", help="rank startups for a challenge through the local HTTP API")
+    common(p)
+    p.add_argument("challenge", help="the challenge text")
+    p.add_argument("--top", type=int, default=20, help="how many startups (1-100, default 20)")
+    p.add_argument("--industry", help="only startups in this industry")
+    p.add_argument("--country", help="only startups in this country")
+    p.add_argument("--json", action="store_true", help="print the matches as a JSON list")
+    p.set_defaults(func=cmd_match)
+
+    p = sub.add_parser("invoke", help="invoke a function with an event file")
+    common(p)
+    p.add_argument("function")
+    p.add_argument("-e", "--event", help="event JSON file (see events/)")
+    p.set_defaults(func=cmd_invoke)
+
+    p = sub.add_parser(
+        "env-vars",
+        help="write the --env-vars file for `sam local invoke`, pointing each function at the running stack",
+        description=ENV_VARS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common(p)
+    p.add_argument("-o", "--output", help="write the JSON here (default: standard output)")
+    p.add_argument(
+        "--host-address",
+        default="host.docker.internal",
+        help="how the Lambda container reaches this machine (default host.docker.internal, for Docker Desktop; "
+        "127.0.0.1 with `sam local invoke --docker-network host` on Linux)",
+    )
+    p.set_defaults(func=cmd_env_vars)
+
+    p = sub.add_parser("logs", help="show a function's logs")
+    common(p, stack=False)
+    p.add_argument("function")
+    p.add_argument("-t", "--tail", action="store_true", help="keep following new lines")
+    p.add_argument("--filter", help="only lines containing this text")
+    p.add_argument("-s", "--since", help="only lines since a time: 10m, 2h, 1d or ISO 8601")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("redrive", help="move a DLQ's messages back to its source queue (after a fix)")
+    common(p, stack=False)
+    p.add_argument("queue", help="the DLQ (CrawlDLQ) or the queue it serves (CrawlQueue)")
+    p.set_defaults(func=cmd_redrive)
+
+    p = sub.add_parser("replay", help="rebuild a day's silver and gold from raw files (no API call) and compare")
+    common(p)
+    p.add_argument("--from", dest="source", choices=["raw"], default="raw", help="what to rebuild from (raw)")
+    p.add_argument("--date", required=True, help="the business day (YYYY-MM-DD) whose raw files to replay")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("fault", help="switch a stand-in's faults: outage, status codes, latency")
+    common(p, stack=False)
+    p.add_argument(
+        "service",
+        choices=["firecrawl", "apollo", "bedrock", "lambda"],
+        help="a stand-in (bedrock: InvokeModel in the emulator), or lambda: the execution environments",
+    )
+    p.add_argument("--kill", action="store_true", help="lambda: kill every environment now, mid-invocation")
+    p.add_argument("--outage", choices=["on", "off"], help="firecrawl: answer 503 to every scrape")
+    p.add_argument("--status", type=int, help="answer this HTTP status (e.g. 429, 500, 503) ...")
+    p.add_argument("--count", type=int, default=1, help="... this many times")
+    p.add_argument("--retry-after", type=int, help="firecrawl: Retry-After seconds on 429s")
+    p.add_argument("--latency", type=float, help="seconds added to every answer")
+    p.add_argument("--reset", action="store_true", help="firecrawl, bedrock: back to normal first")
+    p.set_defaults(func=cmd_fault)
+
+    p = sub.add_parser("status", help="progress, queue and DLQ depths, breaker, quota, spend, last runs")
+    common(p, stack=False)
+    p.add_argument(
+        "-w", "--watch", type=float, nargs="?", const=2.0, default=0.0, help="redraw every N seconds (default 2)"
+    )
+    p.set_defaults(func=cmd_status)
+
+    for name, func, text in (
+        ("down", cmd_down, "stop the background stack"),
+        ("reset", cmd_reset, "stop the stack and forget local state"),
+    ):
+        p = sub.add_parser(name, help=text)
+        common(p, stack=False)
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (UsageError, CompanyFileError) as exc:
+        _err(f"thera: {exc}")
+        return 2
+    except StackStartError as exc:
+        _err(f"thera: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,113 @@
+"""Operating the running stack: redrive a DLQ, replay a day from raw files, switch faults for drills."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from thera_local.cli.common import _config, _err, _function, _running
+from thera_local.lambda_env import function_environment
+from thera_local.stack import (
+    StackInfo,
+    ensure_stack,
+    http_call,
+    http_json,
+)
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    """Move a DLQ's messages back to the queue that feeds it (the local stand-in for SQS redrive)."""
+    info = _running(args)
+    if info is None:
+        return 1
+    from thera.adapters.aws import SqsQueue
+    from thera.embed import move_messages
+    from thera_local.emulator import aws_client
+
+    template = info.template_obj()
+    sources = {}
+    for logical, res in template.of_type("AWS::SQS::Queue").items():
+        policy = res.get("Properties", {}).get("RedrivePolicy")
+        if policy:
+            sources[policy["deadLetterTargetArn"]["Fn::GetAtt"][0]] = logical
+    dlq = args.queue if args.queue in sources else next((d for d, q in sources.items() if q == args.queue), None)
+    if dlq is None:
+        _err(f"thera: {args.queue} is neither a DLQ nor a queue with one; DLQs: {', '.join(sorted(sources))}")
+        return 2
+    sqs = aws_client("sqs", info.endpoint)
+    moved = move_messages(
+        SqsQueue(sqs, template.queue_url(dlq, info.endpoint)),
+        SqsQueue(sqs, template.queue_url(sources[dlq], info.endpoint)),
+        lambda: 3600.0,
+    )
+    print(f"moved {moved} message(s) from {dlq} back to {sources[dlq]}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Silver and gold of a day rebuilt from its raw files (no API call), compared with the lake's."""
+    from thera.adapters.aws import S3ObjectStore
+    from thera.config import BronzeToSilverSettings
+    from thera.replay import replay_from_raw
+    from thera.silver import QualityRules
+    from thera_local.emulator import aws_client
+
+    config = _config(args)
+    running = StackInfo.read(config.home)  # the lake of the running stack, whatever company file it runs
+    info = running if running and running.alive() else ensure_stack(config, echo=_err)
+    template = info.template_obj()
+    env = function_environment(_function(template, "BronzeToSilverFunction"), info.endpoint)
+    settings = BronzeToSilverSettings.from_env(env)
+    rules = QualityRules.of(settings)
+    store = S3ObjectStore(aws_client("s3", info.endpoint), settings.bucket)
+    report = replay_from_raw(store, args.date, rules, datetime.now(UTC))
+    if args.json:
+        print(json.dumps(report.__dict__, indent=2))
+    else:
+        print("\n".join(report.lines()))
+    if report.raw_pages == 0:
+        _err(f"thera: no raw Apollo pages for {args.date} (raw/apollo/date={args.date}/)")
+        return 1
+    return 0 if not (report.differing or report.silver_differing) else 1
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    """Drive a stand-in's fault switches: an outage, N answers of one status, added latency."""
+    info = _running(args)
+    if info is None:
+        return 1
+    body: dict[str, Any] = {}
+    if args.reset:
+        body["reset"] = True
+    if args.outage is not None:
+        body["outage"] = args.outage == "on"
+    if args.status is not None:
+        body.update(status=args.status, count=args.count)
+    if args.latency is not None:
+        body["latency"] = args.latency
+    if args.retry_after is not None:
+        body["retry_after"] = args.retry_after
+    if args.service == "lambda":
+        if not args.kill:
+            _err("thera: `thera fault lambda --kill` kills every running execution environment")
+            return 2
+        print(json.dumps(info.call("POST", "/faults/lambda")))
+        return 0
+    if args.service == "bedrock":
+        if "outage" in body or "latency" in body or "retry_after" in body:
+            _err("thera: the Bedrock stand-in takes --status N --count M (or --reset) only")
+            return 2
+        status, answer = http_call("POST", info.control + "/faults/bedrock", body)
+        print(json.dumps(answer))
+        return 0 if status == 200 else 1
+    if args.service == "apollo":
+        if "outage" in body:
+            _err("thera: the Apollo stand-in has no outage switch; use --status 500 --count N")
+            return 2
+        body.pop("reset", None)
+        body.pop("retry_after", None)
+    base = info.firecrawl if args.service == "firecrawl" else info.apollo
+    print(json.dumps(http_json("POST", base + "/__standin/faults", body)))
+    return 0
