@@ -1,4 +1,4 @@
-"""The dependency rule of DESIGN.md: the core reaches neither boto3, botocore nor aiohttp, directly or
+"""The dependency rule (README, "Adding a stage"): the core reaches neither boto3, botocore nor aiohttp, directly or
 through anything it imports. Each core module is imported in a fresh interpreter where those packages
 cannot be imported. Not core: the adapters and the composition modules that build the SDK clients
 (runtime, the stages package) or the handlers' Powertools logger, metrics and tracer (observability)."""
