@@ -111,6 +111,11 @@ def test_the_partition_and_the_rows_round_trip_through_build_and_load(matrix: np
     rows = np.array([0, 17, ROWS - 1])
     query = matrix[5]
     np.testing.assert_allclose(loaded.rows(rows) @ query, matrix[rows] @ query, rtol=1e-6)
+    similarity, exact = loaded.first_pass(query)
+    np.testing.assert_allclose(similarity[exact], matrix[exact] @ query, rtol=1e-5)  # exact where it says so
+    elsewhere = np.setdiff1d(np.arange(ROWS), exact)[:5]
+    mixed = np.concatenate([exact[::7], elsewhere])[::-1]  # rows held from the first pass and rows read anew
+    np.testing.assert_array_equal(loaded.rows(mixed), matrix[mixed])
 
 
 def test_the_local_copy_is_reused_and_other_versions_are_removed(matrix: np.ndarray, tmp_path: Path) -> None:

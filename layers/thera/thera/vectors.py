@@ -130,6 +130,8 @@ class TwoStage:
         self._fd = os.open(path, os.O_RDONLY)
         weakref.finalize(self, os.close, self._fd)  # a replaced index's file is deleted: its space freed on close
         self._buffer = np.empty((0, dims), dtype=np.float32)  # the probed lists' rows, grown as needed
+        self._exact_rows = np.zeros(0, dtype=np.int64)  # the last first pass's probed rows, sorted
+        self._exact_at = np.zeros(0, dtype=np.int64)  # and where each sits in the buffer
 
     def __len__(self) -> int:
         return len(self.part.order)
@@ -139,10 +141,11 @@ class TwoStage:
         if got != out.nbytes:
             raise OSError(f"{self.path}: read {got} of {out.nbytes} bytes at row {start}")
 
-    def first_pass(self, query: Floats) -> Floats:
+    def first_pass(self, query: Floats) -> tuple[Floats, Ints]:
         """Every profile's similarity: its list's mean cosine, exact in the ``probe`` nearest lists
         (read one after the other into one buffer, scored with one matrix-vector product: many
-        small products lose to BLAS's thread start-up on a busy machine)."""
+        small products lose to BLAS's thread start-up on a busy machine); and the rows scored
+        exactly, sorted. Their vectors stay in memory for ``rows`` until the next first pass."""
         by_list = self.part.centroids @ query
         out: Floats = by_list[self.part.assignment]
         probed = np.sort(np.argpartition(-by_list, self.probe - 1)[: self.probe])
@@ -156,11 +159,22 @@ class TwoStage:
             at += end - start
         rows = np.concatenate([self.part.order[a:b] for a, b in zip(starts, ends, strict=True)])
         out[rows] = self._buffer[:total] @ query
-        return out
+        order = np.argsort(rows)
+        self._exact_rows, self._exact_at = rows[order], order
+        return out, self._exact_rows
 
     def rows(self, rows: Ints) -> Floats:
-        """The exact vectors of these profile rows, each one read from the file."""
+        """The exact vectors of these profile rows: from memory when the last first pass scored them,
+        else read from the file."""
         matrix = np.empty((len(rows), self.dims), dtype=np.float32)
-        for j, at in enumerate(self.position[rows].tolist()):
-            self._read(at, matrix[j])
+        held = np.zeros(len(rows), dtype=np.bool_)
+        found = np.zeros(len(rows), dtype=np.int64)
+        if len(self._exact_rows):
+            found = np.minimum(np.searchsorted(self._exact_rows, rows), len(self._exact_rows) - 1)
+            held = self._exact_rows[found] == rows
+        matrix[held] = self._buffer[self._exact_at[found[held]]]  # scored by the last first pass: in memory
+        missing = np.flatnonzero(~held)
+        at = self.position[rows[missing]]
+        for j in np.argsort(at).tolist():  # in file order: the reads move forward through the file
+            self._read(int(at[j]), matrix[missing[j]])
         return matrix

@@ -87,11 +87,12 @@ class Index:
     def __len__(self) -> int:
         return len(self.domains)
 
-    def first_pass(self, query: Floats) -> Floats:
-        """Every profile's cosine to the query: exact, or the two-stage search's first pass."""
+    def first_pass(self, query: Floats) -> tuple[Floats, npt.NDArray[np.int64] | None]:
+        """Every profile's cosine to the query, and the rows where it is exact (None: all of them;
+        past a two-stage index's probed lists it is their list's mean)."""
         if self.search is None:
             out: Floats = self.vectors @ query
-            return out
+            return out, None
         return self.search.first_pass(query)
 
     def vectors_at(self, positions: npt.NDArray[np.int64]) -> Floats:

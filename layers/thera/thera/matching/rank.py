@@ -4,7 +4,7 @@ Two stages. First every profile that passes the filters gets a cheap linear scor
 what is precomputed: cosine similarity to the challenge, its affinity to the topics the
 challenge is about, and its quality scores. Topics are the index's tags (industries and
 keywords): each has a centroid, the mean vector of the profiles that carry it, and the
-challenge's nearest centroids are its topics. The best ``CANDIDATES`` (and the nearest by
+challenge's nearest centroids are its topics. The best ``CANDIDATES`` (and as many nearest by
 cosine alone) then get the keyword overlap with the challenge's own words and are scored by the
 serving model, which also says which features drove each score.
 
@@ -190,11 +190,11 @@ class Evidence:
 def rank(
     index: Index, query: Floats, request: MatchRequest, model: Model, variants: Floats | None = None
 ) -> list[Match]:
-    """Candidates by the prior's linear score (whatever model serves) and by cosine, then the serving
-    model re-scores them. ``variants``: the challenge embedded with one word left out each
+    """Candidates by the prior's linear score (whatever model serves) and by cosine, then the
+    serving model re-scores them. ``variants``: the challenge embedded with one word left out each
     (``challenge_vectors``); topics and similarity count as much as they hold in all of them."""
     keep = index.mask(request)
-    similarity = index.first_pass(query)  # exact, or approximate past a two-stage index's probed lists
+    similarity, exact = index.first_pass(query)
     every = query[None, :] if variants is None or not len(variants) else np.vstack([query[None, :], variants])
     sims, topics = topic_weights(index, every)
     affinity = _topic_affinity(index, sims, topics)
@@ -208,10 +208,9 @@ def rank(
     count = min(CANDIDATES, allowed)
     if count == 0:
         return []
-    pools = []
-    for score in (quick, similarity):
-        kept = np.where(keep, score, -np.inf) if keep is not None else score
-        pools.append(np.argpartition(-kept, count - 1)[:count])
+    if keep is not None:
+        quick = np.where(keep, quick, -np.inf)
+    pools = [np.argpartition(-quick, count - 1)[:count], nearest(similarity, exact, keep, count)]
     candidates = sorted_unique(np.concatenate(pools))
     cosines = index.vectors_at(candidates) @ every.T  # exact, whatever the first pass was
     close = (cosines[:, 0] + cosines.min(axis=1)) / 2  # what one word alone lends counts half
@@ -249,6 +248,20 @@ def rank(
             )
         )
     return matches
+
+
+def nearest(
+    similarity: Floats, exact: npt.NDArray[np.int64] | None, keep: npt.NDArray[np.bool_] | None, count: int
+) -> npt.NDArray[np.int64]:
+    """The ``count`` rows nearest by cosine among those scored exactly (``exact``; None: all) that pass
+    the filters: a two-stage index's probed lists hold the nearest rows, the rest are estimates."""
+    rows = np.arange(len(similarity)) if exact is None else exact
+    if keep is not None:
+        rows = rows[keep[rows]]
+    if len(rows) <= count:
+        return rows
+    out: npt.NDArray[np.int64] = rows[np.argpartition(-similarity[rows], count - 1)[:count]]
+    return out
 
 
 def _quoted(said: list[str]) -> str:
