@@ -53,6 +53,7 @@ class Index:
     all_tags: list[str] = field(init=False)  # every tag any profile has, sorted, and the CSR of profile -> them
     all_tag_rows: npt.NDArray[np.int64] = field(init=False)
     all_tag_cols: npt.NDArray[np.int64] = field(init=False)
+    topic_tags: npt.NDArray[np.int64] = field(init=False)  # per tag of tag_names, its id in all_tags (-1: none)
     industries: dict[str, str] = field(init=False)  # lowercase -> as written
     countries: dict[str, str] = field(init=False)
     _industry_values: tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]] = field(init=False, repr=False)
@@ -74,6 +75,8 @@ class Index:
         tag_id = {t: i for i, t in enumerate(self.tag_names)}
         to_tag = np.array([tag_id.get(t, -1) for t in self.all_tags], dtype=np.int64)
         self.tag_rows, self.tag_cols = _map_csr(self.all_tag_rows, to_tag[self.all_tag_cols])
+        self.topic_tags = np.full(len(self.tag_names), -1, dtype=np.int64)
+        self.topic_tags[to_tag[to_tag >= 0]] = np.flatnonzero(to_tag >= 0)
         self._industry_values = tags[0]
         self.industries = {}
         for industry in tags[0][0]:
@@ -215,6 +218,16 @@ def sorted_unique(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     keep[1:] = ordered[1:] != ordered[:-1]
     out: npt.NDArray[np.int64] = ordered[keep]
     return out
+
+
+def csr_rows(
+    offsets: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The entries of these rows of a CSR, as (position in ``rows``, column) pairs, without a Python loop."""
+    starts, counts = offsets[rows], offsets[rows + 1] - offsets[rows]
+    at = np.repeat(np.arange(len(rows)), counts)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return at, cols[np.repeat(starts, counts) + within]
 
 
 def _offsets(n: int, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from thera.card import card
-from thera.matching.index import Index, sorted_unique
+from thera.matching.index import Index, csr_rows, sorted_unique
 from thera.matching.models import FEATURES, PRIOR_MODEL, Floats, Model
 from thera.matching.request import MatchRequest
 from thera.tokens import stem, words
@@ -72,10 +72,16 @@ def topic_weights(index: Index, queries: Floats) -> tuple[Floats, list[int]]:
     return sims, [int(t) for t in top]
 
 
-def _topic_affinity(index: Index, sims: Floats, topics: list[int]) -> Floats:
-    """Per profile: the best affinity among its tags that are topics of the challenge (0 when none)."""
+def _topic_affinity(index: Index, sims: Floats, topics: list[int], rows: npt.NDArray[np.int64] | None = None) -> Floats:
+    """Per profile (or per one of ``rows``): the best affinity among its tags that are topics of the
+    challenge (0 when none)."""
     weights = np.zeros(len(index.tag_names) + 1, dtype=np.float32)
     weights[topics] = np.clip(sims[topics], 0, None)
+    if rows is not None:
+        at, tags = csr_rows(index.tag_rows, index.tag_cols, rows)
+        best = np.zeros(len(rows), dtype=np.float32)
+        np.maximum.at(best, at, weights[tags])
+        return best
     values = weights[index.tag_cols] if len(index.tag_cols) else np.zeros(0, dtype=np.float32)
     out = np.zeros(len(index), dtype=np.float32)
     starts, ends = index.tag_rows[:-1], index.tag_rows[1:]
@@ -148,11 +154,7 @@ class Evidence:
                     k = column.get(stem(word))
                     if k is not None:
                         uses[row, k] = 1
-        starts, ends = index.all_tag_rows[candidates], index.all_tag_rows[candidates + 1]
-        counts = ends - starts
-        rows = np.repeat(np.arange(len(candidates)), counts)
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        carried = (rows, index.all_tag_cols[np.repeat(starts, counts) + offsets])
+        carried = csr_rows(index.all_tag_rows, index.all_tag_cols, candidates)
         shares = np.array([said.weights[w] for w in vocab], dtype=np.float32)
         base = uses.mean(axis=0) if len(candidates) else np.zeros(len(vocab), dtype=np.float32)
         return cls(said, vocab, shares, uses, base, carried)
@@ -216,10 +218,9 @@ def rank(
     close = (cosines[:, 0] + cosines.min(axis=1)) / 2  # what one word alone lends counts half
     said = Said.of(index, request.challenge_text)
     found = Evidence.of(index, candidates, said)
-    tag_ids = {t: i for i, t in enumerate(index.all_tags)}
-    held = [t for t in topics if found.supported(tag_ids[index.tag_names[t]])]
+    held = [t for t in topics if found.supported(int(index.topic_tags[t]))]
     features = np.column_stack(
-        [close, _topic_affinity(index, sims, held)[candidates], found.uses @ found.shares, index.quality[candidates]]
+        [close, _topic_affinity(index, sims, held, candidates), found.uses @ found.shares, index.quality[candidates]]
     ).astype(np.float32)
     scores = model.score(features)
     contributions = model.contributions(features)
