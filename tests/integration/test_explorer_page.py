@@ -25,12 +25,10 @@ from playwright.sync_api import Page, expect
 from tests.chromium import page_errors
 from tests.conftest import FakeContext, load_handler_module
 from tests.integration.conftest import Aws
-from tests.integration.test_matcher_handlers import silver_rows
+from tests.integration.test_matcher_handlers import embed_gold, silver_rows
 from thera import keys, schemas
 from thera.adapters.aws import S3ObjectStore
 from thera.adapters.lsa import fit_lsa
-from thera.adapters.memory import MemoryEmbeddingIndex, MemoryQueue, MemoryVersionedStore
-from thera.embed import EmbedService, SpendLedger
 from thera.profiles import build_profiles
 from thera.tables import to_parquet
 from thera_local.api import http_event
@@ -87,17 +85,7 @@ def lake(aws: Aws, handler_env: Any, tmp_path: Path) -> list[dict[str, Any]]:
     gold_key = keys.gold_profiles_part("2026-11-22", "explorer")
     health = pa.Table.from_pylist(_health(companies), schema=schemas.DOMAIN_HEALTH)
     store.put(gold_key, to_parquet(build_profiles(pa.Table.from_pylist(silver_rows(companies)), health, None, NOW)))
-    EmbedService(
-        store=store,
-        index=MemoryEmbeddingIndex(),
-        provider=model,
-        ledger=SpendLedger(MemoryVersionedStore(), 10.0, 0.00002, NOW.timestamp),
-        wait_queue=MemoryQueue(),
-        publish_queue=MemoryQueue(),
-        max_tokens=512,
-        day="2026-11-22",
-        now=lambda: NOW,
-    ).embed_part(gold_key)
+    embed_gold(store, model, gold_key)
     handler_env("IndexBuilderFunction")
     built = load_handler_module("index_builder").handler({}, FakeContext("index-builder"))
     assert built["status"] == "built" and built["profiles"] == len(companies)

@@ -15,7 +15,7 @@ from tests.conftest import FakeContext, load_handler_module
 from tests.integration.conftest import Aws
 from thera import keys
 from thera.adapters.aws import S3ObjectStore
-from thera.adapters.lsa import fit_lsa
+from thera.adapters.lsa import LsaModel, fit_lsa
 from thera.adapters.memory import MemoryEmbeddingIndex, MemoryQueue, MemoryVersionedStore
 from thera.embed import EmbedService, SpendLedger
 from thera.profiles import build_profiles
@@ -61,7 +61,13 @@ def lake(aws: Aws, tmp_path: Path) -> dict[str, Any]:
     store = S3ObjectStore(aws.client("s3"), aws.bucket)
     gold_key = keys.gold_profiles_part("2026-11-22", "sample")
     store.put(gold_key, to_parquet(build_profiles(pa.Table.from_pylist(silver_rows(companies)), None, None, NOW)))
-    service = EmbedService(
+    embed_gold(store, model, gold_key)
+    return {"model": str(model_path), "companies": companies, "store": store}
+
+
+def embed_gold(store: S3ObjectStore, model: LsaModel, gold_key: str) -> None:
+    """The gold part's embeddings written to the lake with the local model, as the embeddings stage does."""
+    EmbedService(
         store=store,
         index=MemoryEmbeddingIndex(),
         provider=model,
@@ -71,9 +77,7 @@ def lake(aws: Aws, tmp_path: Path) -> dict[str, Any]:
         max_tokens=512,
         day="2026-11-22",
         now=lambda: NOW,
-    )
-    service.embed_part(gold_key)
-    return {"model": str(model_path), "companies": companies, "store": store}
+    ).embed_part(gold_key)
 
 
 def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
