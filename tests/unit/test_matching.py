@@ -261,3 +261,20 @@ def test_sorted_unique_is_numpys_unique() -> None:
     values = np.random.default_rng(3).integers(0, 50, 500)
     assert sorted_unique(values).tolist() == sorted(set(values.tolist()))
     assert sorted_unique(np.zeros(0, dtype=np.int64)).tolist() == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_top_with_a_hint_finds_the_same_rows_as_a_full_partition(seed: int) -> None:
+    from thera.matching.rank import top
+
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 40, 5_000).astype(np.float32)  # many ties, as lists' mean cosines are
+    values[rng.random(5_000) < 0.3] = -np.inf  # filtered out
+    hint = np.sort(rng.choice(5_000, size=400, replace=False))
+    for count in (1, 30, 300):
+        found = top(values, count, hint)
+        assert len(set(found.tolist())) == count
+        assert np.sort(values[found]).tolist() == np.sort(values)[-count:].tolist()
+    assert sorted(top(values, 10_000, hint).tolist()) == list(range(5_000))
+    bad_hint = np.flatnonzero(values == -np.inf)[:400]  # a hint of filtered rows bounds nothing
+    assert np.sort(values[top(values, 50, bad_hint)]).tolist() == np.sort(values)[-50:].tolist()

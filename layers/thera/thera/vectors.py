@@ -127,6 +127,9 @@ class TwoStage:
         self.probe = min(probe, part.lists)
         self.position = np.empty(len(part.order), dtype=np.int64)  # profile row -> row in the file
         self.position[part.order] = np.arange(len(part.order))
+        # each profile's list as native indices: gathering the lists' scores by them took 1.0 ms a
+        # request at 1M rows, by the stored int32 2.5 ms
+        self._assignment = part.assignment.astype(np.intp)
         self._fd = os.open(path, os.O_RDONLY)
         weakref.finalize(self, os.close, self._fd)  # a replaced index's file is deleted: its space freed on close
         self._buffer = np.empty((0, dims), dtype=np.float32)  # the probed lists' rows, grown as needed
@@ -147,7 +150,7 @@ class TwoStage:
         small products lose to BLAS's thread start-up on a busy machine); and the rows scored
         exactly, sorted. Their vectors stay in memory for ``rows`` until the next first pass."""
         by_list = self.part.centroids @ query
-        out: Floats = by_list[self.part.assignment]
+        out: Floats = np.take(by_list, self._assignment)
         probed = np.sort(np.argpartition(-by_list, self.probe - 1)[: self.probe])
         starts, ends = self.part.offsets[probed], self.part.offsets[probed + 1]
         total = int((ends - starts).sum())

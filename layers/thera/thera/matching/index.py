@@ -8,6 +8,7 @@ numpy throughout; building an ``Index`` imports pyarrow (the weekly training, wh
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,7 @@ class Index:
     countries: dict[str, str] = field(init=False)
     _industry_values: tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]] = field(init=False, repr=False)
     _idf: dict[str, float] | None = field(init=False, repr=False, default=None)
+    _quality_scores: tuple[bytes, Floats] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         import pyarrow as pa
@@ -116,6 +118,47 @@ class Index:
             " ".join(" ".join(v) if isinstance(v, list) else str(v or "") for v in values)
             for values in zip(*columns, strict=True)
         ]
+
+    def words_starting(
+        self, positions: npt.NDArray[np.int64], prefixes: Sequence[str]
+    ) -> tuple[npt.NDArray[np.int64], list[str]]:
+        """The words of these profiles' texts (``texts``, in lowercase) that start with one of
+        ``prefixes`` (letters and digits): (index into ``positions``, word) pairs, a word once per
+        profile. Arrow's kernels join the texts and find those that hold any (RE2's ASCII ``\\b`` finds
+        a superset), and Python's regex reads only those: splitting 600 texts in Python took 3-5 ms."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        at: list[int] = []
+        found: list[str] = []
+        if not prefixes or not len(positions):
+            return np.zeros(0, dtype=np.int64), found
+        part = self.profiles.select([c for c in TEXT_COLUMNS if c in self.profiles.column_names])
+        part = part.take(np.asarray(positions, dtype=np.int64))
+        pieces = []
+        for column in part.columns:
+            joined = pc.binary_join(column, " ") if pa.types.is_list(column.type) else column.cast(pa.string())
+            pieces.append(pc.fill_null(joined, ""))
+        text = pc.utf8_lower(pc.binary_join_element_wise(*pieces, " "))
+        alternatives = "|".join(sorted(prefixes, key=len, reverse=True))
+        start = r"\b" if all(p.isascii() for p in prefixes) else r"(?:^|[^\p{L}\p{N}])"
+        holds = pc.match_substring_regex(text, f"{start}(?:{alternatives})").to_numpy(zero_copy_only=False)
+        words = re.compile(rf"\b(?:{alternatives})[^\W_]*")
+        for row, one in zip(np.flatnonzero(holds).tolist(), text.filter(holds).to_pylist(), strict=True):
+            for word in sorted(set(words.findall(one))):
+                at.append(row)
+                found.append(word)
+        return np.array(at, dtype=np.int64), found
+
+    def quality_score(self, weights: Floats) -> Floats:
+        """``quality @ weights`` per profile, kept for the weights last asked for (the prior's, on every
+        request: 1.2 ms a request at 1M profiles). Read-only."""
+        key = np.asarray(weights, dtype=np.float32).tobytes()
+        if self._quality_scores is None or self._quality_scores[0] != key:
+            scores = self.quality @ np.asarray(weights, dtype=np.float32)
+            scores.flags.writeable = False
+            self._quality_scores = (key, scores)
+        return self._quality_scores[1]
 
     def word_weights(self) -> dict[str, float]:
         """IDF of each stem over the profiles' texts (``IDF_SAMPLE`` of them at most), and under ""

@@ -18,7 +18,6 @@ candidates must use one of them besides the strongest (``Evidence.supported``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -137,23 +136,18 @@ class Evidence:
     uses: Floats  # candidates x vocab, 1 where the candidate's text uses the word
     base: Floats  # per vocab word: share of all candidates that use it
     carried: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]  # (candidate row, tag id of all_tags) pairs
-    _words: dict[int, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, index: Index, candidates: npt.NDArray[np.int64], said: Said) -> Evidence:
         vocab = list(said.weights)
         column = {w: k for k, w in enumerate(vocab)}
         uses = np.zeros((len(candidates), len(vocab)), dtype=np.float32)
-        if vocab:
-            # a word's stem is a prefix of it: find the words that start with a challenge's stem, and
-            # stem only those (stemming every word of 600 texts took 40-100 ms a request)
-            prefixes = "|".join(re.escape(w) for w in sorted(vocab, key=len, reverse=True))
-            found = re.compile(rf"\b(?:{prefixes})[^\W_]*")
-            for row, text in enumerate(index.texts(candidates)):
-                for word in set(found.findall(text.lower())):
-                    k = column.get(stem(word))
-                    if k is not None:
-                        uses[row, k] = 1
+        at, found = index.words_starting(candidates, vocab)  # a word's stem is a prefix of it
+        stemmed = {w: column.get(stem(w)) for w in set(found)}
+        for row, word in zip(at.tolist(), found, strict=True):
+            k = stemmed[word]
+            if k is not None:
+                uses[row, k] = 1
         carried = csr_rows(index.all_tag_rows, index.all_tag_cols, candidates)
         shares = np.array([said.weights[w] for w in vocab], dtype=np.float32)
         base = uses.mean(axis=0) if len(candidates) else np.zeros(len(vocab), dtype=np.float32)
@@ -176,17 +170,23 @@ class Evidence:
         terms = self.shares * self._rate(tag)
         return bool(len(terms)) and float(terms.sum() - terms.max()) > 0
 
-    def words_for(self, tag: int, name: str) -> list[str]:
-        """The challenge's words (as written) that support the tag, most telling first."""
-        if tag not in self._words:
-            named = {stem(w) for w in words(name)}
-            rate = self._rate(tag)
-            lifted = (
-                (len(self.carriers(tag)) >= MIN_CARRIERS) & (rate >= SUPPORT_RATE) & (rate >= SUPPORT_LIFT * self.base)
-            )
-            hits = [j for j, w in enumerate(self.vocab) if lifted[j] or w in named]
-            self._words[tag] = [self.said.spoken[self.vocab[j]] for j in sorted(hits, key=lambda j: -self.shares[j])]
-        return self._words[tag]
+    def words_for(self, tags: npt.NDArray[np.int64], names: list[str]) -> dict[int, list[str]]:
+        """Per tag (ids of ``names``, sorted): the challenge's words (as written) that support it, most
+        telling first. All at once: a tag's rate per word is a product of the candidates' uses."""
+        rows, carried = self.carried
+        at = np.minimum(np.searchsorted(tags, carried), max(0, len(tags) - 1))
+        hit = (tags[at] == carried) if len(tags) else np.zeros(len(carried), dtype=np.bool_)
+        member = np.zeros((len(tags), len(self.uses)), dtype=np.float32)
+        member[at[hit], rows[hit]] = 1
+        counts = member.sum(axis=1)
+        rate = (member @ self.uses) / np.maximum(counts, 1)[:, None]
+        lifted = (counts >= MIN_CARRIERS)[:, None] & (rate >= SUPPORT_RATE) & (rate >= SUPPORT_LIFT * self.base)
+        by_share = sorted(range(len(self.vocab)), key=lambda j: -self.shares[j])
+        out = {}
+        for k, tag in enumerate(tags.tolist()):
+            named = {stem(w) for w in words(names[tag])}
+            out[tag] = [self.said.spoken[self.vocab[j]] for j in by_share if lifted[k, j] or self.vocab[j] in named]
+        return out
 
 
 def rank(
@@ -201,18 +201,16 @@ def rank(
     sims, topics = topic_weights(index, every)
     affinity = _topic_affinity(index, sims, topics)
     weights = PRIOR_MODEL.coefficients
-    quick = (
-        weights["similarity"] * similarity
-        + weights["topic_affinity"] * affinity
-        + index.quality @ np.array([weights[f] for f in FEATURES[3:]], dtype=np.float32)
-    )
+    quick = similarity * np.float32(weights["similarity"])
+    quick += index.quality_score(np.array([weights[f] for f in FEATURES[3:]], dtype=np.float32))
+    quick += np.float32(weights["topic_affinity"]) * affinity
     allowed = int(keep.sum()) if keep is not None else len(index)
     count = min(CANDIDATES, allowed)
     if count == 0:
         return []
     if keep is not None:
-        quick = np.where(keep, quick, -np.inf)
-    pools = [np.argpartition(-quick, count - 1)[:count], nearest(similarity, exact, keep, count)]
+        quick[~keep] = -np.inf
+    pools = [top(quick, count, exact), nearest(similarity, exact, keep, count)]
     candidates = sorted_unique(np.concatenate(pools))
     cosines = index.vectors_at(candidates) @ every.T  # exact, whatever the first pass was
     close = (cosines[:, 0] + cosines.min(axis=1)) / 2  # what one word alone lends counts half
@@ -225,15 +223,16 @@ def rank(
     scores = model.score(features)
     contributions = model.contributions(features)
     order = np.argsort(-scores, kind="stable")[: request.top_k]
+    shown = candidates[order]
+    support = found.words_for(sorted_unique(csr_rows(index.all_tag_rows, index.all_tag_cols, shown)[1]), index.all_tags)
     matches = []
-    for j, profile in zip(order, index.rows([int(candidates[j]) for j in order]), strict=True):
+    for j, profile in zip(order, index.rows(shown.tolist()), strict=True):
         i = int(candidates[j])
         feats = {f: round(float(features[j][k]), 4) for k, f in enumerate(FEATURES)}
         supported = {}
-        for t in index.all_tag_cols[index.all_tag_rows[i] : index.all_tag_rows[i + 1]]:
-            said_words = found.words_for(int(t), index.all_tags[t])
-            if len(said_words) >= REASON_WORDS:
-                supported[index.all_tags[t]] = said_words
+        for t in index.all_tag_cols[index.all_tag_rows[i] : index.all_tag_rows[i + 1]].tolist():
+            if len(support[t]) >= REASON_WORDS:
+                supported[index.all_tags[t]] = support[t]
         used = [said.spoken[w] for k, w in enumerate(found.vocab) if found.uses[j, k]]
         used.sort(key=lambda w: -said.weights[stem(w)])
         matches.append(
@@ -249,6 +248,22 @@ def rank(
             )
         )
     return matches
+
+
+def top(values: Floats, count: int, among: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.int64]:
+    """The rows of the ``count`` largest ``values``, in no order. ``among``: rows likely to hold many
+    of them (a two-stage index's probed rows): the ``count``-th largest there bounds the answer, and
+    only the rows at or above it are partitioned (over 1M values: 1.0 ms instead of 3.9)."""
+    n = len(values)
+    if count >= n:
+        return np.arange(n)
+    if among is not None and len(among) > count:
+        bound = np.partition(values[among], len(among) - count)[len(among) - count]
+        if np.isfinite(bound):
+            rows = np.flatnonzero(values >= bound)
+            out: npt.NDArray[np.int64] = rows[np.argpartition(values[rows], len(rows) - count)[len(rows) - count :]]
+            return out
+    return np.argpartition(values, n - count)[n - count :]
 
 
 def nearest(
