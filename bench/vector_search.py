@@ -85,9 +85,12 @@ LOADS = 2  # loads per peer; the fastest is shown
 VERSION = "bench"  # the index version the thera peer loads
 MODEL_ID = "bench-random"
 CHALLENGE = "qzxv wqyj kpfm vvbench"  # words no profile uses: no keyword overlap, the ranking is the cosine's
+# The serving peer's: words the profiles use, so the keyword evidence and reasons do their usual work.
+SERVING_CHALLENGE = "Our hospital chain needs a platform to recruit and onboard nurses quickly"
 PEERS = {
     "thera": "thera (load_index + rank)",
     "two_stage": "thera two-stage (IVF + exact)",
+    "serving": "thera two-stage, serving",
     "numpy": "NumPy (matvec + argpartition)",
     "faiss": "FAISS IndexFlatIP",
 }
@@ -255,12 +258,12 @@ def ensure_thera_index(rows: int, dims: int, data: Path) -> None:
 class FileStore:
     """The ObjectStore port over one index version's files: a get reads the whole file, as S3 returns a body."""
 
-    def __init__(self, folder: Path, names: tuple[str, ...] = ("vectors.npy",)) -> None:
+    def __init__(self, folder: Path, names: tuple[str, ...] = ("vectors.npy",), tags: str = "tags") -> None:
         from thera import keys
 
         self.paths = {keys.index_object(VERSION, name): folder / name for name in names}
         for name in ("tags.npy", "profiles.parquet", "tags.json"):
-            self.paths[keys.index_object(VERSION, name)] = config_root(folder) / name
+            self.paths[keys.index_object(VERSION, name)] = config_root(folder) / name.replace("tags", tags)
 
     def get(self, key: str) -> bytes:
         return self.paths[key].read_bytes()
@@ -332,8 +335,10 @@ def load_peer(peer: str, folder: Path) -> tuple[Search, tuple[int, int], dict[st
             return [position[m.domain] for m in rank(index, query, request, PRIOR_MODEL)]
 
         return search, index.vectors.shape, steps
-    if peer == "two_stage":
-        return _two_stage_peer(FileStore(folder / "two_stage", two_stage_names(folder / "two_stage")), folder, steps)
+    if peer in ("two_stage", "serving"):
+        tags = "tags-serving" if peer == "serving" else "tags"
+        store = FileStore(folder / "two_stage", two_stage_names(folder / "two_stage"), tags)
+        return _two_stage_peer(store, folder, steps, serving=peer == "serving")
     if peer == "numpy":
         vectors = np.load(folder / "vectors.npy")
 
@@ -355,14 +360,15 @@ def load_peer(peer: str, folder: Path) -> tuple[Search, tuple[int, int], dict[st
 
 
 def _two_stage_peer(
-    store: Any, folder: Path, steps: dict[str, float]
+    store: Any, folder: Path, steps: dict[str, float], serving: bool = False
 ) -> tuple[Search, tuple[int, int], dict[str, float]]:
     """thera's two-stage index loaded from a store (a fresh copy of its rows each time), searched with
-    ``rank``; ``steps["load_index"]``: the matcher's part of the load (``load_index`` alone)."""
+    ``rank``; ``steps["load_index"]``: the matcher's part of the load (``load_index`` alone).
+    ``serving``: the index has tag centroids and each query comes with leave-one-out variants."""
     import shutil
 
     from thera.index import load_index
-    from thera.matching import PRIOR_MODEL, MatchRequest, rank
+    from thera.matching import PRIOR_MODEL, MatchRequest, leave_one_out, rank
 
     search_doc = json.loads((folder / "two_stage" / "search.json").read_text())
     shutil.rmtree(SCRATCH, ignore_errors=True)  # a cold start: no copy of the rows yet
@@ -371,12 +377,54 @@ def _two_stage_peer(
     steps["load_index"] = time.perf_counter() - t
     assert index.search is not None
     position = {d: i for i, d in enumerate(index.domains)}
-    request = MatchRequest(CHALLENGE, top_k=TOP_K)
+    request = MatchRequest(SERVING_CHALLENGE if serving else CHALLENGE, top_k=TOP_K)
+    count = len(leave_one_out(index, request.challenge_text)) if serving else 0
+    rng = np.random.default_rng(17)
 
     def search(query: npt.NDArray[np.float32]) -> list[int]:
-        return [position[m.domain] for m in rank(index, query, request, PRIOR_MODEL)]
+        # stand-ins for the variants' embeddings: the query moved a little, once per informative word
+        variants = _unit(query + rng.standard_normal((count, len(query)), dtype=np.float32) * np.float32(0.01))
+        found = rank(index, query, request, PRIOR_MODEL, variants if count else None)
+        return [position[m.domain] for m in found]
 
     return search, (len(index), index.search.dims), steps
+
+
+def ensure_serving_tags(rows: int, dims: int) -> None:
+    """Tag centroids of the bench's profiles (the unit mean vector of each tag carried by at least
+    three), as the index builder writes them: what the serving peer's topic step searches."""
+    import pyarrow.compute as pc
+
+    from thera.tables import from_parquet
+
+    folder = config_dir(rows, dims)
+    stamp = {"profiles": PROFILES_VERSION, "vectors": (folder / "vectors.npy").stat().st_mtime}
+    if _fresh(folder / "tags-serving.npy", stamp):
+        return
+    profiles = from_parquet((folder / "profiles.parquet").read_bytes())
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    names: dict[str, int] = {}
+    for column in ("industries", "keywords"):
+        lists = profiles[column].combine_chunks()
+        items = pc.utf8_lower(pc.utf8_trim_whitespace(pc.list_flatten(lists))).to_pylist()
+        ids = np.array([names.setdefault(t, len(names)) for t in items], dtype=np.int64)
+        pairs.append((pc.list_parent_indices(lists).to_numpy().astype(np.int64), ids))
+    row = np.concatenate([r for r, _ in pairs])
+    tag = np.concatenate([t for _, t in pairs])
+    unique = np.unique(row * len(names) + tag)
+    row, tag = unique // len(names), unique % len(names)
+    sums = np.zeros((len(names), dims), dtype=np.float32)
+    matrix = np.load(folder / "vectors.npy", mmap_mode="r")
+    for start in range(0, rows, CHUNK):
+        block = np.ascontiguousarray(matrix[start : start + CHUNK])
+        inside = (row >= start) & (row < start + CHUNK)
+        np.add.at(sums, tag[inside], block[row[inside] - start])
+    counts = np.bincount(tag, minlength=len(names))
+    kept = sorted((t for t in names if counts[names[t]] >= 3 and t), key=str)
+    centroids = _unit(sums[[names[t] for t in kept]]) if kept else np.zeros((0, dims), dtype=np.float32)
+    np.save(folder / "tags-serving.npy", centroids.astype(np.float32))
+    (folder / "tags-serving.json").write_text(json.dumps(kept))
+    _stamp(folder / "tags-serving.npy", stamp)
 
 
 def s3_store(port: int) -> Any:
@@ -605,6 +653,7 @@ def run_configs(
             ensure_faiss(rows, dims)
             ensure_thera_index(rows, dims, args.data)
             ensure_two_stage(rows, dims)
+            ensure_serving_tags(rows, dims)
             queries = queries_for(rows, dims, wanted)
             truth = exact(rows, dims, queries + WARMUP)[WARMUP:]
             truth_all = exact(rows, dims, wanted + WARMUP)[WARMUP:]  # the two-stage peer scans little: all queries
@@ -618,24 +667,27 @@ def run_configs(
                 "faiss": [folder / "faiss.index"],
                 "two_stage": [folder / "two_stage" / n for n in two_stage_names(folder / "two_stage")],
             }
+            files["serving"] = files["two_stage"]
             port = 0 if args.no_s3 or "two_stage" not in args.peers else upload_to_emulator(moto, folder)
             for peer in args.peers.split(","):
                 prime(*files[peer])
                 t = time.perf_counter()
-                two = peer == "two_stage"
-                got = spawn(peer, rows, dims, wanted if two else queries, args.threads, port if two else 0)
+                two = peer in ("two_stage", "serving")
+                cold = port if peer == "two_stage" else 0
+                got = spawn(peer, rows, dims, wanted if two else queries, args.threads, cold)
                 if got is None:
                     continue
                 found = np.load(config_dir(rows, dims) / f"found-{peer}.npy")
-                hits = recall(found, truth_all if two else truth)
+                # the serving peer ranks by topics and words too: its top 20 is not the cosine's
+                hits = "-" if peer == "serving" else f"{recall(found, truth_all if two else truth):.4f}"
                 part = f"{got['steps']['vectors']:.2f}" if "vectors" in got["steps"] else "-"
-                cold = f"{got['steps']['s3']:.2f}" if "s3" in got["steps"] else "-"
+                s3 = f"{got['steps']['s3']:.2f}" if "s3" in got["steps"] else "-"
                 if "s3_peak_mb" in got["steps"]:
                     print(f"  peak RSS after the cold load from S3 alone: {got['steps']['s3_peak_mb']:,.0f} MB")
                 line = (
-                    f"{rows:>10,} {dims:>5}  {PEERS[peer]:<30}{got['load']:>8.2f}{part:>11}{cold:>9}"
+                    f"{rows:>10,} {dims:>5}  {PEERS[peer]:<30}{got['load']:>8.2f}{part:>11}{s3:>9}"
                     f"{got['p50'] * 1e3:>9.2f}{got['p95'] * 1e3:>9.2f}{got['queries']:>9}"
-                    f"{hits:>11.4f}{got['cpu']:>7.1f}{got['peak_mb']:>9,.0f}{got['rss_mb']:>8,.0f}  {got['threads']}"
+                    f"{hits:>11}{got['cpu']:>7.1f}{got['peak_mb']:>9,.0f}{got['rss_mb']:>8,.0f}  {got['threads']}"
                 )
                 print(f"  {line.strip()}  ({time.perf_counter() - t:.1f} s)", flush=True)
                 lines.append(line)

@@ -278,3 +278,26 @@ def test_top_with_a_hint_finds_the_same_rows_as_a_full_partition(seed: int) -> N
     assert sorted(top(values, 10_000, hint).tolist()) == list(range(5_000))
     bad_hint = np.flatnonzero(values == -np.inf)[:400]  # a hint of filtered rows bounds nothing
     assert np.sort(values[top(values, 50, bad_hint)]).tolist() == np.sort(values)[-50:].tolist()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_topic_affinity_of_every_profile_is_the_best_of_its_topic_tags(index: Index, seed: int) -> None:
+    from thera.matching.rank import _topic_affinity
+
+    rng = np.random.default_rng(seed)
+    sims = rng.uniform(-0.2, 1, len(index.tag_names)).astype(np.float32)
+    topics = sorted(rng.choice(len(index.tag_names), size=3, replace=False).tolist())
+    expected = [
+        max(
+            [
+                max(0.0, float(sims[index.tag_names.index(t)]))
+                for t in index.tags_of(i)
+                if index.tag_names.index(t) in topics
+            ]
+            or [0.0]
+        )
+        for i in range(len(index))
+    ]
+    assert _topic_affinity(index, sims, topics).tolist() == pytest.approx(expected)
+    rows = np.array([5, 0, 3], dtype=np.int64)
+    assert _topic_affinity(index, sims, topics, rows).tolist() == pytest.approx([expected[5], expected[0], expected[3]])

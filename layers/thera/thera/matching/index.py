@@ -51,6 +51,7 @@ class Index:
     quality: Floats = field(init=False)  # n x 3: health, richness, completeness in [0, 1]
     tag_rows: npt.NDArray[np.int64] = field(init=False)  # CSR of profile -> tag ids (of tag_names)
     tag_cols: npt.NDArray[np.int64] = field(init=False)
+    tag_members: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] = field(init=False)  # the CSR of tag -> profiles
     all_tags: list[str] = field(init=False)  # every tag any profile has, sorted, and the CSR of profile -> them
     all_tag_rows: npt.NDArray[np.int64] = field(init=False)
     all_tag_cols: npt.NDArray[np.int64] = field(init=False)
@@ -60,6 +61,7 @@ class Index:
     _industry_values: tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]] = field(init=False, repr=False)
     _idf: dict[str, float] | None = field(init=False, repr=False, default=None)
     _quality_scores: tuple[bytes, Floats] | None = field(init=False, repr=False, default=None)
+    _tag_stems: dict[int, frozenset[str]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         import pyarrow as pa
@@ -77,6 +79,7 @@ class Index:
         tag_id = {t: i for i, t in enumerate(self.tag_names)}
         to_tag = np.array([tag_id.get(t, -1) for t in self.all_tags], dtype=np.int64)
         self.tag_rows, self.tag_cols = _map_csr(self.all_tag_rows, to_tag[self.all_tag_cols])
+        self.tag_members = _transpose(self.tag_rows, self.tag_cols, len(self.tag_names))
         self.topic_tags = np.full(len(self.tag_names), -1, dtype=np.int64)
         self.topic_tags[to_tag[to_tag >= 0]] = np.flatnonzero(to_tag >= 0)
         self._industry_values = tags[0]
@@ -181,6 +184,12 @@ class Index:
 
         return rows_of(self.profiles.take(list(positions)))
 
+    def tag_stems(self, tag: int) -> frozenset[str]:
+        """The stems of the words of ``all_tags[tag]``'s name, kept once asked for."""
+        if tag not in self._tag_stems:
+            self._tag_stems[tag] = frozenset(stems(self.all_tags[tag]))
+        return self._tag_stems[tag]
+
     def tags_of(self, i: int) -> list[str]:
         """``profile_tags`` of profile i, sorted."""
         return [self.all_tags[t] for t in self.all_tag_cols[self.all_tag_rows[i] : self.all_tag_rows[i + 1]]]
@@ -251,6 +260,16 @@ def _map_csr(
     keep = mapped >= 0
     order = np.lexsort((mapped[keep], row[keep]))
     return _offsets(len(offsets) - 1, row[keep][order]), mapped[keep][order]
+
+
+def _transpose(
+    offsets: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], width: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The CSR of column -> rows of a CSR of row -> columns (``width`` columns); rows in order."""
+    rows = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    small = cols.astype(np.uint16) if width <= 2**16 else cols  # numpy sorts 16-bit keys by radix
+    order = np.argsort(small, kind="stable")
+    return _offsets(width, cols), rows[order]
 
 
 def sorted_unique(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -81,12 +81,10 @@ def _topic_affinity(index: Index, sims: Floats, topics: list[int], rows: npt.NDA
         best = np.zeros(len(rows), dtype=np.float32)
         np.maximum.at(best, at, weights[tags])
         return best
-    values = weights[index.tag_cols] if len(index.tag_cols) else np.zeros(0, dtype=np.float32)
     out = np.zeros(len(index), dtype=np.float32)
-    starts, ends = index.tag_rows[:-1], index.tag_rows[1:]
-    has = ends > starts
-    if values.size:
-        out[has] = np.maximum.reduceat(values, starts[has])
+    offsets, members = index.tag_members
+    for t in sorted(topics, key=lambda t: weights[t]):  # the best written last: each profile keeps its best
+        out[members[offsets[t] : offsets[t + 1]]] = weights[t]
     return out
 
 
@@ -170,9 +168,9 @@ class Evidence:
         terms = self.shares * self._rate(tag)
         return bool(len(terms)) and float(terms.sum() - terms.max()) > 0
 
-    def words_for(self, tags: npt.NDArray[np.int64], names: list[str]) -> dict[int, list[str]]:
-        """Per tag (ids of ``names``, sorted): the challenge's words (as written) that support it, most
-        telling first. All at once: a tag's rate per word is a product of the candidates' uses."""
+    def words_for(self, tags: npt.NDArray[np.int64], index: Index) -> dict[int, list[str]]:
+        """Per tag (ids of ``index.all_tags``, sorted): the challenge's words (as written) that support
+        it, most telling first. All at once: a tag's rate per word is a product of the candidates' uses."""
         rows, carried = self.carried
         at = np.minimum(np.searchsorted(tags, carried), max(0, len(tags) - 1))
         hit = (tags[at] == carried) if len(tags) else np.zeros(len(carried), dtype=np.bool_)
@@ -184,7 +182,7 @@ class Evidence:
         by_share = sorted(range(len(self.vocab)), key=lambda j: -self.shares[j])
         out = {}
         for k, tag in enumerate(tags.tolist()):
-            named = {stem(w) for w in words(names[tag])}
+            named = index.tag_stems(tag)
             out[tag] = [self.said.spoken[self.vocab[j]] for j in by_share if lifted[k, j] or self.vocab[j] in named]
         return out
 
@@ -224,7 +222,7 @@ def rank(
     contributions = model.contributions(features)
     order = np.argsort(-scores, kind="stable")[: request.top_k]
     shown = candidates[order]
-    support = found.words_for(sorted_unique(csr_rows(index.all_tag_rows, index.all_tag_cols, shown)[1]), index.all_tags)
+    support = found.words_for(sorted_unique(csr_rows(index.all_tag_rows, index.all_tag_cols, shown)[1]), index)
     matches = []
     for j, profile in zip(order, index.rows(shown.tolist()), strict=True):
         i = int(candidates[j])
