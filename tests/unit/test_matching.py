@@ -301,3 +301,16 @@ def test_topic_affinity_of_every_profile_is_the_best_of_its_topic_tags(index: In
     assert _topic_affinity(index, sims, topics).tolist() == pytest.approx(expected)
     rows = np.array([5, 0, 3], dtype=np.int64)
     assert _topic_affinity(index, sims, topics, rows).tolist() == pytest.approx([expected[5], expected[0], expected[3]])
+
+
+def test_a_csr_with_its_columns_mapped_stays_sorted_by_row_then_column() -> None:
+    from thera.matching.index import _map_csr
+
+    offsets = np.array([0, 3, 3, 5], dtype=np.int64)
+    for mapped, starts, cols in [
+        ([4, -1, 9, 1, 2], [0, 2, 2, 4], [4, 9, 1, 2]),  # keeps each row's order: no sort needed
+        ([9, 4, -1, 2, 1], [0, 2, 2, 4], [4, 9, 1, 2]),  # reverses it: sorted again
+    ]:
+        got_starts, got_cols = _map_csr(offsets, np.array(mapped, dtype=np.int64))
+        assert got_starts.tolist() == starts
+        assert got_cols.tolist() == cols
