@@ -15,18 +15,20 @@ import pytest
 from tests.conftest import ROOT
 
 
-def _load_rehearse() -> ModuleType:
-    """local/rehearsal/ is a script folder, not a package: import the script by its path."""
-    path = ROOT / "local" / "rehearsal" / "rehearse.py"
-    spec = importlib.util.spec_from_file_location("thera_rehearse", path)
+def _load(name: str) -> ModuleType:
+    """local/rehearsal/ is a script folder, not a package: import a module by its path, under the bare
+    name its siblings import it by (as the script's own folder on sys.path gives it)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "local" / "rehearsal" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
+    sys.modules[spec.name] = module  # dataclasses, and the siblings, look their module up here
     spec.loader.exec_module(module)
     return module
 
 
-rehearse = _load_rehearse()
+stack_checks, resource_probes, _, _, rehearse = map(
+    _load, ("stack_checks", "resource_probes", "localstack_host", "sam_deploy", "rehearse")
+)
 T0 = datetime(2026, 12, 5, 21, 0, tzinfo=UTC)
 
 
@@ -52,7 +54,7 @@ EXPECTED = {"LakeBucket": "AWS::S3::Bucket", "QuotaTable": "AWS::DynamoDB::Table
 
 def test_a_stack_holding_every_expected_resource_complete_matches() -> None:
     deployed = [summary(k, v) for k, v in EXPECTED.items()]
-    result = rehearse.compare_resources(EXPECTED, set(), deployed)
+    result = stack_checks.compare_resources(EXPECTED, set(), deployed)
     assert result.ok
     assert result.describe() == ""
 
@@ -63,7 +65,7 @@ def test_missing_extra_mistyped_and_incomplete_resources_are_each_named() -> Non
         summary("Api", "AWS::ApiGatewayV2::Stage"),
         summary("Stray", "AWS::SQS::Queue"),
     ]
-    result = rehearse.compare_resources(EXPECTED, set(), deployed)
+    result = stack_checks.compare_resources(EXPECTED, set(), deployed)
     assert not result.ok
     assert result.missing == ["QuotaTable"]
     assert result.unexpected == ["Stray"]
@@ -79,11 +81,11 @@ def test_a_resource_under_a_condition_may_be_absent() -> None:
             "ProdOnlyAlarm": {"Type": "AWS::CloudWatch::Alarm", "Condition": "IsProd"},
         }
     }
-    expected, conditional = rehearse.expected_resources(transformed)
+    expected, conditional = stack_checks.expected_resources(transformed)
     assert expected == {"LakeBucket": "AWS::S3::Bucket", "ProdOnlyAlarm": "AWS::CloudWatch::Alarm"}
     assert conditional == {"ProdOnlyAlarm"}
-    assert rehearse.compare_resources(expected, conditional, [summary("LakeBucket", "AWS::S3::Bucket")]).ok
-    assert rehearse.compare_resources(expected, set(), [summary("LakeBucket", "AWS::S3::Bucket")]).missing == [
+    assert stack_checks.compare_resources(expected, conditional, [summary("LakeBucket", "AWS::S3::Bucket")]).ok
+    assert stack_checks.compare_resources(expected, set(), [summary("LakeBucket", "AWS::S3::Bucket")]).missing == [
         "ProdOnlyAlarm"
     ]
 
@@ -101,7 +103,7 @@ def test_fallback_resources_are_read_from_the_stack_events_once_each() -> None:
             "Resource type AWS::ApiGatewayV2::Api is not supported but was deployed as a fallback",
         ),
     ]
-    assert rehearse.fallback_resources(events) == [
+    assert stack_checks.fallback_resources(events) == [
         ("MatcherApi", "AWS::ApiGatewayV2::Api"),
         ("MonthlyBudget", "AWS::Budgets::Budget"),
     ]
@@ -116,7 +118,7 @@ def test_fallback_types_are_parsed_from_localstack_log_lines() -> None:
         "2026-12-05T21:19:51.524  WARN --- [et.reactor-7] l.s.c.alarm_scheduler : Given alarm configuration not yet",
         'No resource provider found for "AWS::ApiGatewayV2::Api" again',
     ]
-    assert rehearse.fallback_types_in_log(lines) == ["AWS::ApiGatewayV2::Api", "AWS::CloudWatch::Dashboard"]
+    assert stack_checks.fallback_types_in_log(lines) == ["AWS::ApiGatewayV2::Api", "AWS::CloudWatch::Dashboard"]
 
 
 def test_first_failure_names_the_earliest_failed_resource_not_the_stack() -> None:
@@ -132,16 +134,16 @@ def test_first_failure_names_the_earliest_failed_resource_not_the_stack() -> Non
         ),
         event("LakeBucket", "AWS::S3::Bucket", "CREATE_COMPLETE", at=1),
     ]
-    assert rehearse.first_failure(events) == (
+    assert stack_checks.first_failure(events) == (
         "AmsFunctionAmsOfTheDay (AWS::Scheduler::Schedule) CREATE_FAILED: "
         "ConflictException: Schedule AmsFunctionAmsOfTheDay already exists"
     )
-    assert rehearse.first_failure([event("LakeBucket", "AWS::S3::Bucket", "CREATE_COMPLETE")]) is None
+    assert stack_checks.first_failure([event("LakeBucket", "AWS::S3::Bucket", "CREATE_COMPLETE")]) is None
 
 
 def test_the_repository_samconfig_gives_two_distinct_stacks_with_their_stage() -> None:
     samconfig = tomllib.loads((ROOT / "samconfig.toml").read_text())
-    dev, prod = (rehearse.stack_plan(samconfig, env) for env in rehearse.CONFIG_ENVS)
+    dev, prod = (stack_checks.stack_plan(samconfig, env) for env in stack_checks.CONFIG_ENVS)
     assert (dev.stack_name, dev.parameters["Stage"]) == ("thera-dev", "dev")
     assert (prod.stack_name, prod.parameters["Stage"]) == ("thera-prod", "prod")
 
@@ -153,21 +155,21 @@ def test_stack_plan_prefers_deploy_parameters_and_refuses_an_unknown_environment
             "deploy": {"parameters": {"stack_name": "thera-qa", "parameter_overrides": ["Stage=qa", "LogLevel=INFO"]}},
         }
     }
-    plan = rehearse.stack_plan(samconfig, "qa")
+    plan = stack_checks.stack_plan(samconfig, "qa")
     assert plan.stack_name == "thera-qa"
     assert plan.parameters == {"Stage": "qa", "LogLevel": "INFO"}
-    with pytest.raises(rehearse.RehearsalError, match=r"no \[staging\]"):
-        rehearse.stack_plan(samconfig, "staging")
+    with pytest.raises(stack_checks.RehearsalError, match=r"no \[staging\]"):
+        stack_checks.stack_plan(samconfig, "staging")
 
 
 def test_parameter_overrides_keep_quoted_values_and_refuse_a_bare_word() -> None:
-    assert rehearse.parse_overrides('Stage=dev AlarmEmail="ops team@example.com" Empty=') == {
+    assert stack_checks.parse_overrides('Stage=dev AlarmEmail="ops team@example.com" Empty=') == {
         "Stage": "dev",
         "AlarmEmail": "ops team@example.com",
         "Empty": "",
     }
-    with pytest.raises(rehearse.RehearsalError, match="not Key=Value"):
-        rehearse.parse_overrides("Stage=dev prod")
+    with pytest.raises(stack_checks.RehearsalError, match="not Key=Value"):
+        stack_checks.parse_overrides("Stage=dev prod")
 
 
 def test_java_home_comes_from_java_home_else_from_the_java_on_path(tmp_path: Path) -> None:
@@ -176,10 +178,10 @@ def test_java_home_comes_from_java_home_else_from_the_java_on_path(tmp_path: Pat
     (jdk / "bin" / "java").write_text("")
     link = tmp_path / "usr-bin-java"
     link.symlink_to(jdk / "bin" / "java")
-    assert rehearse.find_java_home(str(jdk), None) == jdk
-    assert rehearse.find_java_home(str(tmp_path / "no-jdk"), str(link)) == jdk.resolve()
-    with pytest.raises(rehearse.RehearsalError, match="install a JDK"):
-        rehearse.find_java_home(None, None)
+    assert stack_checks.find_java_home(str(jdk), None) == jdk
+    assert stack_checks.find_java_home(str(tmp_path / "no-jdk"), str(link)) == jdk.resolve()
+    with pytest.raises(stack_checks.RehearsalError, match="install a JDK"):
+        stack_checks.find_java_home(None, None)
 
 
 class FakeS3:
@@ -200,7 +202,7 @@ def test_probes_describe_real_resources_and_skip_faked_and_unprobed_types() -> N
         summary("FakedBucket", "AWS::S3::Bucket", physical="unknown"),
         summary("LakePolicy", "AWS::S3::BucketPolicy", physical="whatever"),
     ]
-    answered, absent = rehearse.probe_resources(lambda service: {"s3": s3}[service], resources, {"FakedBucket"})
+    answered, absent = resource_probes.probe_resources(lambda service: {"s3": s3}[service], resources, {"FakedBucket"})
     assert answered == 1
     assert absent == ["GoneBucket (LookupError)"]
 

@@ -1,0 +1,153 @@
+"""What the rehearsal expects of a deployed stack and how it judges one: pure, no I/O.
+
+The plans come from samconfig.toml, the expectations from the SAM-transformed template, the
+verdicts from CloudFormation's resource summaries and events.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_ENVS = ("default", "prod")
+FALLBACK_MARK = "is not supported but was deployed as a fallback"
+
+
+class RehearsalError(Exception):
+    """A step failed; the message is the one line the user sees."""
+
+
+def parse_overrides(text: str) -> dict[str, str]:
+    """`Key=Value Other="a b"` (samconfig's parameter_overrides) as a dict."""
+    values: dict[str, str] = {}
+    for token in shlex.split(text):
+        key, sep, value = token.partition("=")
+        if not sep or not key:
+            raise RehearsalError(f"parameter override {token!r} is not Key=Value")
+        values[key] = value
+    return values
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    config_env: str
+    stack_name: str
+    parameters: dict[str, str]
+
+
+def stack_plan(samconfig: Mapping[str, Any], config_env: str) -> StackPlan:
+    """The stack name and parameter overrides `sam deploy --config-env ENV` would use."""
+    env = samconfig.get(config_env)
+    if not isinstance(env, Mapping):
+        raise RehearsalError(f"samconfig.toml has no [{config_env}] environment")
+    deploy = env.get("deploy", {}).get("parameters", {})
+    merged = {**env.get("global", {}).get("parameters", {}), **deploy}
+    name = merged.get("stack_name")
+    if not name:
+        raise RehearsalError(f"samconfig.toml [{config_env}] names no stack_name")
+    overrides = merged.get("parameter_overrides", "")
+    if isinstance(overrides, list):
+        overrides = " ".join(overrides)
+    return StackPlan(config_env, str(name), parse_overrides(str(overrides)))
+
+
+def expected_resources(transformed: Mapping[str, Any]) -> tuple[dict[str, str], set[str]]:
+    """Logical ID -> type of every resource of a transformed template, and those under a Condition."""
+    resources = transformed.get("Resources", {})
+    types = {logical: str(res.get("Type", "")) for logical, res in resources.items()}
+    conditional = {logical for logical, res in resources.items() if "Condition" in res}
+    return types, conditional
+
+
+@dataclass
+class Comparison:
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    wrong_type: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.wrong_type or self.incomplete)
+
+    def describe(self) -> str:
+        parts = []
+        for label, items in (
+            ("missing", self.missing),
+            ("not in the template", self.unexpected),
+            ("of another type", self.wrong_type),
+            ("not CREATE_COMPLETE", self.incomplete),
+        ):
+            if items:
+                parts.append(f"{len(items)} {label}: {', '.join(items[:5])}{' …' if len(items) > 5 else ''}")
+        return "; ".join(parts)
+
+
+def compare_resources(
+    expected: Mapping[str, str], conditional: set[str], deployed: Iterable[Mapping[str, Any]]
+) -> Comparison:
+    """Expected (logical ID -> type) against a stack's resource summaries."""
+    result = Comparison()
+    seen: dict[str, Mapping[str, Any]] = {r["LogicalResourceId"]: r for r in deployed}
+    for logical, rtype in sorted(expected.items()):
+        summary = seen.get(logical)
+        if summary is None:
+            if logical not in conditional:
+                result.missing.append(logical)
+            continue
+        if summary.get("ResourceType") != rtype:
+            result.wrong_type.append(f"{logical} ({summary.get('ResourceType')}, expected {rtype})")
+        if summary.get("ResourceStatus") != "CREATE_COMPLETE":
+            result.incomplete.append(f"{logical} ({summary.get('ResourceStatus')})")
+    result.unexpected = sorted(set(seen) - set(expected))
+    return result
+
+
+def fallback_resources(events: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(logical ID, type) of the resources LocalStack only pretended to create."""
+    return sorted(
+        {
+            (e["LogicalResourceId"], e["ResourceType"])
+            for e in events
+            if FALLBACK_MARK in (e.get("ResourceStatusReason") or "")
+        }
+    )
+
+
+def fallback_types_in_log(lines: Iterable[str]) -> list[str]:
+    """Resource types LocalStack's log says it has no provider for (`No resource provider found for "T"`)."""
+    mark = 'No resource provider found for "'
+    found = set()
+    for line in lines:
+        start = line.find(mark)
+        if start >= 0:
+            rest = line[start + len(mark) :]
+            found.add(rest.split('"', 1)[0])
+    return sorted(found)
+
+
+def first_failure(events: Iterable[Mapping[str, Any]]) -> str | None:
+    """The earliest resource failure of a stack's events (describe_stack_events lists newest first)."""
+    failures = [
+        e
+        for e in events
+        if str(e.get("ResourceStatus", "")).endswith("_FAILED")
+        and e.get("ResourceType") != "AWS::CloudFormation::Stack"
+    ]
+    if not failures:
+        return None
+    e = min(failures, key=lambda ev: ev["Timestamp"])
+    reason = " ".join(str(e.get("ResourceStatusReason") or "no reason given").split())
+    return f"{e['LogicalResourceId']} ({e['ResourceType']}) {e['ResourceStatus']}: {reason}"
+
+
+def find_java_home(java_home_env: str | None, java_on_path: str | None) -> Path:
+    """JAVA_HOME if it holds bin/java, else the JDK that `java` on PATH belongs to."""
+    if java_home_env and (Path(java_home_env) / "bin" / "java").exists():
+        return Path(java_home_env)
+    if java_on_path:
+        return Path(java_on_path).resolve().parent.parent
+    raise RehearsalError("no Java found (JAVA_HOME unset, no java on PATH): install a JDK 17 or newer")
