@@ -19,6 +19,14 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"
 STACK_NAME = "thera-local"  # the local stack's name in the emulator's CloudFormation
+# resource type -> (service, resource prefix) of its ARN: arn:aws:<service>:<region>:<account>:<prefix><name>
+ARNS = {
+    "AWS::SQS::Queue": ("sqs", ""),
+    "AWS::DynamoDB::Table": ("dynamodb", "table/"),
+    "AWS::SecretsManager::Secret": ("secretsmanager", "secret:"),
+    "AWS::SNS::Topic": ("sns", ""),
+    "AWS::Serverless::Function": ("lambda", "function:"),
+}
 
 
 class TemplateError(ValueError):
@@ -170,19 +178,12 @@ class Template:
     def arn(self, logical: str) -> str:
         kind = self.resources[logical]["Type"]
         name = self.physical(logical)
-        if kind == "AWS::S3::Bucket":
+        if kind == "AWS::S3::Bucket":  # bucket ARNs hold no region and no account
             return f"arn:{PARTITION}:s3:::{name}"
-        if kind == "AWS::SQS::Queue":
-            return f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT_ID}:{name}"
-        if kind == "AWS::DynamoDB::Table":
-            return f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
-        if kind == "AWS::SecretsManager::Secret":
-            return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{name}"
-        if kind == "AWS::SNS::Topic":
-            return f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT_ID}:{name}"
-        if kind == "AWS::Serverless::Function":
-            return f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
-        return f"arn:{PARTITION}:local:{REGION}:{ACCOUNT_ID}:{logical}"
+        if kind not in ARNS:
+            return f"arn:{PARTITION}:local:{REGION}:{ACCOUNT_ID}:{logical}"
+        service, resource = ARNS[kind]
+        return f"arn:{PARTITION}:{service}:{REGION}:{ACCOUNT_ID}:{resource}{name}"
 
     # ------------------------------------------------------------ intrinsics
     def _ref(self, name: str) -> str:
