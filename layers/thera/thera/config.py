@@ -7,9 +7,9 @@ fast with a message that names the variable.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, ClassVar, Self, dataclass_transform
 
 from thera.quota import Window, default_windows
 
@@ -137,146 +137,127 @@ class AwsSettings:
         return cls(url or None)
 
 
-def _timezone(env: Mapping[str, str]) -> str:
-    return env.get(BUSINESS_TIMEZONE, "").strip() or "America/Sao_Paulo"
+# Fields that name the variable they come from; ``FromEnv.from_env`` reads each with its own parser.
+Read = Callable[[Mapping[str, str]], Any]
+
+
+def derived(read: Read, **options: Any) -> Any:
+    return field(metadata={"read": read}, **options)
+
+
+def required(name: str) -> Any:
+    return derived(lambda env: _required(env, name))
+
+
+def url(name: str) -> Any:
+    """A required base URL, without a trailing slash."""
+    return derived(lambda env: _required(env, name).rstrip("/"))
+
+
+def text(name: str, default: str = "") -> Any:
+    return derived(lambda env: env.get(name, "").strip() or default)
+
+
+def integer(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> Any:
+    return derived(lambda env: _int(env, name, default, minimum, maximum))
+
+
+def number(name: str, default: float, minimum: float = 0.0) -> Any:
+    return derived(lambda env: _float(env, name, default, minimum))
+
+
+def timezone() -> Any:
+    return text(BUSINESS_TIMEZONE, "America/Sao_Paulo")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(derived, required, url, text, integer, number))
+class FromEnv:
+    """Settings, a frozen dataclass whose every field says how it is read (``required``, ``integer``, ...)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Self:
+        return cls(**{f.name: f.metadata["read"](env) for f in fields(cls)})
+
+
+def _search_filters(env: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        filters = json.loads(env.get(APOLLO_SEARCH_FILTERS, "").strip() or "{}")
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{APOLLO_SEARCH_FILTERS} must be a JSON object: {exc}") from None
+    if not isinstance(filters, dict):
+        raise ConfigError(f"{APOLLO_SEARCH_FILTERS} must be a JSON object")
+    return filters
+
+
+def _windows(env: Mapping[str, str]) -> tuple[Window, ...]:
+    return default_windows(
+        per_minute=_int(env, QUOTA_PER_MINUTE, 50, minimum=1),
+        per_hour=_int(env, QUOTA_PER_HOUR, 200, minimum=1),
+        per_day=_int(env, QUOTA_PER_DAY, 600, minimum=1),
+    )
 
 
 @dataclass(frozen=True)
-class ApolloPullSettings:
-    bucket: str
-    quota_table: str
-    state_table: str
-    apollo_base_url: str
-    apollo_secret_id: str
-    per_page: int
-    windows: tuple[Window, ...]
-    max_wait_seconds: int
-    timezone: str
-    search_filters: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ApolloPullSettings:
-        filters_raw = env.get(APOLLO_SEARCH_FILTERS, "").strip() or "{}"
-        try:
-            filters = json.loads(filters_raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{APOLLO_SEARCH_FILTERS} must be a JSON object: {exc}") from None
-        if not isinstance(filters, dict):
-            raise ConfigError(f"{APOLLO_SEARCH_FILTERS} must be a JSON object")
-        return cls(
-            bucket=_required(env, DATA_LAKE_BUCKET),
-            quota_table=_required(env, QUOTA_TABLE),
-            state_table=_required(env, STATE_TABLE),
-            apollo_base_url=_required(env, APOLLO_BASE_URL).rstrip("/"),
-            apollo_secret_id=_required(env, APOLLO_SECRET_ID),
-            per_page=_int(env, APOLLO_PER_PAGE, 100, minimum=1, maximum=100),
-            windows=default_windows(
-                per_minute=_int(env, QUOTA_PER_MINUTE, 50, minimum=1),
-                per_hour=_int(env, QUOTA_PER_HOUR, 200, minimum=1),
-                per_day=_int(env, QUOTA_PER_DAY, 600, minimum=1),
-            ),
-            max_wait_seconds=_int(env, QUOTA_MAX_WAIT_SECONDS, 65, minimum=0, maximum=900),
-            timezone=_timezone(env),
-            search_filters=filters,
-        )
+class ApolloPullSettings(FromEnv):
+    search_filters: dict[str, Any] = derived(_search_filters)
+    bucket: str = required(DATA_LAKE_BUCKET)
+    quota_table: str = required(QUOTA_TABLE)
+    state_table: str = required(STATE_TABLE)
+    apollo_base_url: str = url(APOLLO_BASE_URL)
+    apollo_secret_id: str = required(APOLLO_SECRET_ID)
+    per_page: int = integer(APOLLO_PER_PAGE, 100, minimum=1, maximum=100)
+    windows: tuple[Window, ...] = derived(_windows)
+    max_wait_seconds: int = integer(QUOTA_MAX_WAIT_SECONDS, 65, minimum=0, maximum=900)
+    timezone: str = timezone()
 
 
 @dataclass(frozen=True)
-class BronzeToSilverSettings:
-    bucket: str
-    max_team_size: int
-    min_founded_year: int
-    domains_table: str
-    health_queue_url: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> BronzeToSilverSettings:
-        return cls(
-            bucket=_required(env, DATA_LAKE_BUCKET),
-            max_team_size=_int(env, MAX_TEAM_SIZE, 2_000_000, minimum=1),
-            min_founded_year=_int(env, MIN_FOUNDED_YEAR, 1800, minimum=1),
-            domains_table=_required(env, DOMAINS_TABLE),
-            health_queue_url=_required(env, HEALTH_QUEUE_URL),
-        )
+class BronzeToSilverSettings(FromEnv):
+    bucket: str = required(DATA_LAKE_BUCKET)
+    max_team_size: int = integer(MAX_TEAM_SIZE, 2_000_000, minimum=1)
+    min_founded_year: int = integer(MIN_FOUNDED_YEAR, 1800, minimum=1)
+    domains_table: str = required(DOMAINS_TABLE)
+    health_queue_url: str = required(HEALTH_QUEUE_URL)
 
 
 @dataclass(frozen=True)
-class DomainHealthSettings:
-    bucket: str
-    crawl_queue_url: str
-    profile_queue_url: str
-    min_score: int
-    timeout_seconds: int
-    concurrency: int
-    local_dns_url: str
-    extra_ca_bundle: str
-    timezone: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> DomainHealthSettings:
-        return cls(
-            bucket=_required(env, DATA_LAKE_BUCKET),
-            crawl_queue_url=_required(env, CRAWL_QUEUE_URL),
-            profile_queue_url=_required(env, PROFILE_QUEUE_URL),
-            min_score=_int(env, MIN_HEALTH_SCORE, 70, minimum=0, maximum=100),
-            timeout_seconds=_int(env, HEALTH_CHECK_TIMEOUT_SECONDS, 5, minimum=1, maximum=60),
-            concurrency=_int(env, HEALTH_CONCURRENCY, 50, minimum=1, maximum=1000),
-            local_dns_url=env.get(LOCAL_DNS_URL, "").strip(),
-            extra_ca_bundle=env.get(EXTRA_CA_BUNDLE, "").strip(),
-            timezone=_timezone(env),
-        )
+class DomainHealthSettings(FromEnv):
+    bucket: str = required(DATA_LAKE_BUCKET)
+    crawl_queue_url: str = required(CRAWL_QUEUE_URL)
+    profile_queue_url: str = required(PROFILE_QUEUE_URL)
+    min_score: int = integer(MIN_HEALTH_SCORE, 70, minimum=0, maximum=100)
+    timeout_seconds: int = integer(HEALTH_CHECK_TIMEOUT_SECONDS, 5, minimum=1, maximum=60)
+    concurrency: int = integer(HEALTH_CONCURRENCY, 50, minimum=1, maximum=1000)
+    local_dns_url: str = text(LOCAL_DNS_URL)
+    extra_ca_bundle: str = text(EXTRA_CA_BUNDLE)
+    timezone: str = timezone()
 
 
 @dataclass(frozen=True)
-class FirecrawlSettings:
-    bucket: str
-    base_url: str
-    secret_id: str
-    timeout_ms: int
-    max_attempts: int
-    crawl_queue_url: str
-    profile_queue_url: str
-    cache_table: str
-    breaker_table: str
-    recrawl_after_days: int
-    failure_threshold: int
-    cooldown_seconds: int
-    success_threshold: int
-    timezone: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> FirecrawlSettings:
-        return cls(
-            bucket=_required(env, DATA_LAKE_BUCKET),
-            base_url=_required(env, FIRECRAWL_BASE_URL).rstrip("/"),
-            secret_id=_required(env, FIRECRAWL_SECRET_ID),
-            timeout_ms=_int(env, FIRECRAWL_TIMEOUT_MS, 30_000, minimum=1000, maximum=120_000),
-            max_attempts=_int(env, FIRECRAWL_MAX_ATTEMPTS, 3, minimum=1, maximum=10),
-            crawl_queue_url=_required(env, CRAWL_QUEUE_URL),
-            profile_queue_url=_required(env, PROFILE_QUEUE_URL),
-            cache_table=_required(env, CRAWL_CACHE_TABLE),
-            breaker_table=_required(env, BREAKER_TABLE),
-            recrawl_after_days=_int(env, RECRAWL_AFTER_DAYS, 30, minimum=0),
-            failure_threshold=_int(env, BREAKER_FAILURE_THRESHOLD, 5, minimum=1),
-            cooldown_seconds=_int(env, BREAKER_COOLDOWN_SECONDS, 60, minimum=1, maximum=900),
-            success_threshold=_int(env, BREAKER_SUCCESS_THRESHOLD, 2, minimum=1),
-            timezone=_timezone(env),
-        )
+class FirecrawlSettings(FromEnv):
+    bucket: str = required(DATA_LAKE_BUCKET)
+    base_url: str = url(FIRECRAWL_BASE_URL)
+    secret_id: str = required(FIRECRAWL_SECRET_ID)
+    timeout_ms: int = integer(FIRECRAWL_TIMEOUT_MS, 30_000, minimum=1000, maximum=120_000)
+    max_attempts: int = integer(FIRECRAWL_MAX_ATTEMPTS, 3, minimum=1, maximum=10)
+    crawl_queue_url: str = required(CRAWL_QUEUE_URL)
+    profile_queue_url: str = required(PROFILE_QUEUE_URL)
+    cache_table: str = required(CRAWL_CACHE_TABLE)
+    breaker_table: str = required(BREAKER_TABLE)
+    recrawl_after_days: int = integer(RECRAWL_AFTER_DAYS, 30, minimum=0)
+    failure_threshold: int = integer(BREAKER_FAILURE_THRESHOLD, 5, minimum=1)
+    cooldown_seconds: int = integer(BREAKER_COOLDOWN_SECONDS, 60, minimum=1, maximum=900)
+    success_threshold: int = integer(BREAKER_SUCCESS_THRESHOLD, 2, minimum=1)
+    timezone: str = timezone()
 
 
 @dataclass(frozen=True)
-class SilverToGoldSettings:
-    bucket: str
-    profiles_table: str
-    timezone: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SilverToGoldSettings:
-        return cls(
-            bucket=_required(env, DATA_LAKE_BUCKET),
-            profiles_table=_required(env, PROFILES_TABLE),
-            timezone=_timezone(env),
-        )
+class SilverToGoldSettings(FromEnv):
+    bucket: str = required(DATA_LAKE_BUCKET)
+    profiles_table: str = required(PROFILES_TABLE)
+    timezone: str = timezone()
 
 
 @dataclass(frozen=True)
@@ -308,99 +289,53 @@ class EmbeddingProviderSettings:
 
 
 @dataclass(frozen=True)
-class EmbeddingsSettings:
-    bucket: str
-    embeddings_table: str
-    quota_table: str
-    embed_queue_url: str
-    wait_queue_url: str
-    publish_queue_url: str
-    embedding: EmbeddingProviderSettings
-    budget_usd: float
-    price_per_1k_tokens_usd: float
-    max_tokens: int
-    timezone: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> EmbeddingsSettings:
-        return cls(
-            bucket=_required(env, DATA_LAKE_BUCKET),
-            embeddings_table=_required(env, EMBEDDINGS_TABLE),
-            quota_table=_required(env, QUOTA_TABLE),
-            embed_queue_url=_required(env, EMBED_QUEUE_URL),
-            wait_queue_url=_required(env, EMBED_WAIT_QUEUE_URL),
-            publish_queue_url=_required(env, PUBLISH_QUEUE_URL),
-            embedding=EmbeddingProviderSettings.from_env(env),
-            budget_usd=_float(env, DAILY_EMBEDDING_BUDGET_USD, 1.0),
-            price_per_1k_tokens_usd=_float(env, EMBEDDING_PRICE_PER_1K_TOKENS_USD, 0.00002),
-            max_tokens=_int(env, EMBEDDING_MAX_TOKENS, 512, minimum=16, maximum=8192),
-            timezone=_timezone(env),
-        )
+class EmbeddingsSettings(FromEnv):
+    bucket: str = required(DATA_LAKE_BUCKET)
+    embeddings_table: str = required(EMBEDDINGS_TABLE)
+    quota_table: str = required(QUOTA_TABLE)
+    embed_queue_url: str = required(EMBED_QUEUE_URL)
+    wait_queue_url: str = required(EMBED_WAIT_QUEUE_URL)
+    publish_queue_url: str = required(PUBLISH_QUEUE_URL)
+    embedding: EmbeddingProviderSettings = derived(EmbeddingProviderSettings.from_env)
+    budget_usd: float = number(DAILY_EMBEDDING_BUDGET_USD, 1.0)
+    price_per_1k_tokens_usd: float = number(EMBEDDING_PRICE_PER_1K_TOKENS_USD, 0.00002)
+    max_tokens: int = integer(EMBEDDING_MAX_TOKENS, 512, minimum=16, maximum=8192)
+    timezone: str = timezone()
 
 
 @dataclass(frozen=True)
-class PublisherSettings:
-    bucket: str
-    public_table: str
-    private_table: str
-    ttl_days: int
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> PublisherSettings:
-        return cls(
-            bucket=_required(env, DATA_LAKE_BUCKET),
-            public_table=_required(env, PUBLIC_STARTUPS_TABLE),
-            private_table=_required(env, PRIVATE_STARTUPS_TABLE),
-            ttl_days=_int(env, READ_MODEL_TTL_DAYS, 90, minimum=1),
-        )
+class PublisherSettings(FromEnv):
+    bucket: str = required(DATA_LAKE_BUCKET)
+    public_table: str = required(PUBLIC_STARTUPS_TABLE)
+    private_table: str = required(PRIVATE_STARTUPS_TABLE)
+    ttl_days: int = integer(READ_MODEL_TTL_DAYS, 90, minimum=1)
 
 
 @dataclass(frozen=True)
-class LakeSettings:
+class LakeSettings(FromEnv):
     """Stages that need only the lake and the business day: AMS."""
 
-    bucket: str
-    timezone: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> LakeSettings:
-        return cls(bucket=_required(env, DATA_LAKE_BUCKET), timezone=_timezone(env))
+    bucket: str = required(DATA_LAKE_BUCKET)
+    timezone: str = timezone()
 
 
 @dataclass(frozen=True)
-class IndexBuilderSettings:
+class IndexBuilderSettings(FromEnv):
     """The lake, and the state table holding the builder's lease (it is the one writer of the index pointer)."""
 
-    bucket: str
-    state_table: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> IndexBuilderSettings:
-        return cls(bucket=_required(env, DATA_LAKE_BUCKET), state_table=_required(env, STATE_TABLE))
+    bucket: str = required(DATA_LAKE_BUCKET)
+    state_table: str = required(STATE_TABLE)
 
 
 @dataclass(frozen=True)
-class MatcherSettings:
-    bucket: str
-    embedding: EmbeddingProviderSettings
-    refresh_seconds: int
-    timezone: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> MatcherSettings:
-        return cls(
-            bucket=_required(env, DATA_LAKE_BUCKET),
-            embedding=EmbeddingProviderSettings.from_env(env),
-            refresh_seconds=_int(env, INDEX_REFRESH_SECONDS, 60, minimum=0, maximum=3600),
-            timezone=_timezone(env),
-        )
+class MatcherSettings(FromEnv):
+    bucket: str = required(DATA_LAKE_BUCKET)
+    embedding: EmbeddingProviderSettings = derived(EmbeddingProviderSettings.from_env)
+    refresh_seconds: int = integer(INDEX_REFRESH_SECONDS, 60, minimum=0, maximum=3600)
+    timezone: str = timezone()
 
 
 @dataclass(frozen=True)
-class TrainingSettings:
-    bucket: str
-    code_version: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> TrainingSettings:
-        return cls(bucket=_required(env, DATA_LAKE_BUCKET), code_version=env.get(CODE_VERSION, "").strip() or "unknown")
+class TrainingSettings(FromEnv):
+    bucket: str = required(DATA_LAKE_BUCKET)
+    code_version: str = text(CODE_VERSION, "unknown")
