@@ -26,6 +26,19 @@ from thera import pii, schemas
 
 EXCERPT_CHARS = 1500
 DESCRIPTION_CHARS = 4000
+# silver company columns a profile carries as they are (its own columns are built in ``_profile``)
+CARRIED = (
+    "website_url",
+    "linkedin_url",
+    "city",
+    "state",
+    "country",
+    "team_size",
+    "founded_year",
+    "run_id",
+    "raw_key",
+    "bronze_key",
+)
 
 
 def _aligned(table: pa.Table | None, domains: pa.ChunkedArray) -> list[dict[str, Any] | None]:
@@ -125,15 +138,9 @@ def _profile(
         "domain": company["domain"],
         "name": company["name"],
         "description": description or None,
-        "website_url": company.get("website_url"),
-        "linkedin_url": company.get("linkedin_url"),
+        **{column: company.get(column) for column in CARRIED},
         "industries": company.get("industries") or [],
         "keywords": company.get("keywords") or [],
-        "city": company.get("city"),
-        "state": company.get("state"),
-        "country": company.get("country"),
-        "team_size": company.get("team_size"),
-        "founded_year": company.get("founded_year"),
         "health_score": checked["score"] if checked else None,
         "health_passed": checked["passed"] if checked else None,
         "health_flags": checked["flags"] if checked else [],
@@ -153,9 +160,6 @@ def _profile(
         ),
         "built_at": built_at,
         "correlation_id": ref.get("correlation_id") or company.get("run_id"),
-        "run_id": company.get("run_id"),
-        "raw_key": company.get("raw_key"),
-        "bronze_key": company.get("bronze_key"),
         "silver_key": ref.get("silver_key"),
         "health_key": ref.get("health_key") or None,
         "content_key": ref.get("content_key") or None,
