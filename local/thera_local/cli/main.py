@@ -16,6 +16,8 @@ thera reset                  stop it and forget all local state
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 from thera_local.cli.commands import ENV_VARS_HELP, cmd_down, cmd_env_vars, cmd_invoke, cmd_match, cmd_reset
 from thera_local.cli.common import UsageError, _err
@@ -25,6 +27,8 @@ from thera_local.cli.operations import cmd_fault, cmd_redrive, cmd_replay
 from thera_local.cli.status import cmd_status
 from thera_local.stack import StackStartError
 from thera_local.standins.apollo import CompanyFileError
+
+Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,13 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
                 "visibility timeout)",
             )
 
-    p = sub.add_parser("up", help="run the local stack in the foreground")
-    common(p)
-    p.add_argument("--no-schedules", action="store_true", help="do not fire schedules at their times")
-    p.set_defaults(func=cmd_up)
+    def command(name: str, func: Command, stack: bool = True, **options: Any) -> argparse.ArgumentParser:
+        """A subcommand that runs ``func``, with the options every command takes (and the stack's, if it starts one)."""
+        p = sub.add_parser(name, **options)
+        common(p, stack)
+        p.set_defaults(func=func)
+        return p
 
-    p = sub.add_parser("run", help="fire a flow's schedules and wait until the queues drain")
-    common(p)
+    p = command("up", cmd_up, help="run the local stack in the foreground")
+    p.add_argument("--no-schedules", action="store_true", help="do not fire schedules at their times")
+
+    p = command("run", cmd_run, help="fire a flow's schedules and wait until the queues drain")
     p.add_argument(
         "flow",
         choices=["daily", "weekly", "ams"],
@@ -78,30 +86,25 @@ def build_parser() -> argparse.ArgumentParser:
         f"than {SYNTHETIC_BELOW} decisions are stored)",
     )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the queues to drain")
-    p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("match", help="rank startups for a challenge through the local HTTP API")
-    common(p)
+    p = command("match", cmd_match, help="rank startups for a challenge through the local HTTP API")
     p.add_argument("challenge", help="the challenge text")
     p.add_argument("--top", type=int, default=20, help="how many startups (1-100, default 20)")
     p.add_argument("--industry", help="only startups in this industry")
     p.add_argument("--country", help="only startups in this country")
     p.add_argument("--json", action="store_true", help="print the matches as a JSON list")
-    p.set_defaults(func=cmd_match)
 
-    p = sub.add_parser("invoke", help="invoke a function with an event file")
-    common(p)
+    p = command("invoke", cmd_invoke, help="invoke a function with an event file")
     p.add_argument("function")
     p.add_argument("-e", "--event", help="event JSON file (see events/)")
-    p.set_defaults(func=cmd_invoke)
 
-    p = sub.add_parser(
+    p = command(
         "env-vars",
+        cmd_env_vars,
         help="write the --env-vars file for `sam local invoke`, pointing each function at the running stack",
         description=ENV_VARS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    common(p)
     p.add_argument("-o", "--output", help="write the JSON here (default: standard output)")
     p.add_argument(
         "--host-address",
@@ -109,30 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the Lambda container reaches this machine (default host.docker.internal, for Docker Desktop; "
         "127.0.0.1 with `sam local invoke --docker-network host` on Linux)",
     )
-    p.set_defaults(func=cmd_env_vars)
 
-    p = sub.add_parser("logs", help="show a function's logs")
-    common(p, stack=False)
+    p = command("logs", cmd_logs, stack=False, help="show a function's logs")
     p.add_argument("function")
     p.add_argument("-t", "--tail", action="store_true", help="keep following new lines")
     p.add_argument("--filter", help="only lines containing this text")
     p.add_argument("-s", "--since", help="only lines since a time: 10m, 2h, 1d or ISO 8601")
-    p.set_defaults(func=cmd_logs)
 
-    p = sub.add_parser("redrive", help="move a DLQ's messages back to its source queue (after a fix)")
-    common(p, stack=False)
+    p = command(
+        "redrive", cmd_redrive, stack=False, help="move a DLQ's messages back to its source queue (after a fix)"
+    )
     p.add_argument("queue", help="the DLQ (CrawlDLQ) or the queue it serves (CrawlQueue)")
-    p.set_defaults(func=cmd_redrive)
 
-    p = sub.add_parser("replay", help="rebuild a day's silver and gold from raw files (no API call) and compare")
-    common(p)
+    p = command("replay", cmd_replay, help="rebuild a day's silver and gold from raw files (no API call) and compare")
     p.add_argument("--from", dest="source", choices=["raw"], default="raw", help="what to rebuild from (raw)")
     p.add_argument("--date", required=True, help="the business day (YYYY-MM-DD) whose raw files to replay")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("fault", help="switch a stand-in's faults: outage, status codes, latency")
-    common(p, stack=False)
+    p = command("fault", cmd_fault, stack=False, help="switch a stand-in's faults: outage, status codes, latency")
     p.add_argument(
         "service",
         choices=["firecrawl", "apollo", "bedrock", "lambda"],
@@ -145,22 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-after", type=int, help="firecrawl: Retry-After seconds on 429s")
     p.add_argument("--latency", type=float, help="seconds added to every answer")
     p.add_argument("--reset", action="store_true", help="firecrawl, bedrock: back to normal first")
-    p.set_defaults(func=cmd_fault)
 
-    p = sub.add_parser("status", help="progress, queue and DLQ depths, breaker, quota, spend, last runs")
-    common(p, stack=False)
+    p = command(
+        "status", cmd_status, stack=False, help="progress, queue and DLQ depths, breaker, quota, spend, last runs"
+    )
     p.add_argument(
         "-w", "--watch", type=float, nargs="?", const=2.0, default=0.0, help="redraw every N seconds (default 2)"
     )
-    p.set_defaults(func=cmd_status)
 
-    for name, func, text in (
-        ("down", cmd_down, "stop the background stack"),
-        ("reset", cmd_reset, "stop the stack and forget local state"),
-    ):
-        p = sub.add_parser(name, help=text)
-        common(p, stack=False)
-        p.set_defaults(func=func)
+    command("down", cmd_down, stack=False, help="stop the background stack")
+    command("reset", cmd_reset, stack=False, help="stop the stack and forget local state")
     return parser
 
 
