@@ -11,6 +11,7 @@ import pytest
 from tests.scripted import Script, run_against
 from thera.adapters.apollo import ApolloClient
 from thera.ports import ApolloAuthError, ApolloError, ApolloRateLimited, ApolloUnavailable
+from thera.retry import Backoff
 
 OK_BODY = {
     "organizations": [{"id": "1", "name": "Acme"}],
@@ -82,7 +83,7 @@ def test_5xx_is_retried_with_backoff_then_succeeds() -> None:
 
 def test_5xx_that_persists_gives_up_with_a_clear_error() -> None:
     with pytest.raises(ApolloUnavailable, match="failed after 3 attempts: HTTP 500"):
-        serve([(500, {"error": "boom"}, {})], first_page, max_attempts=3)
+        serve([(500, {"error": "boom"}, {})], first_page, backoff=Backoff(3, base=1.0, cap=60.0))
 
 
 @pytest.mark.parametrize("status", [401, 403])

@@ -15,6 +15,7 @@ from botocore.stub import ANY, Stubber
 
 from thera.adapters.bedrock import MODEL_ID, InvalidEmbeddingResponse, TitanEmbeddings
 from thera.ports import EmbeddingProvider, ProviderRejected, ProviderUnavailable
+from thera.retry import Backoff
 
 TEXT = "Acme Robotics builds warehouse robots. Contact: jane.doe@example.com"
 EXPECTED_PARAMS = {"modelId": MODEL_ID, "body": ANY, "contentType": "application/json", "accept": "application/json"}
@@ -88,7 +89,7 @@ def test_two_throttles_then_success_backs_off_within_max_delay(harness: Harness)
     harness.error("ThrottlingException", 429, "Too many requests")
     harness.error("ThrottlingException", 429, "Too many requests")
     harness.embedding()
-    result = harness.provider(base_delay=1.0, max_delay=1.5).embed(TEXT)
+    result = harness.provider(backoff=Backoff(5, base=1.0, cap=1.5)).embed(TEXT)
     assert len(result.vector) == 1024
     assert len(harness.bodies) == 3
     assert harness.sleeps == [1.0, 1.5]  # 1 * 2**0, then 1 * 2**1 capped at max_delay
@@ -98,7 +99,7 @@ def test_two_throttles_then_success_backs_off_within_max_delay(harness: Harness)
 def test_backoff_uses_full_jitter(harness: Harness) -> None:
     harness.error("ThrottlingException", 429)
     harness.embedding()
-    harness.provider(base_delay=2.0, random=lambda: 0.25).embed(TEXT)
+    harness.provider(backoff=Backoff(5, base=2.0, cap=10.0), random=lambda: 0.25).embed(TEXT)
     assert harness.sleeps == [0.5]
 
 
@@ -117,7 +118,7 @@ def test_transient_errors_every_time_end_unavailable_after_max_attempts(
 ) -> None:
     for _ in range(3):
         harness.error(code, status, "try later")
-    provider = harness.provider(max_attempts=3, base_delay=0.1, max_delay=0.15)
+    provider = harness.provider(backoff=Backoff(3, base=0.1, cap=0.15))
     with pytest.raises(ProviderUnavailable, match=f"after 3 attempts: {code}: try later") as info:
         provider.embed(TEXT)
     assert TEXT not in str(info.value)
@@ -166,7 +167,7 @@ def test_timeouts_every_time_name_the_last_error() -> None:
 
     sleeps: list[float] = []
     with pytest.raises(ProviderUnavailable, match="after 2 attempts: ReadTimeoutError"):
-        TitanEmbeddings(Down(), max_attempts=2, sleep=sleeps.append).embed(TEXT)
+        TitanEmbeddings(Down(), backoff=Backoff(2, base=0.5, cap=10.0), sleep=sleeps.append).embed(TEXT)
     assert len(sleeps) == 1
 
 
@@ -228,3 +229,9 @@ def test_access_denied_propagates_unchanged(harness: Harness) -> None:
 def test_unsupported_dimensions_are_a_value_error(dims: int) -> None:
     with pytest.raises(ValueError, match="dimensions must be one of"):
         TitanEmbeddings(object(), dimensions=dims)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("attempts", "base", "cap"), [(0, 0.5, 10.0), (3, -1.0, 10.0), (3, 0.5, -1.0)])
+def test_a_backoff_of_no_calls_or_negative_waits_is_a_value_error(attempts: int, base: float, cap: float) -> None:
+    with pytest.raises(ValueError, match=r"attempts must be at least 1|must not be negative"):
+        Backoff(attempts, base, cap)

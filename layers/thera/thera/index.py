@@ -35,21 +35,11 @@ import pyarrow.compute as pc
 from thera import keys
 from thera.matching import Index, tag_centroids
 from thera.ports import ObjectStore
+from thera.schemas import QUALITY_SCORES, STARTUP_FIELDS
 from thera.tables import column_values, from_parquet, to_parquet
 from thera.vectors import TWO_STAGE_MIN_ROWS, Partition, TwoStage, partition, probe_for, shard_rows, shards
 
-PROFILE_COLUMNS = (
-    "domain",
-    "name",
-    "industries",
-    "keywords",
-    "country",
-    "city",
-    "health_score",
-    "content_richness",
-    "completeness",
-    "description",
-)
+PROFILE_COLUMNS = (*STARTUP_FIELDS, *QUALITY_SCORES, "description")
 # What the explorer's card shows besides them (thera.card); an index without them still serves.
 CARD_COLUMNS = ("website_url", "team_size", "founded_year", "health_flags")
 DESCRIPTION_CHARS = 280

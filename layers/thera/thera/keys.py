@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 RAW_APOLLO = "raw/apollo/"
 BRONZE_COMPANIES = "bronze/companies/"
@@ -68,28 +68,24 @@ def _check_bronze(key: str) -> None:
         raise ValueError(f"not a bronze companies key: {key!r}")
 
 
-def domain_health_part(date: str, part: str) -> str:
-    return f"{SILVER_DOMAIN_HEALTH}date={date}/part-{part}.parquet"
+def _dated(prefix: str, name: str) -> Callable[[str, str], str]:
+    """A key builder for one dataset: ``prefix``, the ``date=`` partition, then ``name`` with ``{}``
+    for the part or the domain."""
+
+    def key(date: str, part: str) -> str:
+        return f"{prefix}date={date}/{name.format(part)}"
+
+    return key
 
 
-def raw_firecrawl(date: str, domain: str) -> str:
-    return f"{RAW_FIRECRAWL}date={date}/{domain}.json"
-
-
-def silver_firecrawl(date: str, domain: str) -> str:
-    return f"{SILVER_FIRECRAWL}date={date}/{domain}.parquet"
-
-
-def quarantine_firecrawl(date: str, domain: str) -> str:
-    return f"{QUARANTINE_FIRECRAWL}date={date}/{domain}.json"
-
-
-def gold_profiles_part(date: str, part: str) -> str:
-    return f"{GOLD_PROFILES}date={date}/part-{part}.parquet"
-
-
-def embeddings_part(date: str, part: str) -> str:
-    return f"{EMBEDDINGS}date={date}/part-{part}.parquet"
+# (date, part or domain) -> key
+domain_health_part = _dated(SILVER_DOMAIN_HEALTH, "part-{}.parquet")
+raw_firecrawl = _dated(RAW_FIRECRAWL, "{}.json")
+silver_firecrawl = _dated(SILVER_FIRECRAWL, "{}.parquet")
+quarantine_firecrawl = _dated(QUARANTINE_FIRECRAWL, "{}.json")
+gold_profiles_part = _dated(GOLD_PROFILES, "part-{}.parquet")
+embeddings_part = _dated(EMBEDDINGS, "part-{}.parquet")
+quarantine_embeddings = _dated("quarantine/embeddings/", "{}.json")
 
 
 def is_gold_profiles(key: str) -> bool:
@@ -98,10 +94,6 @@ def is_gold_profiles(key: str) -> bool:
 
 def is_silver_firecrawl(key: str) -> bool:
     return key.startswith(SILVER_FIRECRAWL) and key.endswith(".parquet")
-
-
-def quarantine_embeddings(date: str, domain: str) -> str:
-    return f"quarantine/embeddings/date={date}/{domain}.json"
 
 
 INDEX = "index/"

@@ -19,21 +19,10 @@ from typing import Any
 
 from thera import pii
 from thera.ports import ObjectStore, ReadModel
+from thera.schemas import QUALITY_SCORES, STARTUP_FIELDS
 from thera.tables import from_parquet
 
-PUBLIC_FIELDS = (
-    "domain",
-    "name",
-    "industries",
-    "keywords",
-    "country",
-    "city",
-    "team_size",
-    "founded_year",
-    "health_score",
-    "content_richness",
-    "completeness",
-)
+PUBLIC_FIELDS = (*STARTUP_FIELDS, "team_size", "founded_year", *QUALITY_SCORES)
 
 
 def _strings_in(value: Any) -> list[str]:

@@ -6,6 +6,9 @@ import pyarrow as pa
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 
+# What a reader knows a startup by, in the index and in the public read model (gold's names).
+STARTUP_FIELDS = ("domain", "name", "industries", "keywords", "country", "city")
+QUALITY_SCORES = ("health_score", "content_richness", "completeness")  # 0-100 each
 LINEAGE_FIELDS = [
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("sweep", pa.string(), nullable=False),

@@ -25,7 +25,7 @@ from thera.ports import (
     RateLimitInfo,
     SearchPage,
 )
-from thera.retry import full_jitter
+from thera.retry import Backoff
 
 SEARCH_PATH = "/mixed_companies/search"
 MAX_PER_PAGE = 100
@@ -35,6 +35,9 @@ def _seconds_to_next(window_seconds: int, now: float) -> float:
     return window_seconds - (now % window_seconds) + 0.5
 
 
+BACKOFF = Backoff(attempts=6, base=1.0, cap=60.0)  # calls at most, first and largest wait (s)
+
+
 class ApolloClient:
     def __init__(
         self,
@@ -42,9 +45,7 @@ class ApolloClient:
         base_url: str,
         api_key: str,
         *,
-        max_attempts: int = 6,
-        base_delay: float = 1.0,
-        max_delay: float = 60.0,
+        backoff: Backoff = BACKOFF,
         max_rate_wait: float = 65.0,
         timeout: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -54,18 +55,13 @@ class ApolloClient:
         self._session = session
         self._url = base_url.rstrip("/") + SEARCH_PATH
         self._key = api_key
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self._backoff = backoff
         self._max_rate_wait = max_rate_wait
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._sleep = sleep
         self._clock = clock
         self._before_attempt = before_attempt
         self.attempts = 0
-
-    def _backoff(self, attempt: int) -> float:
-        return full_jitter(attempt, self._base_delay, self._max_delay)
 
     async def search_organizations(
         self, page: int, per_page: int = MAX_PER_PAGE, filters: Mapping[str, Any] | None = None
@@ -77,7 +73,7 @@ class ApolloClient:
         body = {**(filters or {}), "page": page, "per_page": per_page}
         headers = {"x-api-key": self._key, "Content-Type": "application/json", "Cache-Control": "no-cache"}
         last_problem = "no attempt made"
-        for attempt in range(self._max_attempts):
+        for attempt in range(self._backoff.attempts):
             if self._before_attempt is not None:
                 await self._before_attempt()
             self.attempts += 1
@@ -90,7 +86,7 @@ class ApolloClient:
                     text = (await resp.text())[:300]
             except (aiohttp.ClientError, TimeoutError) as exc:
                 last_problem = f"{type(exc).__name__}: {exc}"
-                await self._sleep(self._backoff(attempt))
+                await self._sleep(self._backoff.delay(attempt))
                 continue
             if resp.status in (401, 403):
                 raise ApolloAuthError(
@@ -103,10 +99,11 @@ class ApolloClient:
                 continue
             if resp.status >= 500:
                 last_problem = f"HTTP {resp.status}: {text!r}"
-                await self._sleep(self._backoff(attempt))
+                await self._sleep(self._backoff.delay(attempt))
                 continue
             raise ApolloError(f"Apollo answered HTTP {resp.status} to page {page}: {text!r}")
-        raise ApolloUnavailable(f"Apollo search page {page} failed after {self._max_attempts} attempts: {last_problem}")
+        tried = self._backoff.attempts
+        raise ApolloUnavailable(f"Apollo search page {page} failed after {tried} attempts: {last_problem}")
 
     async def _wait_for_rate_limit(self, limits: RateLimitInfo, attempt: int) -> None:
         now = self._clock()
@@ -115,7 +112,7 @@ class ApolloClient:
                 raise ApolloRateLimited(
                     f"Apollo's {window} allowance is used up", window, _seconds_to_next(seconds, now)
                 )
-        wait = max(_seconds_to_next(60, now) if limits.left("minute") == 0 else 0.0, self._backoff(attempt))
+        wait = max(_seconds_to_next(60, now) if limits.left("minute") == 0 else 0.0, self._backoff.delay(attempt))
         if wait > self._max_rate_wait:
             raise ApolloRateLimited("Apollo keeps answering 429", "minute", wait)
         await self._sleep(wait)

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from thera.ports import Embedding, ProviderRejected, ProviderUnavailable
-from thera.retry import full_jitter
+from thera.retry import Backoff
 
 MODEL_ID = "amazon.titan-embed-text-v2:0"
 DIMENSIONS = frozenset({256, 512, 1024})
@@ -40,6 +40,7 @@ RETRYABLE_CODES = frozenset(
 # ConnectionError covers endpoint/connect-timeout failures; HTTPClientError covers read timeouts,
 # closed connections and a body stream cut short.
 TRANSIENT_ERRORS = (BotocoreConnectionError, HTTPClientError)
+BACKOFF = Backoff(attempts=5, base=0.5, cap=10.0)  # calls at most, first and largest wait (s)
 
 
 class BedrockRuntimeClient(Protocol):
@@ -63,22 +64,16 @@ class TitanEmbeddings:
         *,
         model_id: str = MODEL_ID,
         dimensions: int = 1024,
-        max_attempts: int = 5,
-        base_delay: float = 0.5,
-        max_delay: float = 10.0,
+        backoff: Backoff = BACKOFF,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
     ) -> None:
         if dimensions not in DIMENSIONS:
             raise ValueError(f"Titan V2 dimensions must be one of {sorted(DIMENSIONS)}, not {dimensions!r}")
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, not {max_attempts!r}")
-        if base_delay < 0 or max_delay < 0:
-            raise ValueError("base_delay and max_delay must not be negative")
         self._client = client
         self._model_id = model_id
         self._dimensions = dimensions
-        self._max_attempts, self._base_delay, self._max_delay = max_attempts, base_delay, max_delay
+        self._backoff = backoff
         self._sleep, self._random = sleep, random
         self.attempts = 0  # InvokeModel calls made, for metrics
 
@@ -99,7 +94,7 @@ class TitanEmbeddings:
             {"inputText": text, "dimensions": self._dimensions, "normalize": True, "embeddingTypes": ["float"]}
         )
         problem = "no attempt made"
-        for attempt in range(self._max_attempts):
+        for attempt in range(self._backoff.attempts):
             self.attempts += 1
             try:
                 response = self._client.invoke_model(
@@ -119,9 +114,9 @@ class TitanEmbeddings:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
                 return self._parse(raw)
-            if attempt + 1 < self._max_attempts:
-                self._sleep(full_jitter(attempt, self._base_delay, self._max_delay, self._random))
-        raise ProviderUnavailable(f"Bedrock {self._model_id} failed after {self._max_attempts} attempts: {problem}")
+            if attempt + 1 < self._backoff.attempts:
+                self._sleep(self._backoff.delay(attempt, self._random))
+        raise ProviderUnavailable(f"Bedrock {self._model_id} failed after {self._backoff.attempts} attempts: {problem}")
 
     def _parse(self, raw: bytes) -> Embedding:
         """Check the answer's shape: a wrong-size vector would silently corrupt the index."""

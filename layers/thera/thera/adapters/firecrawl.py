@@ -18,9 +18,10 @@ from typing import Any
 import aiohttp
 
 from thera.ports import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
-from thera.retry import full_jitter
+from thera.retry import Backoff
 
 RETRYABLE = {408, 429, 500, 502, 503, 504}
+BACKOFF = Backoff(attempts=3, base=1.0, cap=20.0)  # calls at most, first and largest wait (s)
 
 
 class FirecrawlClient:
@@ -31,9 +32,7 @@ class FirecrawlClient:
         api_key: str,
         *,
         timeout_ms: int = 30_000,
-        max_attempts: int = 3,
-        base_delay: float = 1.0,
-        max_delay: float = 20.0,
+        backoff: Backoff = BACKOFF,
         max_retry_after: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -41,7 +40,7 @@ class FirecrawlClient:
         self._url = base_url.rstrip("/") + "/v2/scrape"
         self._key = api_key
         self._timeout_ms = timeout_ms
-        self._max_attempts, self._base_delay, self._max_delay = max_attempts, base_delay, max_delay
+        self._backoff = backoff
         self._max_retry_after = max_retry_after
         self._sleep = sleep
         self.attempts = 0
@@ -51,9 +50,9 @@ class FirecrawlClient:
         headers = {"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"}
         timeout = aiohttp.ClientTimeout(total=self._timeout_ms / 1000 + 10)
         problem = "no attempt made"
-        for attempt in range(self._max_attempts):
+        for attempt in range(self._backoff.attempts):
             self.attempts += 1
-            wait = full_jitter(attempt, self._base_delay, self._max_delay)
+            wait = self._backoff.delay(attempt)
             try:
                 async with self._session.post(self._url, json=body, headers=headers, timeout=timeout) as resp:
                     payload: Any = await resp.json(content_type=None) if resp.content_length != 0 else {}
@@ -75,6 +74,6 @@ class FirecrawlClient:
                     wait = max(wait, float(retry_after))
                 if wait > self._max_retry_after:
                     raise FirecrawlUnavailable(f"Firecrawl rate limit: {reason}", retry_after=wait)
-            if attempt + 1 < self._max_attempts:
+            if attempt + 1 < self._backoff.attempts:
                 await self._sleep(wait)
-        raise FirecrawlUnavailable(f"Firecrawl scrape failed after {self._max_attempts} attempts: {problem}")
+        raise FirecrawlUnavailable(f"Firecrawl scrape failed after {self._backoff.attempts} attempts: {problem}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -57,6 +58,7 @@ async def _crawl(settings: FirecrawlSettings, request: CrawlRequest, owner: str)
     )
     import aiohttp
 
+    from thera.adapters import firecrawl
     from thera.adapters.firecrawl import FirecrawlClient
 
     async with aiohttp.ClientSession() as session:
@@ -65,7 +67,7 @@ async def _crawl(settings: FirecrawlSettings, request: CrawlRequest, owner: str)
             settings.base_url,
             api_key(settings.secret_id),
             timeout_ms=settings.timeout_ms,
-            max_attempts=settings.max_attempts,
+            backoff=replace(firecrawl.BACKOFF, attempts=settings.max_attempts),
         )
         service = CrawlService(
             store=S3ObjectStore(client("s3"), settings.bucket),
