@@ -45,14 +45,19 @@ def emulator() -> Iterator[Emulator]:
     emu.stop()
 
 
-@pytest.fixture
-def aws(emulator: Emulator) -> Aws:
-    """A fresh account: everything the template declares, nothing else."""
+def fresh_account(emulator: Emulator) -> Aws:
+    """Everything the template declares, nothing else (what was there before is reset away)."""
     req = urllib.request.Request(emulator.endpoint + "/moto-api/reset", method="POST")  # noqa: S310
     urllib.request.urlopen(req, timeout=10).close()  # noqa: S310 - loopback emulator
     template = Template(ROOT / "template.yaml", {"ApolloBaseUrl": "http://127.0.0.1:9/api/v1"})
     provision(template, emulator.endpoint, {"ApolloApiKeySecret": API_KEY, "FirecrawlApiKeySecret": FIRECRAWL_KEY})
     return Aws(emulator.endpoint, template)
+
+
+@pytest.fixture
+def aws(emulator: Emulator) -> Aws:
+    """A fresh account per test."""
+    return fresh_account(emulator)
 
 
 HandlerEnv = Callable[..., dict[str, str]]

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import FakeContext, load_handler_module
+from tests.fakes import MemoryEmbeddingIndex, MemoryQueue, MemoryVersionedStore
 from tests.integration.conftest import Aws
 from thera import keys
 from thera.adapters.aws import S3ObjectStore
 from thera.adapters.lsa import LsaModel, fit_lsa
-from thera.adapters.memory import MemoryEmbeddingIndex, MemoryQueue, MemoryVersionedStore
 from thera.embed import EmbedService, SpendLedger
 from thera.profiles import build_profiles
 from thera.tables import from_parquet, to_parquet

@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-from tests.unit.test_silver import row, table
-from thera.adapters.memory import (
+from tests.fakes import (
     MemoryCrawlCache,
     MemoryObjectStore,
     MemoryProfileRegistry,
     MemoryQueue,
     MemoryVersionedStore,
 )
+from tests.unit.test_silver import row, table
 from thera.breaker import BreakerConfig, CircuitBreaker
 from thera.crawl import CrawlService
 from thera.gate import record_health

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from thera.adapters.memory import MemoryVersionedStore
+from tests.fakes import MemoryVersionedStore
 from thera.breaker import CLOSED, HALF_OPEN, OPEN, BreakerConfig, CircuitBreaker
 
 CFG = BreakerConfig(failure_threshold=3, cooldown_seconds=60, success_threshold=2, probe_timeout_seconds=120)

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pytest
 
+from tests.fakes import MemoryEmbeddingIndex, MemoryObjectStore, MemoryQueue, MemoryVersionedStore
 from tests.unit.test_silver import row, table
 from thera import keys
-from thera.adapters.memory import MemoryEmbeddingIndex, MemoryObjectStore, MemoryQueue, MemoryVersionedStore
 from thera.embed import EmbedOutcome, EmbedService, SpendLedger, move_messages
 from thera.ports import Embedding, ProviderRejected, ProviderUnavailable
 from thera.profiles import build_profiles

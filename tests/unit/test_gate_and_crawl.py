@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from tests.fakes import MemoryCrawlCache, MemoryObjectStore, MemoryQueue, MemoryRegistry, MemoryVersionedStore
 from tests.unit.test_silver import row, table
 from thera import keys
-from thera.adapters.memory import MemoryCrawlCache, MemoryObjectStore, MemoryQueue, MemoryRegistry, MemoryVersionedStore
 from thera.breaker import OPEN, BreakerConfig, CircuitBreaker
 from thera.crawl import CrawlService, TransientCrawlError
 from thera.gate import GateOutcome, record_health

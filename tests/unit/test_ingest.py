@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.fakes import MemoryObjectStore, MemoryStateStore, MemoryVersionedStore
 from thera import keys
-from thera.adapters.memory import MemoryObjectStore, MemoryStateStore, MemoryVersionedStore
 from thera.ingest import (
     CURSOR_KEY,
     PullReport,

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from thera.adapters.memory import MemoryVersionedStore
+from tests.fakes import MemoryVersionedStore
 from thera.lease import CLOCK_MARGIN_SECONDS, Lease, held, lease_key
 
 

@@ -6,10 +6,10 @@ import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
+from tests.fakes import MemoryObjectStore, MemoryReadModel
 from tests.unit.lake import CANARY_EMAIL, build_lake
 from tests.unit.test_gold import gold
 from thera import keys
-from thera.adapters.memory import MemoryObjectStore, MemoryReadModel
 from thera.publish import PUBLIC_FIELDS, PublishOutcome, publish_part
 from thera.tables import from_parquet, to_parquet
 

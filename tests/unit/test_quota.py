@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
-from thera.adapters.memory import MemoryVersionedStore
+from tests.fakes import MemoryVersionedStore
 from thera.quota import BucketState, TokenBucket, Window, WindowUsage, default_windows, plan_take
 
 WINDOWS = default_windows(per_minute=50, per_hour=200, per_day=600)

@@ -1,1 +1,1 @@
-"""Adapters for the ports: AWS (boto3), HTTP (aiohttp) and in-memory fakes for tests."""
+"""Adapters for the ports: AWS (boto3) and HTTP (aiohttp). The in-memory fakes live in tests/fakes.py."""

@@ -1,13 +1,29 @@
-"""In-memory fakes of the ports, with the same semantics as the AWS adapters."""
+"""In-memory fakes of the ports, for the unit tests of the core.
+
+Each behaves as its AWS adapter does on the emulator, and tests/integration/test_port_contracts.py
+runs the same cases against both, so a fake cannot drift from the adapter it stands in for.
+"""
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from boto3.dynamodb.types import TypeSerializer
+
 from thera.ports import EmbeddingRecord, LastCrawl, Received, Versioned
+
+
+def _as_json(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document as the tables give it back: stored as JSON text, so tuples come back as lists."""
+    back: dict[str, Any] = json.loads(json.dumps(doc, sort_keys=True))
+    return back
 
 
 class MemoryObjectStore:
@@ -17,7 +33,8 @@ class MemoryObjectStore:
 
     def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
         self.puts += 1
-        self.objects[key] = (bytes(data), dict(metadata or {}))
+        # S3 keeps user metadata names in lower case
+        self.objects[key] = (bytes(data), {k.lower(): v for k, v in (metadata or {}).items()})
 
     def get(self, key: str) -> bytes:
         try:
@@ -42,7 +59,7 @@ class MemoryStateStore:
         return copy.deepcopy(doc) if doc is not None else None
 
     def put(self, key: str, doc: dict[str, Any]) -> None:
-        self.docs[key] = copy.deepcopy(doc)
+        self.docs[key] = _as_json(doc)
 
 
 class MemoryVersionedStore:
@@ -54,40 +71,76 @@ class MemoryVersionedStore:
 
     def load(self, key: str) -> Versioned | None:
         with self._lock:
-            return self.items.get(key)
+            return self._copy(self.items.get(key))
 
     def compare_and_set(
         self, key: str, expected_version: int, doc: dict[str, Any], expires_at: int | None = None
     ) -> tuple[bool, Versioned | None]:
+        stored = _as_json(doc)
         with self._lock:
             current = self.items.get(key)
             if (current.version if current else 0) != expected_version:
-                return False, current
-            new = Versioned(expected_version + 1, copy.deepcopy(doc))
-            self.items[key] = new
-            return True, new
+                return False, self._copy(current)
+            self.items[key] = Versioned(expected_version + 1, stored)
+            return True, Versioned(expected_version + 1, copy.deepcopy(doc))
+
+    @staticmethod
+    def _copy(item: Versioned | None) -> Versioned | None:
+        """A fresh document per read, as each DynamoDB read decodes one: a caller's edit stays its own."""
+        return None if item is None else Versioned(item.version, copy.deepcopy(item.doc))
+
+
+@dataclass
+class _Message:
+    body: str
+    visible_at: float
+    receipt: str = ""  # the handle of the last receive; "" until received
 
 
 class MemoryQueue:
-    def __init__(self) -> None:
-        self.sent: list[tuple[dict[str, Any], int]] = []
+    """A standard SQS queue: bodies kept as sent, delays honoured, a received message hidden for
+    ``visibility_timeout`` seconds unless deleted, at most 10 messages per receive."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, visibility_timeout: float = 30.0) -> None:
+        self._clock = clock
+        self._visibility_timeout = visibility_timeout
+        self._receipts = itertools.count()
+        self._issued: set[str] = set()
+        self.messages: list[_Message] = []
 
     def send_many(self, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None:
-        self.sent.extend((copy.deepcopy(b), delay_seconds) for b in bodies)
+        self.send_raw([json.dumps(b, sort_keys=True) for b in bodies], delay_seconds)
+
+    def send_raw(self, bodies: list[str], delay_seconds: int = 0) -> None:
+        at = self._clock() + delay_seconds
+        self.messages.extend(_Message(b, at) for b in bodies)
 
     @property
     def bodies(self) -> list[dict[str, Any]]:
-        return [b for b, _ in self.sent]
-
-    def send_raw(self, bodies: list[str], delay_seconds: int = 0) -> None:
-        self.sent.extend((json.loads(b), delay_seconds) for b in bodies)
+        """Every message still on the queue (visible, delayed or in flight), decoded."""
+        return [json.loads(m.body) for m in self.messages]
 
     def receive(self, max_messages: int = 10) -> list[Received]:
-        return [Received(str(i), json.dumps(b)) for i, (b, _) in enumerate(self.sent[:max_messages])]
+        if not 1 <= max_messages <= 10:
+            raise ValueError(f"SQS receives 1 to 10 messages at a time, not {max_messages}")
+        now = self._clock()
+        got: list[Received] = []
+        for message in self.messages:
+            if len(got) == max_messages:
+                break
+            if message.visible_at <= now:
+                message.receipt = f"receipt-{next(self._receipts)}"
+                message.visible_at = now + self._visibility_timeout
+                self._issued.add(message.receipt)
+                got.append(Received(message.receipt, message.body))
+        return got
 
     def delete(self, receipts: list[str]) -> None:
-        gone = {int(r) for r in receipts}
-        self.sent = [m for i, m in enumerate(self.sent) if i not in gone]
+        unknown = [r for r in receipts if r not in self._issued]
+        if unknown:
+            raise RuntimeError(f"not a valid receipt handle: {unknown[0]}")
+        gone = set(receipts)
+        self.messages = [m for m in self.messages if m.receipt not in gone]
 
 
 class MemoryEmbeddingIndex:
@@ -115,10 +168,14 @@ class MemoryProfileRegistry:
 class MemoryReadModel:
     """A read-model table keyed by ``domain``: the newer version wins, as the conditional put does."""
 
+    _to_ddb = TypeSerializer()
+
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {}
 
     def put_if_newer(self, item: dict[str, Any]) -> str:
+        for value in item.values():
+            self._to_ddb.serialize(value)  # what DynamoDB cannot hold (a float) fails here too
         stored = self.rows.get(item["domain"])
         if stored is not None and stored["version"] >= item["version"]:
             return "same" if stored["version"] == item["version"] else "stale"
