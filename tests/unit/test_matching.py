@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import random
 from typing import Any
 
@@ -314,3 +315,38 @@ def test_a_csr_with_its_columns_mapped_stays_sorted_by_row_then_column() -> None
         got_starts, got_cols = _map_csr(offsets, np.array(mapped, dtype=np.int64))
         assert got_starts.tolist() == starts
         assert got_cols.tolist() == cols
+
+
+def farm_index(texts: dict[str, str], far: frozenset[str] = frozenset()) -> Index:
+    """Profiles with these descriptions, every one near the robots axis but those in ``far``."""
+    profiles = [
+        {**profile(name, ["Industrials"], ["Hardware"], "Brazil"), "description": text} for name, text in texts.items()
+    ]
+    vectors = np.stack([vec(("food", 1)) if name in far else vec(("robots", 1)) for name in texts])
+    names, centroids = tag_centroids(vectors, profiles, min_profiles=100)  # no topics: the words decide
+    domains = [f"{n.lower()}.io" for n in texts]
+    return Index("v1", "m", domains, vectors, pa.Table.from_pylist(profiles), names, centroids)
+
+
+def test_the_needs_rare_words_weigh_most_and_words_said_again_count_again() -> None:
+    texts = {f"Bot{i}": "Robots for every team that wants software." for i in range(8)}
+    texts["Chatty"] = "Software for the team, software the team wants, software that every team wants."
+    texts["Cowlar"] = "Collars that watch each dairy cow in the herd."
+    index = farm_index(texts)
+    challenge = "A team wants software to watch its dairy herd"
+    matches = rank(index, vec(("robots", 1)), MatchRequest(challenge, top_k=3), PRIOR_MODEL)
+    assert [m.name for m in matches[:2]] == ["Cowlar", "Chatty"]  # Chatty says it all again; the Bots once
+    assert matches[0].features["keyword_overlap"] > 2 * matches[1].features["keyword_overlap"]
+
+
+def test_the_rarest_words_find_their_profiles_where_the_embedding_looks_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    ranking = importlib.import_module("thera.matching.rank")  # the package exports the function rank
+    monkeypatch.setattr(ranking, "CANDIDATES", 2)  # the embedding's pools hold 2 of 11 profiles
+    texts = {f"Bot{i}": f"Robot arm number {i} for factories." for i in range(10)}
+    texts["Cowlar"] = "A fitbit for dairy cattle: collars that watch each cow in the herd."
+    index = farm_index(texts, far=frozenset({"Cowlar"}))  # the embedding does not know cattle: Cowlar points elsewhere
+    challenge = "A cattle ranch wants to plan artificial insemination and feeding for its herd"
+    matches = rank(index, vec(("robots", 1)), MatchRequest(challenge, top_k=len(texts)), PRIOR_MODEL)
+    assert "cowlar.io" in [m.domain for m in matches]  # only candidates are ranked
+    cowlar = next(m for m in matches if m.domain == "cowlar.io")
+    assert any("'cattle'" in r and "'herd'" in r for r in cowlar.reasons), cowlar.reasons

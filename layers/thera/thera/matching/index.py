@@ -29,6 +29,9 @@ TEXT_COLUMNS = ("name", "industries", "keywords", "description")  # what the lex
 # Word rarity (IDF) is counted over at most IDF_SAMPLE profiles, evenly spaced: exact up to there,
 # an estimate past it that costs the first request about a second rather than a minute at 1M.
 IDF_SAMPLE = 20_000
+# A word at most this share of the sample uses is rare: the sample's profiles that use it are kept
+# (``Index.users``), so that a challenge's rarest words find the profiles that say them.
+RARE_SHARE = 0.01
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Index:
     _idf: dict[str, float] | None = field(init=False, repr=False, default=None)
     _quality_scores: tuple[bytes, Floats] | None = field(init=False, repr=False, default=None)
     _tag_stems: dict[int, frozenset[str]] = field(init=False, repr=False, default_factory=dict)
+    _users: dict[str, npt.NDArray[np.int64]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         import pyarrow as pa
@@ -126,9 +130,10 @@ class Index:
         self, positions: npt.NDArray[np.int64], prefixes: Sequence[str]
     ) -> tuple[npt.NDArray[np.int64], list[str]]:
         """The words of these profiles' texts (``texts``, in lowercase) that start with one of
-        ``prefixes`` (letters and digits): (index into ``positions``, word) pairs, a word once per
-        profile. Arrow's kernels join the texts and find those that hold any (RE2's ASCII ``\\b`` finds
-        a superset), and Python's regex reads only those: splitting 600 texts in Python took 3-5 ms."""
+        ``prefixes`` (letters and digits): (index into ``positions``, word) pairs, a word as often as
+        the profile says it. Arrow's kernels join the texts and find those that hold any (RE2's ASCII
+        ``\\b`` finds a superset), and Python's regex reads only those: splitting 600 texts in Python
+        took 3-5 ms."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -148,7 +153,7 @@ class Index:
         holds = pc.match_substring_regex(text, f"{start}(?:{alternatives})").to_numpy(zero_copy_only=False)
         words = re.compile(rf"\b(?:{alternatives})[^\W_]*")
         for row, one in zip(np.flatnonzero(holds).tolist(), text.filter(holds).to_pylist(), strict=True):
-            for word in sorted(set(words.findall(one))):
+            for word in words.findall(one):
                 at.append(row)
                 found.append(word)
         return np.array(at, dtype=np.int64), found
@@ -169,15 +174,23 @@ class Index:
         if self._idf is None:
             n = len(self)
             sample = sorted_unique(np.linspace(0, n - 1, min(n, IDF_SAMPLE)).astype(np.int64))
-            df: dict[str, int] = {}
+            users: dict[str, list[int]] = {}
             stemmed: dict[str, str] = {}  # each distinct word stemmed once: 30 times fewer calls
-            for text in self.texts(sample):
+            for row, text in zip(sample.tolist(), self.texts(sample), strict=True):
                 for w in {stemmed.get(w) or stemmed.setdefault(w, stem(w)) for w in set(words(text))}:
-                    df[w] = df.get(w, 0) + 1
+                    users.setdefault(w, []).append(row)
             m = len(sample)
-            self._idf = {w: math.log(1 + (m - c + 0.5) / (c + 0.5)) for w, c in df.items()}
+            self._idf = {w: math.log(1 + (m - len(rows) + 0.5) / (len(rows) + 0.5)) for w, rows in users.items()}
             self._idf[""] = math.log(1 + (m + 0.5) / 0.5)
+            rare = max(1, int(RARE_SHARE * m))
+            self._users = {w: np.array(rows, dtype=np.int64) for w, rows in users.items() if len(rows) <= rare}
         return self._idf
+
+    def users(self, word: str) -> npt.NDArray[np.int64]:
+        """The profiles of the ``IDF_SAMPLE`` that use this stem, when it is rare (``RARE_SHARE``), in
+        row order; none for a common or unknown word."""
+        self.word_weights()
+        return self._users.get(word, np.zeros(0, dtype=np.int64))
 
     def rows(self, positions: Sequence[int]) -> list[dict[str, Any]]:
         """The profiles at these positions, as Python objects."""

@@ -116,13 +116,14 @@ class ScoringModel:
 
 
 # The model served until a trained one is promoted: weights set by hand and checked with
-# bench/match_quality.py. Similarity and topic affinity carry the ranking and quality breaks
-# ties. Keyword overlap is the share of the challenge's IDF mass a profile's text uses: rare
-# words weigh, generic ones ("data", "services") hardly do.
+# bench/match_quality.py. Similarity, topic affinity and keyword overlap carry the ranking and
+# quality breaks ties. Keyword overlap weighs the challenge's words a profile's text uses by their
+# squared IDF (thera.matching.rank.Evidence.overlap): rare words weigh, generic ones ("data",
+# "services") hardly do.
 PRIOR_MODEL = ScoringModel(
     "prior-v1",
     {
-        "similarity": 4.0,
+        "similarity": 3.0,
         "topic_affinity": 6.0,
         "keyword_overlap": 10.0,
         "health": 0.5,

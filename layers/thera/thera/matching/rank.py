@@ -5,8 +5,10 @@ what is precomputed: cosine similarity to the challenge, its affinity to the top
 challenge is about, and its quality scores. Topics are the index's tags (industries and
 keywords): each has a centroid, the mean vector of the profiles that carry it, and the
 challenge's nearest centroids are its topics. The best ``CANDIDATES`` (and as many nearest by
-cosine alone) then get the keyword overlap with the challenge's own words and are scored by the
-serving model, which also says which features drove each score.
+cosine alone, and the ``LEXICAL`` profiles that use most of the challenge's rarest words, which an
+embedding that does not know a word misses) then get the keyword overlap with the challenge's own
+words (``Evidence.overlap``) and are scored by the serving model, which also says which features
+drove each score.
 
 One word must not decide the list. A challenge is also embedded once per informative word with
 that word left out (``leave_one_out``). A topic counts only as much as it holds in every such
@@ -31,6 +33,9 @@ from thera.matching.request import MatchRequest
 from thera.tokens import stem, words
 
 CANDIDATES = 300
+# And the LEXICAL profiles that use most of the challenge's LEXICAL_WORDS rarest words, however far
+# their vectors are: a word the embedding does not know ("insemination") still finds its users.
+LEXICAL, LEXICAL_WORDS = 50, 8
 TOPICS = 5
 # The challenge is embedded again without each of its MAX_VARIANTS rarest words (a Titan call each,
 # thera.serving.EMBED_THREADS at a time): a paragraph's content words; a longer text is not swayed by one word anyway.
@@ -39,6 +44,7 @@ MAX_VARIANTS = 24
 # use it and SUPPORT_LIFT times as often as all candidates do, or when the tag's name spells it.
 SUPPORT_RATE, SUPPORT_LIFT, MIN_CARRIERS = 0.2, 1.5, 3
 REASON_WORDS = 2  # a reason names a topic only when this many of the challenge's words support it
+K1 = 1.2  # BM25's saturation of a word's uses: a profile that repeats a word says it more, each time less
 
 
 @dataclass
@@ -125,8 +131,8 @@ def challenge_vectors(index: Index, text: str, embed: Callable[[list[str]], Floa
 
 @dataclass
 class Evidence:
-    """Which of the challenge's words the candidates use: the keyword overlap of each (the share of
-    the challenge's IDF mass its text uses) and which words support a tag."""
+    """Which of the challenge's words the candidates use: the keyword overlap of each (``overlap``)
+    and which words support a tag."""
 
     said: Said
     vocab: list[str]
@@ -134,22 +140,33 @@ class Evidence:
     uses: Floats  # candidates x vocab, 1 where the candidate's text uses the word
     base: Floats  # per vocab word: share of all candidates that use it
     carried: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]  # (candidate row, tag id of all_tags) pairs
+    counts: Floats  # candidates x vocab: how often the candidate's text uses the word
 
     @classmethod
     def of(cls, index: Index, candidates: npt.NDArray[np.int64], said: Said) -> Evidence:
         vocab = list(said.weights)
         column = {w: k for k, w in enumerate(vocab)}
-        uses = np.zeros((len(candidates), len(vocab)), dtype=np.float32)
+        counts = np.zeros((len(candidates), len(vocab)), dtype=np.float32)
         at, found = index.words_starting(candidates, vocab)  # a word's stem is a prefix of it
         stemmed = {w: column.get(stem(w)) for w in set(found)}
         for row, word in zip(at.tolist(), found, strict=True):
             k = stemmed[word]
             if k is not None:
-                uses[row, k] = 1
+                counts[row, k] += 1
+        uses = (counts > 0).astype(np.float32)
         carried = csr_rows(index.all_tag_rows, index.all_tag_cols, candidates)
         shares = np.array([said.weights[w] for w in vocab], dtype=np.float32)
         base = uses.mean(axis=0) if len(candidates) else np.zeros(len(vocab), dtype=np.float32)
-        return cls(said, vocab, shares, uses, base, carried)
+        return cls(said, vocab, shares, uses, base, carried, counts)
+
+    def overlap(self) -> Floats:
+        """Per candidate, its keyword overlap in [0, 1): the challenge's words its text uses, each
+        weighing its squared IDF (as TF-IDF weighs a word on both sides: the rare words of a need
+        say what it is, "wants" and "team" hardly), each counted with BM25's saturation (``K1``)."""
+        weights = self.shares.astype(np.float64) ** 2
+        weights /= weights.sum() or 1.0
+        out: Floats = ((self.counts / (self.counts + K1)) @ weights).astype(np.float32)
+        return out
 
     def carriers(self, tag: int) -> npt.NDArray[np.int64]:
         """The rows of the candidates that carry the tag."""
@@ -209,14 +226,15 @@ def rank(
     if keep is not None:
         quick[~keep] = -np.inf
     pools = [top(quick, count, exact), nearest(similarity, exact, keep, count)]
+    said = Said.of(index, request.challenge_text)
+    pools.append(lexical(index, said, keep))
     candidates = sorted_unique(np.concatenate(pools))
     cosines = index.vectors_at(candidates) @ every.T  # exact, whatever the first pass was
     close = (cosines[:, 0] + cosines.min(axis=1)) / 2  # what one word alone lends counts half
-    said = Said.of(index, request.challenge_text)
     found = Evidence.of(index, candidates, said)
     held = [t for t in topics if found.supported(int(index.topic_tags[t]))]
     features = np.column_stack(
-        [close, _topic_affinity(index, sims, held, candidates), found.uses @ found.shares, index.quality[candidates]]
+        [close, _topic_affinity(index, sims, held, candidates), found.overlap(), index.quality[candidates]]
     ).astype(np.float32)
     scores = model.score(features)
     contributions = model.contributions(features)
@@ -262,6 +280,31 @@ def top(values: Floats, count: int, among: npt.NDArray[np.int64] | None = None) 
             out: npt.NDArray[np.int64] = rows[np.argpartition(values[rows], len(rows) - count)[len(rows) - count :]]
             return out
     return np.argpartition(values, n - count)[n - count :]
+
+
+def lexical(index: Index, said: Said, keep: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.int64]:
+    """The ``LEXICAL`` profiles that pass the filters and use most of the challenge's
+    ``LEXICAL_WORDS`` rarest words (by their shares of its IDF mass), among those ``Index.users``
+    holds: rare words have few users, so this costs a few thousand rows at most."""
+    rarest = sorted(said.weights, key=lambda w: -said.weights[w])[:LEXICAL_WORDS]
+    users = [index.users(w) for w in rarest]
+    rows = np.concatenate([np.zeros(0, dtype=np.int64), *users])
+    weights = np.concatenate(
+        [np.zeros(0), *(np.full(len(u), said.weights[w]) for u, w in zip(users, rarest, strict=True))]
+    )
+    if keep is not None:
+        passing = keep[rows]
+        rows, weights = rows[passing], weights[passing]
+    if len(rows) <= LEXICAL:
+        return rows
+    order = np.argsort(rows, kind="stable")
+    rows, weights = rows[order], weights[order]
+    starts = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
+    rows, weights = rows[starts], np.add.reduceat(weights, starts)
+    if len(rows) <= LEXICAL:
+        return rows
+    out: npt.NDArray[np.int64] = rows[np.argpartition(-weights, LEXICAL - 1)[:LEXICAL]]
+    return out
 
 
 def nearest(
