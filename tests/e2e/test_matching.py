@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 
 from tests.chromium import page_errors
 from tests.e2e.conftest import TheraCli
+from tests.waiting import wait_until
 from thera_local.emulator import aws_client
 from thera_local.stack import StackInfo
 
@@ -78,9 +79,19 @@ def test_weekly_training_runs_from_the_asl_file_and_the_matcher_then_serves_the_
     report = Path(out.split("report: ", 1)[1].splitlines()[0])
     assert report.exists() and (report.parent / "pr.png").read_bytes()[:4] == b"\x89PNG"
     promoted = "promoted" in out.split("challenger ", 1)[1].splitlines()[0]
-    served = {m["model_version"] for m in json.loads(cli.run("match", CHALLENGE, "--json", "--data", data).stdout)}
+    trained = {"lr-" + report.parent.name[3:], "rf-" + report.parent.name[3:]}
+
+    def served() -> set[str]:
+        found = json.loads(cli.run("match", CHALLENGE, "--json", "--data", data).stdout)
+        return {m["model_version"] for m in found}
+
     if promoted:
-        assert served <= {"lr-" + report.parent.name[3:], "rf-" + report.parent.name[3:]}
-        assert report.parent.name in served or len(served) == 1
+        # the matcher reads the serving pointer again at most every INDEX_REFRESH_SECONDS (60 s)
+        def promoted_served() -> set[str] | None:
+            now = served()
+            return now if now <= trained else None
+
+        versions = wait_until(promoted_served, timeout=120, interval=5)
+        assert report.parent.name in versions or len(versions) == 1
     else:
-        assert served == {"prior-v1"}
+        assert served() == {"prior-v1"}
