@@ -89,7 +89,7 @@ PEERS: list[tuple[str, str, bool, list[str]]] = [  # label, extra imports, makes
 ]
 
 # Imported lazily inside an invocation that, on an empty lake, fails before reaching them.
-DEFERRED = {"TrainFunction": ["thera.trainers"]}
+DEFERRED = {"TrainFunction": ["thera.training.trainers"]}
 
 # The weekly tasks have no event file: the state machine's input for each, on an empty lake.
 WEEKLY_EVENTS: dict[str, dict[str, Any]] = {

@@ -33,10 +33,10 @@ import aiohttp
 from common import FALLBACK_DATA, REPO, percentile, print_header
 
 from thera.adapters.aws import DynamoCrawlCache, DynamoVersionedStore, S3ObjectStore
-from thera.breaker import BreakerConfig, CircuitBreaker
-from thera.crawl import CrawlService
-from thera.messages import CrawlRequest
-from thera.ports import ScrapeResult
+from thera.enrichment.breaker import BreakerConfig, CircuitBreaker
+from thera.enrichment.crawl import CrawlService
+from thera.kernel.messages import CrawlRequest
+from thera.kernel.ports import ScrapeResult
 from thera.runtime import business_date
 from thera.stages.firecrawl import FIRECRAWL_BREAKER
 from thera_local.emulator import aws_client

@@ -42,7 +42,7 @@ from common import default_data, print_header
 from scipy import sparse
 
 from thera.adapters.lsa import LsaModel, fit_lsa
-from thera.tokens import STOP_WORDS
+from thera.kernel.tokens import STOP_WORDS
 from thera_local.standins.apollo import load_companies
 
 TEMPLATE = "We are looking for startups that can help us with {}."

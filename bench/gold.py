@@ -7,7 +7,7 @@ distinct domains; every company has a health row, three in four a crawled page b
 own description (a few with contact lines, so the personal-data scrub has work to do).
 Each measurement runs in a fresh subprocess, so the peak RSS printed is its own:
 
-- ``gold (one table)``: ``thera.profiles.build_profiles`` over all N rows at once (a replay).
+- ``gold (one table)``: ``thera.profiles.profiles.build_profiles`` over all N rows at once (a replay).
 - ``gold (batches of 10)``: the same rows in SilverToGold's batch size, one call per batch.
 - ``embed local (batch)``: the local LSA model (fitted on the unique company texts) over all
   N profile texts with ``embed_many``; ``embed local (per text)``: one ``embed`` call per text,
@@ -30,9 +30,9 @@ from typing import Any
 import pyarrow as pa
 from common import default_data, peak_rss_mb, print_header
 
-from thera import schemas
-from thera.profiles import build_profiles
-from thera.tables import from_parquet, to_parquet
+from thera.kernel import schemas
+from thera.kernel.tables import from_parquet, to_parquet
+from thera.profiles.profiles import build_profiles
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out"

@@ -43,7 +43,7 @@ from common import (
 )
 
 from thera.adapters.web import HealthChecker, make_resolver, make_ssl_context
-from thera.health import MIN_TEXT_CHARS, Observations, score
+from thera.enrichment.health import MIN_TEXT_CHARS, Observations, score
 from thera_local.standins.apollo import load_companies
 from thera_local.standins.sites import _HOSTNAME, SitesStandIn, normalize_host, stop_child
 

@@ -44,9 +44,9 @@ from embedding_choice import K_NDCG, K_RECALL, Challenge, build_challenges, rank
 from traps import MIN_RELEVANT, TRAPS, company_labels, relevant
 
 from thera.adapters.lsa import LsaModel, fit_lsa
-from thera.index import DESCRIPTION_CHARS
+from thera.kernel.tokens import words
 from thera.matching import CANDIDATES, PRIOR_MODEL, Index, MatchRequest, challenge_vectors, rank, tag_centroids
-from thera.tokens import words
+from thera.matching.index_store import DESCRIPTION_CHARS
 from thera_local.models import DIMENSIONS, corpus_texts
 
 
@@ -74,7 +74,7 @@ def profiles_of(companies: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class KeywordSearch:
-    """TF-IDF cosine and BM25 over the same words (``thera.tokens.words``), with a small inverted index."""
+    """TF-IDF cosine and BM25 over the same words (``thera.kernel.tokens.words``), with a small inverted index."""
 
     def __init__(self, texts: list[str]) -> None:
         self.docs = [Counter(words(t)) for t in texts]

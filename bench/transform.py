@@ -4,7 +4,7 @@ Run as ``python bench/transform.py [--rows N] [--data PATH] [--with-python] [--r
 It prints and never asserts: the numbers are for comparing peers measured in the same run on the same
 machine.
 
-The bronze input is the YC company file mapped the way ``thera.companies.bronze_record`` maps an
+The bronze input is the YC company file mapped the way ``thera.lake.companies.bronze_record`` maps an
 Apollo organization, replicated to N rows with distinct domains, ~10% duplicate domains and ~2%
 invalid rows. It is cached under ``bench/out/`` (git-ignored) and rebuilt when its inputs change.
 Each peer runs in its own fresh subprocess, so its peak RSS is its own.
@@ -48,11 +48,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from common import REPO, default_data, own_cpu_seconds, peak_rss_mb, print_header
 
-from thera import keys, schemas
-from thera import silver as thera_silver
-from thera.companies import Lineage, bronze_record
-from thera.silver import _HOST, _VALID_DOMAIN, REASONS, QualityRules
-from thera.tables import to_parquet
+from thera.kernel import keys, schemas
+from thera.kernel.tables import to_parquet
+from thera.lake import silver as thera_silver
+from thera.lake.companies import Lineage, bronze_record
+from thera.lake.silver import _HOST, _VALID_DOMAIN, REASONS, QualityRules
 
 OUT = REPO / "bench" / "out"
 INPUT = OUT / "bronze.parquet"
@@ -66,7 +66,7 @@ RULES = QualityRules()
 # The characters pyarrow's utf8_trim_whitespace strips are exactly Python's str.isspace ones.
 WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 PEERS = {"thera": "thera (pyarrow)", "duckdb": "DuckDB SQL", "polars": "polars", "python": "pure Python"}
-ZSTD_LEVEL = 1  # pyarrow's default zstd level, which thera.tables.to_parquet writes with
+ZSTD_LEVEL = 1  # pyarrow's default zstd level, which thera.kernel.tables.to_parquet writes with
 U64 = pa.uint64()
 
 

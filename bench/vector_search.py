@@ -18,13 +18,13 @@ own). Before each peer the parent reads that peer's files once, and the peer loa
 (dropping the first): the faster load is shown, so a page-cache miss (on this machine a kernel
 reclaimer evicts cold pages) counts as little as possible against a peer.
 
-- thera: ``thera.index.load_index`` over an ObjectStore backed by the files of an index version
+- thera: ``thera.matching.index_store.load_index`` over an ObjectStore backed by the files of an index version
   (``vectors.npy``, ``tags.npy``, ``profiles.parquet``, ``tags.json``), then one
   ``thera.matching.rank(index, query, MatchRequest(top_k=20), PRIOR_MODEL)`` per query: the
   matcher's request path without the embedding call and the shortlist write. Its load time is
-  shown whole and for the vectors alone (reading ``vectors.npy`` and ``thera.index.read_npy``):
+  shown whole and for the vectors alone (reading ``vectors.npy`` and ``thera.matching.index_store.read_npy``):
   the rest is the profiles, which NumPy and FAISS do not load.
-- thera two-stage: the objects ``thera.index.write_vectors(..., two_stage=True)`` writes (the
+- thera two-stage: the objects ``thera.matching.index_store.write_vectors(..., two_stage=True)`` writes (the
   partition and the float32 rows in list order as shards; built once, cached under
   ``two_stage/``), loaded by ``load_index`` with the same profiles, searched with the same ``rank``.
   Each load copies the rows afresh to ``bench/out/vectors/scratch`` (the matcher's ``/tmp`` at a
@@ -94,7 +94,7 @@ PEERS = {
     "numpy": "NumPy (matvec + argpartition)",
     "faiss": "FAISS IndexFlatIP",
 }
-TWO_STAGE_VERSION = 2  # bump when thera.vectors.partition or the objects it writes change
+TWO_STAGE_VERSION = 2  # bump when thera.matching.vectors.partition or the objects it writes change
 SCRATCH = OUT / "scratch"  # where the two-stage peer copies its float32 rows (the matcher's /tmp)
 MOTO_PORT = 5391
 
@@ -130,9 +130,10 @@ def two_stage_names(folder: Path) -> tuple[str, ...]:
 
 
 def ensure_two_stage(rows: int, dims: int) -> dict[str, Any]:
-    """The two-stage objects of ``thera.index.write_vectors`` (partition and shards), as files; the pointer's part."""
-    from thera import keys
-    from thera.index import write_vectors
+    """The two-stage objects of ``thera.matching.index_store.write_vectors`` (partition and shards),
+    as files; the pointer's part."""
+    from thera.kernel import keys
+    from thera.matching.index_store import write_vectors
 
     folder = config_dir(rows, dims) / "two_stage"
     vectors = config_dir(rows, dims) / "vectors.npy"
@@ -218,8 +219,8 @@ def ensure_thera_index(rows: int, dims: int, data: Path) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from thera.index import DESCRIPTION_CHARS, PROFILE_COLUMNS
-    from thera.tables import to_parquet
+    from thera.kernel.tables import to_parquet
+    from thera.matching.index_store import DESCRIPTION_CHARS, PROFILE_COLUMNS
     from thera_local.standins.apollo import load_companies
 
     folder = config_dir(rows, dims)
@@ -259,7 +260,7 @@ class FileStore:
     """The ObjectStore port over one index version's files: a get reads the whole file, as S3 returns a body."""
 
     def __init__(self, folder: Path, names: tuple[str, ...] = ("vectors.npy",), tags: str = "tags") -> None:
-        from thera import keys
+        from thera.kernel import keys
 
         self.paths = {keys.index_object(VERSION, name): folder / name for name in names}
         for name in ("tags.npy", "profiles.parquet", "tags.json"):
@@ -311,8 +312,8 @@ def load_peer(peer: str, folder: Path) -> tuple[Search, tuple[int, int], dict[st
     """The peer's index loaded from its files, its top-20 search, the loaded shape and timed parts."""
     steps: dict[str, float] = {}
     if peer == "thera":
-        from thera import index as thera_index
         from thera.matching import PRIOR_MODEL, MatchRequest, rank
+        from thera.matching import index_store as thera_index
 
         store = FileStore(folder)
         read_npy = thera_index.read_npy
@@ -367,8 +368,8 @@ def _two_stage_peer(
     ``serving``: the index has tag centroids and each query comes with leave-one-out variants."""
     import shutil
 
-    from thera.index import load_index
     from thera.matching import PRIOR_MODEL, MatchRequest, leave_one_out, rank
+    from thera.matching.index_store import load_index
 
     search_doc = json.loads((folder / "two_stage" / "search.json").read_text())
     shutil.rmtree(SCRATCH, ignore_errors=True)  # a cold start: no copy of the rows yet
@@ -395,7 +396,7 @@ def ensure_serving_tags(rows: int, dims: int) -> None:
     three), as the index builder writes them: what the serving peer's topic step searches."""
     import pyarrow.compute as pc
 
-    from thera.tables import from_parquet
+    from thera.kernel.tables import from_parquet
 
     folder = config_dir(rows, dims)
     stamp = {"profiles": PROFILES_VERSION, "vectors": (folder / "vectors.npy").stat().st_mtime}

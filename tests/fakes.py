@@ -17,7 +17,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
-from thera.ports import EmbeddingRecord, LastCrawl, Received, Versioned
+from thera.kernel.ports import EmbeddingRecord, LastCrawl, Received, Versioned
 
 
 def _as_json(doc: dict[str, Any]) -> dict[str, Any]:

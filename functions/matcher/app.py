@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from thera.matching import BadRequest
+from thera.matching.serving import NotReady
 from thera.observability import entry
-from thera.serving import NotReady
 from thera.stages import matcher
 
 app = APIGatewayHttpResolver()

@@ -6,7 +6,7 @@ when that process is killed mid-invocation (the crash drill), the invocation is 
 unless it was written down: each firing is recorded under the stack's home before it runs and
 forgotten when it ends, and the next firing of that schedule retries a recorded one whose
 process is gone, with its request id and event. That is what lets a job lease taken under that
-request id (``thera.lease``) be taken again by the retry, as in AWS.
+request id (``thera.kernel.lease``) be taken again by the retry, as in AWS.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from thera.config import LOCAL_AWS_ENDPOINT_URL
+from thera.kernel.config import LOCAL_AWS_ENDPOINT_URL
 from thera_local.function_logs import HttpLogs, LogShipper, report_failure, stream_name
 from thera_local.template import REGION, FunctionSpec
 

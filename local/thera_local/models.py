@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from thera.adapters.lsa import fit_lsa
-from thera.profiles import embedding_text
+from thera.profiles.profiles import embedding_text
 
 DIMENSIONS = 256
 

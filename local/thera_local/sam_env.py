@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from thera.config import LOCAL_AWS_ENDPOINT_URL
+from thera.kernel.config import LOCAL_AWS_ENDPOINT_URL
 from thera_local.lambda_env import function_environment
 from thera_local.template import Template
 

@@ -9,16 +9,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from thera import keys
 from thera.adapters.aws import DynamoStateStore, DynamoVersionedStore, S3ObjectStore
-from thera.config import ApolloPullSettings
-from thera.embed import SPEND_KEY_PREFIX, Spend
-from thera.ingest import CURSOR_KEY
-from thera.quota import TokenBucket
-from thera.silver import current_companies
+from thera.kernel import keys
+from thera.kernel.config import ApolloPullSettings
+from thera.kernel.tables import from_parquet
+from thera.lake.ingest import CURSOR_KEY
+from thera.lake.quota import TokenBucket
+from thera.lake.silver import current_companies
+from thera.profiles.embed import SPEND_KEY_PREFIX, Spend
 from thera.stages.apollo_pull import APOLLO_BUCKET
 from thera.stages.firecrawl import FIRECRAWL_BREAKER
-from thera.tables import from_parquet
 from thera_local.emulator import aws_client
 from thera_local.template import Template
 

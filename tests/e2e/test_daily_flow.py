@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from tests.conftest import ROOT, SAMPLE
 from tests.waiting import wait_until
-from thera.silver import normalize_domain, valid_domain_mask
+from thera.lake.silver import normalize_domain, valid_domain_mask
 from thera_local.stack import StackInfo, http_json
 from thera_local.summary import read_funnel
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from tests.e2e.conftest import TheraCli
 from tests.waiting import wait_until
-from thera.silver import normalize_domain
-from thera.tables import from_parquet, to_parquet
+from thera.kernel.tables import from_parquet, to_parquet
+from thera.lake.silver import normalize_domain
 from thera_local.emulator import aws_client
 from thera_local.stack import StackInfo
 from thera_local.summary import read_funnel

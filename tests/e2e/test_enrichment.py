@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, SAMPLE
 from tests.waiting import wait_until
-from thera.messages import CrawlRequest
+from thera.kernel.messages import CrawlRequest
 from thera_local.cli import wait_for_drain
 from thera_local.emulator import aws_client
 from thera_local.stack import StackConfig, StackInfo, ensure_stack, http_json, stop_stack

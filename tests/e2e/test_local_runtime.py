@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import ROOT, SAMPLE
 from tests.unit.test_silver import row, table
 from tests.waiting import wait_until
-from thera import keys
-from thera.tables import to_parquet
+from thera.kernel import keys
+from thera.kernel.tables import to_parquet
 from thera_local.emulator import aws_client
 from thera_local.stack import StackConfig, StackInfo, ensure_stack, stop_stack
 

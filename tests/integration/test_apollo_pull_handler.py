@@ -9,9 +9,9 @@ import pytest
 
 from tests.conftest import SAMPLE, FakeContext, load_event, load_handler_module
 from tests.integration.conftest import API_KEY, Aws, HandlerEnv
-from thera import keys
-from thera.ingest import CURSOR_KEY
-from thera.ports import ApolloAuthError
+from thera.kernel import keys
+from thera.kernel.ports import ApolloAuthError
+from thera.lake.ingest import CURSOR_KEY
 from thera_local.standins.apollo import ApolloStandIn, load_companies, organization_from_company
 
 

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from tests.conftest import SAMPLE
 from thera.adapters.bedrock import TitanEmbeddings
 from thera.adapters.lsa import fit_lsa
-from thera.ports import ProviderRejected, ProviderUnavailable
+from thera.kernel.ports import ProviderRejected, ProviderUnavailable
 from thera_local.emulator import CREDENTIALS, Emulator, aws_client
 from thera_local.models import corpus_texts
 from thera_local.standins.apollo import load_companies
@@ -80,7 +80,7 @@ def test_the_runtime_client_makes_one_call_per_adapter_attempt(
     served: tuple[BedrockStandIn, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """botocore's own retries would multiply the adapter's (its ``max_attempts`` counts retries, not calls)."""
-    from thera.config import EmbeddingProviderSettings
+    from thera.kernel.config import EmbeddingProviderSettings
     from thera.runtime import embedding_provider
 
     standin, client = served

@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import FakeContext, load_event, load_handler_module
 from tests.integration.conftest import Aws
 from tests.unit.test_silver import row, table
-from thera import keys
-from thera.tables import from_parquet, to_parquet
+from thera.kernel import keys
+from thera.kernel.tables import from_parquet, to_parquet
 from thera_local.pollers import lambda_sqs_event
 
 KEY = "bronze/companies/date=2026-11-22/sweep=2026-11-22/page=00001.parquet"

@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import FakeContext, load_handler_module
 from tests.integration.conftest import Aws
-from thera import keys
-from thera.messages import HealthRequest
-from thera.tables import from_parquet
+from thera.kernel import keys
+from thera.kernel.messages import HealthRequest
+from thera.kernel.tables import from_parquet
 from thera_local.standins.sites import SitesStandIn
 
 MODES = {

@@ -26,11 +26,11 @@ from tests.chromium import page_errors
 from tests.conftest import FakeContext, load_handler_module
 from tests.integration.conftest import Aws
 from tests.integration.test_matcher_handlers import embed_gold, silver_rows
-from thera import keys, schemas
 from thera.adapters.aws import S3ObjectStore
 from thera.adapters.lsa import fit_lsa
-from thera.profiles import build_profiles
-from thera.tables import to_parquet
+from thera.kernel import keys, schemas
+from thera.kernel.tables import to_parquet
+from thera.profiles.profiles import build_profiles
 from thera_local.api import http_event
 from thera_local.models import corpus_texts
 from thera_local.standins.apollo import load_companies

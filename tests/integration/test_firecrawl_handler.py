@@ -12,10 +12,10 @@ from tests.conftest import FakeContext, load_handler_module
 from tests.integration.conftest import FIRECRAWL_KEY, Aws
 from tests.integration.test_domain_health_handler import sqs_event
 from tests.waiting import wait_until
-from thera import keys
-from thera.messages import CrawlRequest
+from thera.kernel import keys
+from thera.kernel.messages import CrawlRequest
+from thera.kernel.tables import from_parquet
 from thera.runtime import business_date
-from thera.tables import from_parquet
 from thera_local.standins.firecrawl import FirecrawlStandIn
 from thera_local.standins.sites import SitesStandIn
 

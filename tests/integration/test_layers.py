@@ -38,7 +38,7 @@ CASES = {
     "TheraLayer": (
         (),
         "import aiohttp, aws_lambda_powertools, aws_xray_sdk, zoneinfo, tzdata\n"
-        "import thera.health, thera.quota, thera.breaker\n"
+        "import thera.enrichment.health, thera.lake.quota, thera.enrichment.breaker\n"
         "assert zoneinfo.ZoneInfo('America/Sao_Paulo')",
     ),
 }

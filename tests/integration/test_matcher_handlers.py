@@ -14,12 +14,12 @@ import pytest
 from tests.conftest import FakeContext, load_handler_module
 from tests.fakes import MemoryEmbeddingIndex, MemoryQueue, MemoryVersionedStore
 from tests.integration.conftest import Aws
-from thera import keys
 from thera.adapters.aws import S3ObjectStore
 from thera.adapters.lsa import LsaModel, fit_lsa
-from thera.embed import EmbedService, SpendLedger
-from thera.profiles import build_profiles
-from thera.tables import from_parquet, to_parquet
+from thera.kernel import keys
+from thera.kernel.tables import from_parquet, to_parquet
+from thera.profiles.embed import EmbedService, SpendLedger
+from thera.profiles.profiles import build_profiles
 from thera_local.api import http_event
 from thera_local.models import corpus_texts
 from thera_local.standins.apollo import load_companies

@@ -46,8 +46,7 @@ from thera.adapters.aws import (
     S3ObjectStore,
     SqsQueue,
 )
-from thera.embed import move_messages
-from thera.ports import (
+from thera.kernel.ports import (
     Contention,
     CrawlCache,
     DomainRegistry,
@@ -64,6 +63,7 @@ from thera.ports import (
     VersionedStore,
     cas_update,
 )
+from thera.profiles.embed import move_messages
 from thera_local.emulator import Emulator
 
 IMPLEMENTATIONS = ["memory", "aws"]

@@ -14,7 +14,7 @@ from tests.integration.test_domain_health_handler import sqs_event
 from tests.unit.lake import CANARY_EMAIL, CANARY_PHONE, build_lake, s3_notification
 from thera.adapters.aws import DynamoVersionedStore
 from thera.adapters.lsa import fit_lsa
-from thera.tables import from_parquet
+from thera.kernel.tables import from_parquet
 from thera_local.models import corpus_texts
 from thera_local.standins.apollo import load_companies
 

@@ -17,8 +17,8 @@ import pytest
 
 from tests.conftest import ROOT
 from thera.adapters.lsa import fit_lsa
-from thera.index import DESCRIPTION_CHARS
 from thera.matching import PRIOR_MODEL, Index, Match, MatchRequest, challenge_vectors, rank, tag_centroids
+from thera.matching.index_store import DESCRIPTION_CHARS
 from thera_local.models import DIMENSIONS, corpus_texts
 
 DATA = Path(os.environ.get("THERA_COMPANIES") or ROOT.parent / "shared" / "data" / "yc_companies.jsonl")

@@ -16,7 +16,8 @@ import pytest
 from tests.conftest import load_event, load_handler_module
 from tests.integration.conftest import API_KEY, Aws
 from tests.unit.test_sam_env import sam_environments
-from thera import keys, runtime
+from thera import runtime
+from thera.kernel import keys
 from thera_local.sam_env import env_vars_file
 
 

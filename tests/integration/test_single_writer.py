@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import SAMPLE, FakeContext, load_event, load_handler_module
 from tests.integration.conftest import API_KEY, Aws
 from thera.adapters.aws import DynamoVersionedStore
-from thera.lease import Lease, lease_key
+from thera.kernel.lease import Lease, lease_key
 from thera.stages.index_builder import INDEX_JOB
 from thera_local.standins.apollo import ApolloStandIn, load_companies, organization_from_company
 

@@ -7,7 +7,7 @@ import json
 from tests.integration.conftest import Aws
 from tests.unit.test_quota import WINDOWS, run_race
 from thera.adapters.aws import DynamoVersionedStore
-from thera.quota import TokenBucket, default_windows
+from thera.lake.quota import TokenBucket, default_windows
 
 T0 = 86400.0 * 20833
 

@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import ROOT, FakeContext, load_handler_module
 from tests.integration.conftest import Aws
 from tests.integration.test_matcher_handlers import CHALLENGE, build_index, call, lake, matcher_env  # noqa: F401
-from thera import keys
 from thera.adapters.aws import S3ObjectStore
+from thera.kernel import keys
 from thera.matching import FEATURES, PRIOR_MODEL
 from thera_local.stepfunctions import Execution, routed_lambda, state_machine_arn
 from thera_local.stepfunctions import run as execute

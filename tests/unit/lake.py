@@ -17,14 +17,14 @@ from tests.fakes import (
     MemoryVersionedStore,
 )
 from tests.unit.test_silver import row, table
-from thera.breaker import BreakerConfig, CircuitBreaker
-from thera.crawl import CrawlService
-from thera.gate import record_health
-from thera.health import Observations
-from thera.messages import CrawlRequest, HealthRequest
-from thera.ports import ScrapeResult
-from thera.silver import transform
-from thera.tables import to_parquet
+from thera.enrichment.breaker import BreakerConfig, CircuitBreaker
+from thera.enrichment.crawl import CrawlService
+from thera.enrichment.gate import record_health
+from thera.enrichment.health import Observations
+from thera.kernel.messages import CrawlRequest, HealthRequest
+from thera.kernel.ports import ScrapeResult
+from thera.kernel.tables import to_parquet
+from thera.lake.silver import transform
 
 BUCKET = "lake"
 DAY = "2026-11-22"

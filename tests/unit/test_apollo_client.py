@@ -10,8 +10,8 @@ import pytest
 
 from tests.scripted import Script, run_against
 from thera.adapters.apollo import ApolloClient
-from thera.ports import ApolloAuthError, ApolloError, ApolloRateLimited, ApolloUnavailable
-from thera.retry import Backoff
+from thera.kernel.ports import ApolloAuthError, ApolloError, ApolloRateLimited, ApolloUnavailable
+from thera.kernel.retry import Backoff
 
 OK_BODY = {
     "organizations": [{"id": "1", "name": "Acme"}],

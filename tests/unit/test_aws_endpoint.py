@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from thera import runtime
-from thera.config import LOCAL_AWS_ENDPOINT_URL, AwsSettings, ConfigError, EmbeddingProviderSettings
+from thera.kernel.config import LOCAL_AWS_ENDPOINT_URL, AwsSettings, ConfigError, EmbeddingProviderSettings
 
 CONTAINER_ENDPOINT = "http://host.docker.internal:45471"  # how `thera env-vars` names the stack to a container
 BUCKET = "thera-dev-lake-123456789012-us-east-1"

@@ -14,8 +14,8 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from thera.adapters.bedrock import MODEL_ID, InvalidEmbeddingResponse, TitanEmbeddings
-from thera.ports import EmbeddingProvider, ProviderRejected, ProviderUnavailable
-from thera.retry import Backoff
+from thera.kernel.ports import EmbeddingProvider, ProviderRejected, ProviderUnavailable
+from thera.kernel.retry import Backoff
 
 TEXT = "Acme Robotics builds warehouse robots. Contact: jane.doe@example.com"
 EXPECTED_PARAMS = {"modelId": MODEL_ID, "body": ANY, "contentType": "application/json", "accept": "application/json"}

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from tests.fakes import MemoryVersionedStore
-from thera.breaker import CLOSED, HALF_OPEN, OPEN, BreakerConfig, CircuitBreaker
+from thera.enrichment.breaker import CLOSED, HALF_OPEN, OPEN, BreakerConfig, CircuitBreaker
 
 CFG = BreakerConfig(failure_threshold=3, cooldown_seconds=60, success_threshold=2, probe_timeout_seconds=120)
 
@@ -125,7 +125,7 @@ def test_many_concurrent_consumers_elect_exactly_one_probe() -> None:
 
 
 def test_open_since_spans_failed_probes_and_ends_when_closed() -> None:
-    from thera.breaker import open_since
+    from thera.enrichment.breaker import open_since
 
     doc: dict[str, Any] = {
         "state": "open",

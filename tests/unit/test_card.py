@@ -1,10 +1,10 @@
-"""What a match says about its startup: the one-liner, the link, the facts (thera.card)."""
+"""What a match says about its startup: the one-liner, the link, the facts (thera.profiles.card)."""
 
 from __future__ import annotations
 
 import pytest
 
-from thera.card import ONE_LINER_CHARS, card, one_liner, website_link
+from thera.profiles.card import ONE_LINER_CHARS, card, one_liner, website_link
 
 
 @pytest.mark.parametrize(

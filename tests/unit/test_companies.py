@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from thera.companies import Lineage, bronze_record
+from thera.lake.companies import Lineage, bronze_record
 
 LINEAGE = Lineage(
     run_id="r1",

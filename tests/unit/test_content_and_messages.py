@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from thera.content import analyze, clean_markdown
-from thera.messages import BadMessage, CrawlRequest, HealthRequest
+from thera.enrichment.content import analyze, clean_markdown
+from thera.kernel.messages import BadMessage, CrawlRequest, HealthRequest
 
 RICH = (
     "# Acme\n\n"

@@ -32,7 +32,7 @@ importlib.import_module(sys.argv[1])
 
 
 def test_the_core_is_found() -> None:
-    assert {"crawl", "ingest", "replay", "matching", "matching.rank", "ports"} <= set(CORE)
+    assert {"enrichment.crawl", "lake.ingest", "lake.replay", "matching", "matching.rank", "kernel.ports"} <= set(CORE)
 
 
 @pytest.mark.parametrize("module", CORE)

@@ -11,13 +11,13 @@ import pytest
 
 from tests.fakes import MemoryEmbeddingIndex, MemoryObjectStore, MemoryQueue, MemoryVersionedStore
 from tests.unit.test_silver import row, table
-from thera import keys
-from thera.embed import EmbedOutcome, EmbedService, SpendLedger, move_messages
-from thera.ports import Embedding, ProviderRejected, ProviderUnavailable
-from thera.profiles import build_profiles
-from thera.silver import transform
-from thera.tables import from_parquet, to_parquet
-from thera.tokens import estimate_tokens
+from thera.kernel import keys
+from thera.kernel.ports import Embedding, ProviderRejected, ProviderUnavailable
+from thera.kernel.tables import from_parquet, to_parquet
+from thera.kernel.tokens import estimate_tokens
+from thera.lake.silver import transform
+from thera.profiles.embed import EmbedOutcome, EmbedService, SpendLedger, move_messages
+from thera.profiles.profiles import build_profiles
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 PRICE = 0.00002  # USD per 1k tokens: 20 nano-dollars a token

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import load_event
-from thera.events import BadEvent, ScheduleEvent, s3_objects_from_sqs_body
+from thera.kernel.events import BadEvent, ScheduleEvent, s3_objects_from_sqs_body
 from thera_local.schedules import ScheduleError, next_fire, scheduler_input
 
 
@@ -69,7 +69,7 @@ def test_bad_schedule_time_is_a_clear_error() -> None:
 def test_sample_events_carry_the_messages_their_functions_parse() -> None:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-    from thera.messages import CrawlRequest, GoldPartRequest, HealthRequest, ProfileRequest
+    from thera.kernel.messages import CrawlRequest, GoldPartRequest, HealthRequest, ProfileRequest
 
     assert [HealthRequest.parse(r["body"]).domain for r in load_event("domain_health_sqs.json")["Records"]] == [
         "circuithub.com",

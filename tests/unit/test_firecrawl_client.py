@@ -9,7 +9,7 @@ import pytest
 
 from tests.scripted import Script, run_against
 from thera.adapters.firecrawl import FirecrawlClient
-from thera.ports import FirecrawlRejected, FirecrawlUnavailable
+from thera.kernel.ports import FirecrawlRejected, FirecrawlUnavailable
 
 PAGE = {"success": True, "data": {"markdown": "# Acme\n\nRobots.", "metadata": {"title": "Acme", "statusCode": 200}}}
 

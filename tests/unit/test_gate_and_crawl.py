@@ -11,16 +11,16 @@ import pytest
 
 from tests.fakes import MemoryCrawlCache, MemoryObjectStore, MemoryQueue, MemoryRegistry, MemoryVersionedStore
 from tests.unit.test_silver import row, table
-from thera import keys
-from thera.breaker import OPEN, BreakerConfig, CircuitBreaker
-from thera.crawl import CrawlService, TransientCrawlError
-from thera.gate import GateOutcome, record_health
-from thera.health import Observations
-from thera.messages import CrawlRequest, HealthRequest
-from thera.ports import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
-from thera.refine import fan_out
-from thera.silver import transform
-from thera.tables import from_parquet
+from thera.enrichment.breaker import OPEN, BreakerConfig, CircuitBreaker
+from thera.enrichment.crawl import CrawlService, TransientCrawlError
+from thera.enrichment.gate import GateOutcome, record_health
+from thera.enrichment.health import Observations
+from thera.kernel import keys
+from thera.kernel.messages import CrawlRequest, HealthRequest
+from thera.kernel.ports import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
+from thera.kernel.tables import from_parquet
+from thera.lake.refine import fan_out
+from thera.lake.silver import transform
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 HEALTH_KEY = "silver/domain_health/date=2026-11-22/part-abc.parquet"

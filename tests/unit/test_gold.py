@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from tests.unit.lake import BUCKET, CANARY_EMAIL, CANARY_PHONE, DAY, SILVER_KEY, Lake, build_lake, s3_notification
-from thera import keys
-from thera.gold import GoldOutcome, ProfileSources, build_part
-from thera.messages import BadMessage
-from thera.tables import from_parquet
+from thera.kernel import keys
+from thera.kernel.messages import BadMessage
+from thera.kernel.tables import from_parquet
+from thera.profiles.gold import GoldOutcome, ProfileSources, build_part
 
 BUILT = datetime(2026, 11, 22, 13, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from thera.health import Observations, looks_parked, page_text, score
+from thera.enrichment.health import Observations, looks_parked, page_text, score
 
 
 def healthy(**changes: object) -> Observations:

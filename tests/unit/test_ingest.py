@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.fakes import MemoryObjectStore, MemoryStateStore, MemoryVersionedStore
-from thera import keys
-from thera.ingest import (
+from thera.kernel import keys
+from thera.kernel.ports import RateLimitInfo, SearchPage
+from thera.lake.ingest import (
     CURSOR_KEY,
     PullReport,
     QuotaGuard,
@@ -19,8 +20,7 @@ from thera.ingest import (
     encode_raw_page,
     pull_companies,
 )
-from thera.ports import RateLimitInfo, SearchPage
-from thera.quota import TokenBucket, default_windows
+from thera.lake.quota import TokenBucket, default_windows
 
 T0 = 86400.0 * 20833
 

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from tests.fakes import MemoryVersionedStore
-from thera.lease import CLOCK_MARGIN_SECONDS, Lease, held, lease_key
+from thera.kernel.lease import CLOCK_MARGIN_SECONDS, Lease, held, lease_key
 
 
 class Clock:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from thera.adapters.lsa import LsaModel, fit_lsa
-from thera.ports import EmbeddingProvider
-from thera.tokens import estimate_tokens
+from thera.kernel.ports import EmbeddingProvider
+from thera.kernel.tokens import estimate_tokens
 
 SAMPLE = Path(__file__).resolve().parents[2] / "local" / "data" / "companies_sample.jsonl"
 DIMS = 64

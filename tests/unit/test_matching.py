@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from thera.ams import average_match_score
+from thera.kernel.tokens import stems
 from thera.matching import (
     PRIOR_MODEL,
     BadRequest,
@@ -23,7 +23,7 @@ from thera.matching import (
     rank,
     tag_centroids,
 )
-from thera.tokens import stems
+from thera.training.ams import average_match_score
 
 AXES = {"robots": 0, "payments": 1, "biotech": 2, "food": 3}
 

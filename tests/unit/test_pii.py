@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from thera import pii
+from thera.kernel import pii
 
 TEXT = (
     "Call +55 (11) 91234-5678 or (415) 555-0199, write to Jane.Doe@acme.io or info@acme.io. "

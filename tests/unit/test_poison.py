@@ -12,9 +12,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from thera.events import s3_objects_from_sqs_body
+from thera.kernel.events import s3_objects_from_sqs_body
+from thera.kernel.messages import BadMessage, CrawlRequest, GoldPartRequest, HealthRequest, ProfileRequest
 from thera.matching import BadRequest, MatchRequest
-from thera.messages import BadMessage, CrawlRequest, GoldPartRequest, HealthRequest, ProfileRequest
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from tests.fakes import MemoryObjectStore, MemoryReadModel
 from tests.unit.lake import CANARY_EMAIL, build_lake
 from tests.unit.test_gold import gold
-from thera import keys
-from thera.publish import PUBLIC_FIELDS, PublishOutcome, publish_part
-from thera.tables import from_parquet, to_parquet
+from thera.kernel import keys
+from thera.kernel.tables import from_parquet, to_parquet
+from thera.profiles.publish import PUBLIC_FIELDS, PublishOutcome, publish_part
 
 NOW = datetime(2026, 11, 22, 14, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.fakes import MemoryVersionedStore
-from thera.quota import BucketState, TokenBucket, Window, WindowUsage, default_windows, plan_take
+from thera.lake.quota import BucketState, TokenBucket, Window, WindowUsage, default_windows, plan_take
 
 WINDOWS = default_windows(per_minute=50, per_hour=200, per_day=600)
 T0 = 86400.0 * 20833  # midnight UTC: a minute, hour and day boundary at once

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, SAMPLE
 from tests.unit.test_cli_stack_choice import control, fake_running_stack  # noqa: F401 - the fixture
-from thera.config import LOCAL_AWS_ENDPOINT_URL, AwsSettings
+from thera.kernel.config import LOCAL_AWS_ENDPOINT_URL, AwsSettings
 from thera_local import cli
 from thera_local.sam_env import env_vars_file, reach
 from thera_local.stack import StackConfig

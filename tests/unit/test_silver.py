@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from thera import schemas
-from thera.silver import (
+from thera.kernel import schemas
+from thera.kernel.tables import from_rows, to_parquet
+from thera.lake.silver import (
     QualityRules,
     SchemaMismatch,
     current_companies,
@@ -18,7 +19,6 @@ from thera.silver import (
     transform,
     valid_domain_mask,
 )
-from thera.tables import from_rows, to_parquet
 
 KEY = "bronze/companies/date=2026-11-22/sweep=2026-11-22/page=00001.parquet"
 PULLED = datetime(2026, 11, 22, 4, tzinfo=UTC)

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from thera.config import LOCAL_AWS_ENDPOINT_URL, AwsSettings
-from thera.lease import lease_key
+from thera.kernel.config import LOCAL_AWS_ENDPOINT_URL, AwsSettings
+from thera.kernel.lease import lease_key
 from thera_local.template import Template
 
 TEMPLATE = Template(ROOT / "template.yaml")
@@ -231,8 +231,8 @@ def test_scikit_learn_ships_only_with_the_train_function() -> None:
         ("matcher", "", {"sklearn", "scipy", "aiohttp", "matplotlib"}),
         ("index_builder", "", {"sklearn", "scipy", "aiohttp", "matplotlib"}),
         ("weekly_training", "", {"pyarrow", "aiohttp", "sklearn", "scipy", "matplotlib"}),  # build set, promote
-        ("weekly_training", "thera.trainers", {"pyarrow", "aiohttp", "matplotlib"}),  # train
-        ("weekly_training", "thera.report", {"pyarrow", "aiohttp", "sklearn", "scipy"}),  # evaluate
+        ("weekly_training", "thera.training.trainers", {"pyarrow", "aiohttp", "matplotlib"}),  # train
+        ("weekly_training", "thera.training.report", {"pyarrow", "aiohttp", "sklearn", "scipy"}),  # evaluate
         ("apollo_pull", "", {"numpy", "sklearn", "scipy", "matplotlib"}),
         ("ams", "", {"numpy", "sklearn", "scipy", "matplotlib"}),
     ],

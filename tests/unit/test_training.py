@@ -9,8 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from thera.matching import FEATURES, model_from_artifact
-from thera.trainers import SEED, train_forest, train_logistic
-from thera.training import TooFewLabels, average_precision, check_labels, labelled_set, roc_auc
+from thera.training.trainers import SEED, train_forest, train_logistic
+from thera.training.training import TooFewLabels, average_precision, check_labels, labelled_set, roc_auc
 
 RNG = np.random.default_rng(3)
 X = RNG.random((400, len(FEATURES)))

@@ -11,11 +11,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from thera import keys
-from thera.index import load_index, write_vectors
+from thera.kernel import keys
+from thera.kernel.tables import to_parquet
 from thera.matching import PRIOR_MODEL, Index, MatchRequest, rank
-from thera.tables import to_parquet
-from thera.vectors import TwoStage, partition
+from thera.matching.index_store import load_index, write_vectors
+from thera.matching.vectors import TwoStage, partition
 
 ROWS, DIMS, CLUSTERS = 20_000, 64, 200
 VERSION = "v1"

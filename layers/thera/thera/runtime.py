@@ -21,10 +21,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from botocore.config import Config
 
 from thera.adapters.aws import DynamoVersionedStore
-from thera.config import AwsSettings, EmbeddingProviderSettings, api_key_from_secret
-from thera.lease import Grant, Lease
+from thera.kernel.config import AwsSettings, EmbeddingProviderSettings, api_key_from_secret
+from thera.kernel.lease import Grant, Lease
+from thera.kernel.ports import EmbeddingProvider
 from thera.observability import logger, metrics
-from thera.ports import EmbeddingProvider
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse

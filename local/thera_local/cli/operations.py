@@ -23,7 +23,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     if info is None:
         return 1
     from thera.adapters.aws import SqsQueue
-    from thera.embed import move_messages
+    from thera.profiles.embed import move_messages
     from thera_local.emulator import aws_client
 
     template = info.template_obj()
@@ -49,9 +49,9 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     """Silver and gold of a day rebuilt from its raw files (no API call), compared with the lake's."""
     from thera.adapters.aws import S3ObjectStore
-    from thera.config import BronzeToSilverSettings
-    from thera.replay import replay_from_raw
-    from thera.silver import QualityRules
+    from thera.kernel.config import BronzeToSilverSettings
+    from thera.lake.replay import replay_from_raw
+    from thera.lake.silver import QualityRules
     from thera_local.emulator import aws_client
 
     config = _config(args)

@@ -38,7 +38,7 @@ def bar(done: int, total: int, width: int = 24) -> str:
 def status_lines(info: StackInfo) -> list[str]:
     """Progress per stage, queue and DLQ depths, pollers, and the operations lines."""
     from thera.adapters.aws import DynamoStateStore
-    from thera.ingest import CURSOR_KEY
+    from thera.lake.ingest import CURSOR_KEY
     from thera_local.emulator import aws_client
 
     template = info.template_obj()
@@ -88,10 +88,10 @@ def status_lines(info: StackInfo) -> list[str]:
 def operations_lines(template: Template, endpoint: str, logs: Path) -> list[str]:
     """Breaker state, Apollo quota left per window, today's embedding spend, and each function's last run."""
     from thera.adapters.aws import DynamoVersionedStore
-    from thera.breaker import open_since
-    from thera.config import ApolloPullSettings, EmbeddingsSettings
-    from thera.embed import SpendLedger
-    from thera.quota import TokenBucket
+    from thera.enrichment.breaker import open_since
+    from thera.kernel.config import ApolloPullSettings, EmbeddingsSettings
+    from thera.lake.quota import TokenBucket
+    from thera.profiles.embed import SpendLedger
     from thera.runtime import business_date
     from thera.stages.apollo_pull import APOLLO_BUCKET
     from thera.stages.firecrawl import FIRECRAWL_BREAKER

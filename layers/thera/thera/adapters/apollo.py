@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from thera.ports import (
+from thera.kernel.ports import (
     ApolloAuthError,
     ApolloError,
     ApolloRateLimited,
@@ -25,7 +25,7 @@ from thera.ports import (
     RateLimitInfo,
     SearchPage,
 )
-from thera.retry import Backoff
+from thera.kernel.retry import Backoff
 
 SEARCH_PATH = "/mixed_companies/search"
 MAX_PER_PAGE = 100

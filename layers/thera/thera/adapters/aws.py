@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from thera.ports import EmbeddingRecord, LastCrawl, Received, Versioned
+from thera.kernel.ports import EmbeddingRecord, LastCrawl, Received, Versioned
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from thera.ports import Embedding, ProviderRejected, ProviderUnavailable
-from thera.retry import Backoff
+from thera.kernel.ports import Embedding, ProviderRejected, ProviderUnavailable
+from thera.kernel.retry import Backoff
 
 MODEL_ID = "amazon.titan-embed-text-v2:0"
 DIMENSIONS = frozenset({256, 512, 1024})

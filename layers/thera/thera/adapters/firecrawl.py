@@ -17,8 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from thera.ports import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
-from thera.retry import Backoff
+from thera.kernel.ports import FirecrawlRejected, FirecrawlUnavailable, ScrapeResult
+from thera.kernel.retry import Backoff
 
 RETRYABLE = {408, 429, 500, 502, 503, 504}
 BACKOFF = Backoff(attempts=3, base=1.0, cap=20.0)  # calls at most, first and largest wait (s)

@@ -20,8 +20,8 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from thera.ports import Embedding
-from thera.tokens import STOP_WORDS, estimate_tokens, words
+from thera.kernel.ports import Embedding
+from thera.kernel.tokens import STOP_WORDS, estimate_tokens, words
 
 FORMAT_VERSION = 1
 Floats = npt.NDArray[np.float32]
@@ -55,8 +55,8 @@ def _hash(arrays: Iterable[npt.NDArray[Any]]) -> str:
 class LsaModel:
     """TF-IDF weights of a text projected on the SVD basis fitted on the corpus, then L2-normalized.
 
-    Satisfies ``thera.ports.EmbeddingProvider``. ``tokens`` in an embedding is
-    ``thera.tokens.estimate_tokens``, the count the cost budget reserves, so accounting is exact here.
+    Satisfies ``thera.kernel.ports.EmbeddingProvider``. ``tokens`` in an embedding is
+    ``thera.kernel.tokens.estimate_tokens``, the count the cost budget reserves, so accounting is exact here.
     """
 
     def __init__(

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from thera.health import MAX_REDIRECTS, Observations, looks_parked, page_text
+from thera.enrichment.health import MAX_REDIRECTS, Observations, looks_parked, page_text
 
 MAX_BODY_BYTES = 512 * 1024
 USER_AGENT = "thera-health/1.0 (+domain health check)"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from thera.ports import UNKNOWN, Unknown, Versioned, VersionedStore, cas_update
+from thera.kernel.ports import UNKNOWN, Unknown, Versioned, VersionedStore, cas_update
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 MAX_TRANSITIONS = 50

@@ -27,12 +27,19 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from thera import keys, schemas
-from thera.breaker import CLOSED, CircuitBreaker
-from thera.content import analyze
-from thera.messages import CrawlRequest, ProfileRequest
-from thera.ports import CrawlCache, FirecrawlRejected, FirecrawlUnavailable, MessageQueue, ObjectStore, ScrapeResult
-from thera.tables import to_parquet
+from thera.enrichment.breaker import CLOSED, CircuitBreaker
+from thera.enrichment.content import analyze
+from thera.kernel import keys, schemas
+from thera.kernel.messages import CrawlRequest, ProfileRequest
+from thera.kernel.ports import (
+    CrawlCache,
+    FirecrawlRejected,
+    FirecrawlUnavailable,
+    MessageQueue,
+    ObjectStore,
+    ScrapeResult,
+)
+from thera.kernel.tables import to_parquet
 
 MIN_DEFER_SECONDS = 1
 MAX_DEFER_SECONDS = 900  # SQS DelaySeconds limit

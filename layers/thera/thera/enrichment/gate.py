@@ -8,11 +8,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from thera import keys, schemas
-from thera.health import HealthResult, Observations, score
-from thera.messages import CrawlRequest, HealthRequest, ProfileRequest
-from thera.ports import MessageQueue, ObjectStore
-from thera.tables import to_parquet
+from thera.enrichment.health import HealthResult, Observations, score
+from thera.kernel import keys, schemas
+from thera.kernel.messages import CrawlRequest, HealthRequest, ProfileRequest
+from thera.kernel.ports import MessageQueue, ObjectStore
+from thera.kernel.tables import to_parquet
 
 
 @dataclass

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, ClassVar, Self, dataclass_transform
 
-from thera.quota import Window, default_windows
+from thera.lake.quota import Window, default_windows
 
 # Variable names (template.yaml sets them; the local runtime reads them from there).
 DATA_LAKE_BUCKET = "DATA_LAKE_BUCKET"

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
-from thera.messages import BadMessage, GoldPartRequest, load_object
+from thera.kernel.messages import BadMessage, GoldPartRequest, load_object
 
 BadEvent = BadMessage  # a message whose body is not the event it claims to be
 

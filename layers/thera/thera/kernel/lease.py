@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from thera.ports import Versioned, VersionedStore, cas_update
+from thera.kernel.ports import Versioned, VersionedStore, cas_update
 
 # Added to a holder's remaining time: clocks of two execution environments may disagree a little.
 CLOCK_MARGIN_SECONDS = 5.0

@@ -72,7 +72,7 @@ def _phone(org: Mapping[str, Any]) -> str | None:
 
 
 def bronze_record(org: Mapping[str, Any], position: int, lineage: Lineage) -> dict[str, Any]:
-    """Flatten one Apollo organization into the bronze schema (see ``thera.schemas.BRONZE``)."""
+    """Flatten one Apollo organization into the bronze schema (see ``thera.kernel.schemas.BRONZE``)."""
     issues: list[str] = []
     if not isinstance(org, Mapping):
         issues.append(f"organization: not a JSON object: {str(org)[:40]!r}")

@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from thera import keys, schemas
-from thera.companies import Lineage, bronze_record
-from thera.ports import ApolloRateLimited, ObjectStore, SearchPage, StateStore
-from thera.quota import TokenBucket
-from thera.tables import from_rows, to_parquet
+from thera.kernel import keys, schemas
+from thera.kernel.ports import ApolloRateLimited, ObjectStore, SearchPage, StateStore
+from thera.kernel.tables import from_rows, to_parquet
+from thera.lake.companies import Lineage, bronze_record
+from thera.lake.quota import TokenBucket
 
 CURSOR_KEY = "cursor#apollo#organizations"
 TIME_MARGIN_SECONDS = 20.0

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from thera.ports import UNKNOWN, Unknown, Versioned, VersionedStore, cas_update
+from thera.kernel.ports import UNKNOWN, Unknown, Versioned, VersionedStore, cas_update
 
 
 @dataclass(frozen=True)

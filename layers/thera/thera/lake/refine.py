@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
 
-from thera import keys, schemas
-from thera.messages import HealthRequest
-from thera.ports import DomainRegistry, MessageQueue, ObjectStore
-from thera.silver import QualityRules, SchemaMismatch, read_bronze, transform
-from thera.tables import to_parquet
+from thera.kernel import keys, schemas
+from thera.kernel.messages import HealthRequest
+from thera.kernel.ports import DomainRegistry, MessageQueue, ObjectStore
+from thera.kernel.tables import to_parquet
+from thera.lake.silver import QualityRules, SchemaMismatch, read_bronze, transform
 
 # The fields whose change sends a domain through health and crawl again.
 HASHED_FIELDS = (

@@ -29,14 +29,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from thera import keys, schemas
-from thera.companies import Lineage, bronze_record
-from thera.crawl import RawPage
-from thera.ingest import decode_raw_page, pulled_at_of
-from thera.ports import ObjectStore
-from thera.profiles import build_profiles
-from thera.silver import QualityRules, read_bronze, transform
-from thera.tables import from_parquet, from_rows, to_parquet
+from thera.enrichment.crawl import RawPage
+from thera.kernel import keys, schemas
+from thera.kernel.ports import ObjectStore
+from thera.kernel.tables import from_parquet, from_rows, to_parquet
+from thera.lake.companies import Lineage, bronze_record
+from thera.lake.ingest import decode_raw_page, pulled_at_of
+from thera.lake.silver import QualityRules, read_bronze, transform
+from thera.profiles.profiles import build_profiles
 
 REPLAY = "replay/"
 IGNORED = ("built_at",)

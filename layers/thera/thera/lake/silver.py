@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from thera import schemas
-from thera.tables import SchemaMismatch, conform, from_parquet
+from thera.kernel import schemas
+from thera.kernel.tables import SchemaMismatch, conform, from_parquet
 
 if TYPE_CHECKING:
-    from thera.config import BronzeToSilverSettings
+    from thera.kernel.config import BronzeToSilverSettings
 
 __all__ = ["SchemaMismatch", "current_companies", "normalize_domains", "read_bronze", "transform"]
 

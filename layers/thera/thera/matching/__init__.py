@@ -1,6 +1,10 @@
 """Ranking startups for a challenge, in four parts: ``request`` (what a match request is),
 ``index`` (the in-memory index), ``models`` (what scores candidates) and ``rank`` (candidates,
 features, scores and reasons). The names below are the package's API.
+
+Beside them, imported by name where needed: ``index_store`` (the index versions the builder
+writes and the matcher loads; pyarrow), ``vectors`` (the two-stage search) and ``serving`` (the
+matcher's service).
 """
 
 from thera.matching.index import Index, profile_tags, sorted_unique, tag_centroids

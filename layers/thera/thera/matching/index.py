@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from thera.kernel.tokens import stem, stems, words
 from thera.matching.models import Floats
 from thera.matching.request import BadRequest, MatchRequest
-from thera.tokens import stem, stems, words
 
 if TYPE_CHECKING:  # pyarrow is imported where an index is built: the weekly training ships without it
     import pyarrow as pa
 
-    from thera.vectors import TwoStage
+    from thera.matching.vectors import TwoStage
 
 TEXT_COLUMNS = ("name", "industries", "keywords", "description")  # what the lexical side reads of a profile
 # Word rarity (IDF) is counted over at most IDF_SAMPLE profiles, evenly spaced: exact up to there,
@@ -46,7 +46,7 @@ class Index:
     version: str
     model_id: str
     domains: list[str]
-    vectors: Floats  # n x d, unit rows; 0 x d when ``search`` holds them (a two-stage index, thera.vectors)
+    vectors: Floats  # n x d, unit rows; 0 x d when ``search`` holds them (a two-stage index, thera.matching.vectors)
     profiles: pa.Table  # one row per vector: name, industries, keywords, country, city, scores, description
     tag_names: list[str]
     tag_centroids: Floats  # t x d, unit rows
@@ -116,7 +116,7 @@ class Index:
 
     def texts(self, positions: Sequence[int] | npt.NDArray[np.int64]) -> list[str]:
         """What a reader sees of these profiles: name, tags and description, as one text each."""
-        from thera.tables import column_values
+        from thera.kernel.tables import column_values
 
         part = self.profiles.select([c for c in TEXT_COLUMNS if c in self.profiles.column_names])
         part = part.take(np.asarray(positions, dtype=np.int64))
@@ -194,7 +194,7 @@ class Index:
 
     def rows(self, positions: Sequence[int]) -> list[dict[str, Any]]:
         """The profiles at these positions, as Python objects."""
-        from thera.tables import rows_of
+        from thera.kernel.tables import rows_of
 
         return rows_of(self.profiles.take(list(positions)))
 

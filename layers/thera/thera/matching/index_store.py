@@ -3,7 +3,7 @@
 An index version is four objects under ``index/v=<version>/``: the unit vectors as one
 ``.npy`` (read in place from the object's bytes, no Parquet decoding), the profiles the matcher filters,
 scores and explains with (Parquet), and the tag names and centroids for topic affinity. Past
-``thera.vectors.TWO_STAGE_MIN_ROWS`` profiles the vectors are instead a partition (four small
+``thera.matching.vectors.TWO_STAGE_MIN_ROWS`` profiles the vectors are instead a partition (four small
 ``.npy``) and the rows in list order as shards under ``vectors/``, which the matcher copies to
 local storage (``write_vectors``, ``load_index``).
 ``index/current.json`` names the current version; it is written last, so a matcher never
@@ -32,15 +32,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from thera import keys
+from thera.kernel import keys
+from thera.kernel.ports import ObjectStore
+from thera.kernel.schemas import QUALITY_SCORES, STARTUP_FIELDS
+from thera.kernel.tables import column_values, from_parquet, to_parquet
 from thera.matching import Index, tag_centroids
-from thera.ports import ObjectStore
-from thera.schemas import QUALITY_SCORES, STARTUP_FIELDS
-from thera.tables import column_values, from_parquet, to_parquet
-from thera.vectors import TWO_STAGE_MIN_ROWS, Partition, TwoStage, partition, probe_for, shard_rows, shards
+from thera.matching.vectors import TWO_STAGE_MIN_ROWS, Partition, TwoStage, partition, probe_for, shard_rows, shards
 
 PROFILE_COLUMNS = (*STARTUP_FIELDS, *QUALITY_SCORES, "description")
-# What the explorer's card shows besides them (thera.card); an index without them still serves.
+# What the explorer's card shows besides them (thera.profiles.card); an index without them still serves.
 CARD_COLUMNS = ("website_url", "team_size", "founded_year", "health_flags")
 DESCRIPTION_CHARS = 280
 PARTITION_OBJECTS = ("centroids", "assignment", "order", "offsets")
@@ -119,7 +119,7 @@ def write_vectors(
     put: Callable[[str, bytes], None], version: str, matrix: np.ndarray[Any, Any], two_stage: bool
 ) -> dict[str, Any] | None:
     """The vectors' objects: ``vectors.npy``, or for a two-stage search the partition and the rows in
-    list order as shards (``thera.vectors``); what the pointer records of the latter."""
+    list order as shards (``thera.matching.vectors``); what the pointer records of the latter."""
     if not two_stage:
         put(keys.index_object(version, "vectors.npy"), _npy(matrix))
         return None

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from thera.card import card
+from thera.kernel.tokens import stem, words
 from thera.matching.index import Index, csr_rows, sorted_unique
 from thera.matching.models import FEATURES, PRIOR_MODEL, Floats, Model
 from thera.matching.request import MatchRequest
-from thera.tokens import stem, words
+from thera.profiles.card import card
 
 CANDIDATES = 300
 # And the LEXICAL profiles that use most of the challenge's LEXICAL_WORDS rarest words, however far
@@ -38,7 +38,8 @@ CANDIDATES = 300
 LEXICAL, LEXICAL_WORDS = 50, 8
 TOPICS = 5
 # The challenge is embedded again without each of its MAX_VARIANTS rarest words (a Titan call each,
-# thera.serving.EMBED_THREADS at a time): a paragraph's content words; a longer text is not swayed by one word anyway.
+# thera.matching.serving.EMBED_THREADS at a time): a paragraph's content words; a longer text is
+# not swayed by one word anyway.
 MAX_VARIANTS = 24
 # A word supports a tag when at least SUPPORT_RATE of the tag's candidates (MIN_CARRIERS or more)
 # use it and SUPPORT_LIFT times as often as all candidates do, or when the tag's name spells it.
@@ -56,7 +57,7 @@ class Match:
     features: dict[str, float]
     industries: list[str]
     country: str | None
-    # what the explorer shows of the startup (thera.card)
+    # what the explorer shows of the startup (thera.profiles.card)
     one_liner: str = ""
     website: str = ""
     tags: list[str] = field(default_factory=list)

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from thera import keys
-from thera.index import load_index, read_pointer
+from thera.kernel import keys
+from thera.kernel.ports import EmbeddingProvider, ObjectStore
 from thera.matching import (
     PRIOR_MODEL,
     BadRequest,
@@ -34,7 +34,7 @@ from thera.matching import (
     rank,
     text_hash,
 )
-from thera.ports import EmbeddingProvider, ObjectStore
+from thera.matching.index_store import load_index, read_pointer
 
 _DOMAIN = re.compile(r"^[a-z0-9.-]{3,253}$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")

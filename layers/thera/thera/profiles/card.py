@@ -11,7 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from thera import pii
+from thera.kernel import pii
 
 ONE_LINER_CHARS = 140
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s|\n")

@@ -2,7 +2,7 @@
 
 Budget. Spend is kept per business day in one item of the quota table, changed only
 by compare-and-set, in integer nano-dollars. Before each call the text's conservative
-token estimate (``thera.tokens``) is reserved; a reservation that would pass the day's
+token estimate (``thera.kernel.tokens``) is reserved; a reservation that would pass the day's
 budget is refused, so the day's spend stops at the budget. After the call the
 reservation is settled to the tokens the provider counted (a failed call gives it back).
 
@@ -26,9 +26,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from thera import keys, schemas
-from thera.messages import GoldPartRequest
-from thera.ports import (
+from thera.kernel import keys, schemas
+from thera.kernel.messages import GoldPartRequest
+from thera.kernel.ports import (
     EmbeddingIndex,
     EmbeddingProvider,
     EmbeddingRecord,
@@ -40,8 +40,8 @@ from thera.ports import (
     VersionedStore,
     cas_update,
 )
-from thera.tables import from_parquet, to_parquet
-from thera.tokens import estimate_tokens, truncate_to_tokens
+from thera.kernel.tables import from_parquet, to_parquet
+from thera.kernel.tokens import estimate_tokens, truncate_to_tokens
 
 NANO = 1_000_000_000
 SPEND_KEY_PREFIX = "embedding-spend#"

@@ -20,12 +20,12 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from thera import keys
-from thera.events import is_s3_notification, s3_objects
-from thera.messages import BadMessage, ProfileRequest, load_object
-from thera.ports import ObjectStore, ProfileRegistry
-from thera.profiles import build_profiles
-from thera.tables import from_parquet, to_parquet
+from thera.kernel import keys
+from thera.kernel.events import is_s3_notification, s3_objects
+from thera.kernel.messages import BadMessage, ProfileRequest, load_object
+from thera.kernel.ports import ObjectStore, ProfileRegistry
+from thera.kernel.tables import from_parquet, to_parquet
+from thera.profiles.profiles import build_profiles
 
 
 @dataclass(frozen=True)

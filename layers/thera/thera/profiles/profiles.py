@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from thera import pii, schemas
+from thera.kernel import pii, schemas
 
 EXCERPT_CHARS = 1500
 DESCRIPTION_CHARS = 4000

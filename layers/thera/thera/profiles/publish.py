@@ -3,7 +3,7 @@
 ``PublicStartups`` is built from an allow-list of company fields: no description, no
 contact, no URL that could name a person; a string that still looks like an e-mail or
 phone number is dropped (and counted). ``PrivateStartups`` holds the contacts, masked
-as ``thera.pii`` describes, and the lineage to the lake.
+as ``thera.kernel.pii`` describes, and the lineage to the lake.
 
 Every row carries the profile's ``version`` (the newest of its inputs' timestamps);
 the tables keep a row only if it is newer than the stored one, so replays and
@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from thera import pii
-from thera.ports import ObjectStore, ReadModel
-from thera.schemas import QUALITY_SCORES, STARTUP_FIELDS
-from thera.tables import from_parquet
+from thera.kernel import pii
+from thera.kernel.ports import ObjectStore, ReadModel
+from thera.kernel.schemas import QUALITY_SCORES, STARTUP_FIELDS
+from thera.kernel.tables import from_parquet
 
 PUBLIC_FIELDS = (*STARTUP_FIELDS, "team_size", "founded_year", *QUALITY_SCORES)
 

@@ -7,10 +7,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from thera.adapters.aws import S3ObjectStore
-from thera.ams import ams_day, daily_ams
-from thera.config import LakeSettings
+from thera.kernel.config import LakeSettings
 from thera.observability import logger, metrics
 from thera.runtime import business_date, client, settings
+from thera.training.ams import ams_day, daily_ams
 
 
 def handle(event: Any, context: Any) -> dict[str, Any]:

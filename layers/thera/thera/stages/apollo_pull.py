@@ -13,12 +13,12 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from thera.adapters.aws import DynamoStateStore, DynamoVersionedStore, S3ObjectStore
-from thera.config import ApolloPullSettings
-from thera.events import ScheduleEvent
-from thera.ingest import PullReport, QuotaGuard, bronze_parquet, pull_companies
-from thera.lease import held
+from thera.kernel.config import ApolloPullSettings
+from thera.kernel.events import ScheduleEvent
+from thera.kernel.lease import held
+from thera.lake.ingest import PullReport, QuotaGuard, bronze_parquet, pull_companies
+from thera.lake.quota import TokenBucket
 from thera.observability import logger, metrics
-from thera.quota import TokenBucket
 from thera.runtime import api_key, client, job_lease, report_lease_held, settings
 
 APOLLO_BUCKET = "apollo"

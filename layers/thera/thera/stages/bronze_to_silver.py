@@ -9,12 +9,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from thera.adapters.aws import DynamoDomainRegistry, S3ObjectStore, SqsQueue
-from thera.config import BronzeToSilverSettings
-from thera.events import s3_objects_from_sqs_body
+from thera.kernel.config import BronzeToSilverSettings
+from thera.kernel.events import s3_objects_from_sqs_body
+from thera.lake.refine import refine_bronze_object
+from thera.lake.silver import QualityRules
 from thera.observability import logger, metrics
-from thera.refine import refine_bronze_object
 from thera.runtime import client, each_record, settings
-from thera.silver import QualityRules
 
 
 def handle(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:

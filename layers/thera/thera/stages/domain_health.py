@@ -11,10 +11,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from thera.adapters.aws import S3ObjectStore, SqsQueue
-from thera.config import DomainHealthSettings
-from thera.gate import GateOutcome, record_health
-from thera.health import Observations
-from thera.messages import HealthRequest
+from thera.enrichment.gate import GateOutcome, record_health
+from thera.enrichment.health import Observations
+from thera.kernel.config import DomainHealthSettings
+from thera.kernel.messages import HealthRequest
 from thera.observability import logger, metrics
 from thera.runtime import business_date, client, settings
 

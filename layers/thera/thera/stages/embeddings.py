@@ -16,10 +16,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from thera.adapters.aws import DynamoEmbeddingIndex, DynamoVersionedStore, S3ObjectStore, SqsQueue
-from thera.config import EmbeddingsSettings
-from thera.embed import EmbedService, SpendLedger, move_messages
-from thera.events import gold_keys
+from thera.kernel.config import EmbeddingsSettings
+from thera.kernel.events import gold_keys
 from thera.observability import logger, metrics
+from thera.profiles.embed import EmbedService, SpendLedger, move_messages
 from thera.runtime import business_date, client, each_record, embedding_provider, settings
 
 

@@ -15,10 +15,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from thera.adapters.aws import DynamoCrawlCache, DynamoVersionedStore, S3ObjectStore, SqsQueue
-from thera.breaker import BreakerConfig, CircuitBreaker
-from thera.config import FirecrawlSettings
-from thera.crawl import CrawlOutcome, CrawlService, send_again
-from thera.messages import CrawlRequest
+from thera.enrichment.breaker import BreakerConfig, CircuitBreaker
+from thera.enrichment.crawl import CrawlOutcome, CrawlService, send_again
+from thera.kernel.config import FirecrawlSettings
+from thera.kernel.messages import CrawlRequest
 from thera.observability import logger, metrics
 from thera.runtime import api_key, business_date, client, each_record, settings
 

@@ -9,9 +9,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from thera.adapters.aws import S3ObjectStore
-from thera.config import IndexBuilderSettings
-from thera.index import IndexOutcome, build_index
-from thera.lease import held
+from thera.kernel.config import IndexBuilderSettings
+from thera.kernel.lease import held
+from thera.matching.index_store import IndexOutcome, build_index
 from thera.observability import logger, metrics
 from thera.runtime import client, job_lease, report_lease_held, settings
 

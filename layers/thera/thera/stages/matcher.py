@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from functools import cache
 
 from thera.adapters.aws import S3ObjectStore
-from thera.config import MatcherSettings
+from thera.kernel.config import MatcherSettings
+from thera.matching.serving import MatcherService
 from thera.runtime import business_date, client, embedding_provider, settings
-from thera.serving import MatcherService
 
 
 def service() -> MatcherService:

@@ -10,10 +10,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from thera.adapters.aws import DynamoReadModel, S3ObjectStore
-from thera.config import PublisherSettings
-from thera.events import gold_keys
+from thera.kernel.config import PublisherSettings
+from thera.kernel.events import gold_keys
 from thera.observability import logger, metrics
-from thera.publish import publish_part
+from thera.profiles.publish import publish_part
 from thera.runtime import client, each_record, settings
 
 

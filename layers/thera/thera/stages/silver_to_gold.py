@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from thera.adapters.aws import DynamoProfileRegistry, S3ObjectStore
-from thera.config import SilverToGoldSettings
-from thera.gold import GoldOutcome, ProfileInputs, ProfileSources, build_part
+from thera.kernel.config import SilverToGoldSettings
 from thera.observability import logger, metrics
+from thera.profiles.gold import GoldOutcome, ProfileInputs, ProfileSources, build_part
 from thera.runtime import business_date, client, settings
 
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from thera import weekly
 from thera.adapters.aws import S3ObjectStore
-from thera.config import TrainingSettings
+from thera.kernel.config import TrainingSettings
 from thera.observability import logger, metrics
 from thera.runtime import client, settings
+from thera.training import weekly
 
 
 def _store() -> S3ObjectStore:
@@ -27,7 +27,7 @@ def build_training_set(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _fit(algorithm: str, features: Any, labels: Any, params: dict[str, Any]) -> dict[str, Any]:
-    from thera import trainers  # scikit-learn: only this function's layer has it
+    from thera.training import trainers  # scikit-learn: only this function's layer has it
 
     if algorithm == "logistic_regression":
         return trainers.train_logistic(features, labels, **params)
@@ -41,7 +41,7 @@ def train(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def evaluate(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from thera.report import render  # matplotlib: only this function's layer has it
+    from thera.training.report import render  # matplotlib: only this function's layer has it
 
     result = weekly.evaluate(_store(), event, render)
     logger.info("candidates evaluated", extra={"table": result["table"], "beats_by": result["beats_by"]})

@@ -16,9 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from thera import keys, schemas
-from thera.ports import ObjectStore
-from thera.tables import to_parquet
+from thera.kernel import keys, schemas
+from thera.kernel.ports import ObjectStore
+from thera.kernel.tables import to_parquet
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from thera import keys
+from thera.kernel import keys
+from thera.kernel.ports import ObjectStore
 from thera.matching import FEATURES, PRIOR_MODEL, Model, model_from_artifact
-from thera.ports import ObjectStore
-from thera.training import LabelledSet, check_labels, curves, labelled_set, metrics, scores_of
+from thera.training.training import LabelledSet, check_labels, curves, labelled_set, metrics, scores_of
 
 ALGORITHMS = ("logistic_regression", "random_forest")
 SHORT = {"logistic_regression": "lr", "random_forest": "rf"}
@@ -66,7 +66,8 @@ def build_training_set(store: ObjectStore, event: dict[str, Any]) -> dict[str, A
 def train_candidate(
     store: ObjectStore, event: dict[str, Any], fit: Callable[[str, Any, Any, dict[str, Any]], dict[str, Any]]
 ) -> dict[str, Any]:
-    """Fit one algorithm on the training split; ``fit`` is ``thera.trainers`` (kept out of this module's imports)."""
+    """Fit one algorithm on the training split; ``fit`` is ``thera.training.trainers`` (kept out of
+    this module's imports)."""
     run_id, algorithm = _run_id(event), str(event.get("algorithm"))
     if algorithm not in ALGORITHMS:
         raise ValueError(f"'algorithm' must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")

@@ -1,0 +1,4 @@
+"""What the team's decisions teach: the weekly training's labelled set and metrics (training),
+fitting the models (trainers), the state machine's steps (weekly), the evaluation report
+(report), and the daily Average Match Score of the shortlists (ams).
+"""
