@@ -169,33 +169,28 @@ class Evidence:
         out: Floats = ((self.counts / (self.counts + K1)) @ weights).astype(np.float32)
         return out
 
-    def carriers(self, tag: int) -> npt.NDArray[np.int64]:
-        """The rows of the candidates that carry the tag."""
-        rows, tags = self.carried
-        out: npt.NDArray[np.int64] = rows[tags == tag]
-        return out
-
-    def _rate(self, tag: int) -> Floats:
-        rows = self.carriers(tag)
-        out: Floats = self.uses[rows].mean(axis=0) if len(rows) else np.zeros(len(self.vocab), dtype=np.float32)
-        return out
-
-    def supported(self, tag: int) -> bool:
-        """Whether the tag's candidates use any of the challenge's words but its strongest among
-        them: a topic that rests on one word of the challenge is none."""
-        terms = self.shares * self._rate(tag)
-        return bool(len(terms)) and float(terms.sum() - terms.max()) > 0
-
-    def words_for(self, tags: npt.NDArray[np.int64], index: Index) -> dict[int, list[str]]:
-        """Per tag (ids of ``index.all_tags``, sorted): the challenge's words (as written) that support
-        it, most telling first. All at once: a tag's rate per word is a product of the candidates' uses."""
+    def _rates(self, tags: npt.NDArray[np.int64]) -> tuple[Floats, Floats]:
+        """Per tag (sorted ids of ``index.all_tags``): how many candidates carry it, and the share of
+        them that use each of the challenge's words (tags x vocab), as one product."""
         rows, carried = self.carried
         at = np.minimum(np.searchsorted(tags, carried), max(0, len(tags) - 1))
         hit = (tags[at] == carried) if len(tags) else np.zeros(len(carried), dtype=np.bool_)
         member = np.zeros((len(tags), len(self.uses)), dtype=np.float32)
         member[at[hit], rows[hit]] = 1
         counts = member.sum(axis=1)
-        rate = (member @ self.uses) / np.maximum(counts, 1)[:, None]
+        rate: Floats = ((member @ self.uses) / np.maximum(counts, 1)[:, None]).astype(np.float32, copy=False)
+        return counts, rate
+
+    def supported(self, tag: int) -> bool:
+        """Whether the tag's candidates use any of the challenge's words but its strongest among
+        them: a topic that rests on one word of the challenge is none."""
+        terms = self.shares * self._rates(np.array([tag], dtype=np.int64))[1][0]
+        return bool(len(terms)) and float(terms.sum() - terms.max()) > 0
+
+    def words_for(self, tags: npt.NDArray[np.int64], index: Index) -> dict[int, list[str]]:
+        """Per tag (ids of ``index.all_tags``, sorted): the challenge's words (as written) that support
+        it, most telling first."""
+        counts, rate = self._rates(tags)
         lifted = (counts >= MIN_CARRIERS)[:, None] & (rate >= SUPPORT_RATE) & (rate >= SUPPORT_LIFT * self.base)
         by_share = sorted(range(len(self.vocab)), key=lambda j: -self.shares[j])
         out = {}
