@@ -101,6 +101,7 @@ INDEX_POINTER = "index/current.json"
 SHORTLISTS = "shortlists/"
 FEEDBACK = "feedback/"
 AMS_METRICS = "metrics/ams/"
+MODEL_METRICS = "metrics/models/"
 MODELS = "models/"
 SERVING_POINTER = "models/serving.json"
 
@@ -119,6 +120,10 @@ def feedback(date: str, challenge_id: str, domain: str) -> str:
 
 def ams_metrics(date: str) -> str:
     return f"{AMS_METRICS}date={date}/ams.parquet"
+
+
+def model_metrics(date: str, run_id: str) -> str:
+    return f"{MODEL_METRICS}date={date}/{run_id}.json"
 
 
 def model_artifact(version: str) -> str:

@@ -43,7 +43,7 @@ def train(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def evaluate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from thera.training.report import render  # matplotlib: only this function's layer has it
 
-    result = weekly.evaluate(_store(), event, render)
+    result = weekly.evaluate(_store(), event, render, datetime.now(UTC).date().isoformat())
     logger.info("candidates evaluated", extra={"table": result["table"], "beats_by": result["beats_by"]})
     metrics.add_metric("ChallengerValidationPrAuc", MetricUnit.Count, result["challenger_pr_auc"])
     return result

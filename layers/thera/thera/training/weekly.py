@@ -90,8 +90,13 @@ def _champion(store: ObjectStore) -> Model:
 
 
 def evaluate(
-    store: ObjectStore, event: dict[str, Any], render: Callable[[dict[str, Any], dict[str, Any]], dict[str, bytes]]
+    store: ObjectStore,
+    event: dict[str, Any],
+    render: Callable[[dict[str, Any], dict[str, Any]], dict[str, bytes]],
+    day: str,
 ) -> dict[str, Any]:
+    """Score the champion and the candidates on both splits; the report, and one row per model for the lake's
+    ``model_metrics`` table under ``day``."""
     run_id = _run_id(event)
     data = _dataset(store, str(event["dataset_key"]))
     features, labels, train = data["features"], data["labels"], data["train"]
@@ -125,6 +130,7 @@ def evaluate(
     for name, data_bytes in render(evaluation, plot).items():
         store.put(keys.model_report(best, name), data_bytes)
     store.put(keys.model_report(best, "evaluation.json"), json.dumps(evaluation, indent=2).encode())
+    store.put(keys.model_metrics(day, run_id), _metric_rows(run_id, table, best, event.get("counts", {})))
     return {
         "run_id": run_id,
         "challenger": next(c for c in event["candidates"] if c["version"] == best),
@@ -149,6 +155,27 @@ def evaluate(
             for name, m in table.items()
         },
     }
+
+
+def _metric_rows(run_id: str, table: dict[str, Any], best: str, counts: dict[str, Any]) -> bytes:
+    """JSON lines, one per model evaluated (``thera.lake.catalog.MODEL_METRICS``)."""
+    labels = sum(int(v) for v in counts.values()) if counts else None
+    rows = [
+        {
+            "run_id": run_id,
+            "model": name,
+            "kind": m["kind"],
+            "role": "champion" if name.startswith("champion ") else "challenger" if name == best else "candidate",
+            "train_roc_auc": m["train"]["roc_auc"],
+            "train_pr_auc": m["train"]["pr_auc"],
+            "validation_roc_auc": m["validation"]["roc_auc"],
+            "validation_pr_auc": m["validation"]["pr_auc"],
+            "gap": m["gap"],
+            "labels": labels,
+        }
+        for name, m in table.items()
+    ]
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
 def promote(store: ObjectStore, event: dict[str, Any], now: datetime, code_version: str) -> dict[str, Any]:

@@ -1,0 +1,142 @@
+"""The lake as tables: each dataset's name, prefix, file format and columns, for Athena (Glue) and DuckDB.
+
+Columns come from the Arrow schemas the stages write (``thera.kernel.schemas``), or, for the JSON objects
+the matcher and the weekly training write, from the Arrow schemas declared here. Every table is partitioned
+by ``dt``, the business day of its ``date=YYYY-MM-DD/`` folder, so the Glue tables and the local views have
+the same columns under the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from thera.kernel import keys, schemas
+
+PARTITION = "dt"  # the date=YYYY-MM-DD folder of every dataset; "date" is a reserved word in Trino
+PROJECTION_START = "2024-01-01"  # the first day partition projection offers
+SHORTLISTS = pa.schema(
+    [
+        pa.field("request_id", pa.string()),
+        pa.field("challenge_id", pa.string()),
+        pa.field("text_hash", pa.string()),
+        pa.field("model_version", pa.string()),
+        pa.field("index_version", pa.string()),
+        pa.field("filters", pa.struct([pa.field("industry", pa.string()), pa.field("country", pa.string())])),
+        pa.field("at", pa.string()),  # ISO 8601 with its offset, as the matcher wrote it
+        pa.field(
+            "matches",
+            pa.list_(
+                pa.struct(
+                    [
+                        pa.field("rank", pa.int32()),
+                        pa.field("domain", pa.string()),
+                        pa.field("score", pa.float64()),
+                        pa.field("features", pa.map_(pa.string(), pa.float64())),
+                    ]
+                )
+            ),
+        ),
+    ]
+)
+FEEDBACK = pa.schema(
+    [
+        pa.field("challenge_id", pa.string()),
+        pa.field("domain", pa.string()),
+        pa.field("decision", pa.string()),
+        pa.field("model_version", pa.string()),
+        pa.field("at", pa.string()),
+    ]
+)
+MODEL_METRICS = pa.schema(
+    [
+        pa.field("run_id", pa.string()),
+        pa.field("model", pa.string()),  # the version, or "champion <version>" for the model serving then
+        pa.field("kind", pa.string()),
+        pa.field("role", pa.string()),  # champion | challenger (the best candidate) | candidate
+        pa.field("train_roc_auc", pa.float64()),
+        pa.field("train_pr_auc", pa.float64()),
+        pa.field("validation_roc_auc", pa.float64()),
+        pa.field("validation_pr_auc", pa.float64()),
+        pa.field("gap", pa.float64()),
+        pa.field("labels", pa.int64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    prefix: str  # in the lake bucket, ending in "/"; the day folders date=YYYY-MM-DD/ sit right below it
+    schema: pa.Schema
+    format: str  # parquet | json (one object per line)
+    description: str
+
+    @property
+    def suffix(self) -> str:
+        return ".parquet" if self.format == "parquet" else ".json"
+
+    @property
+    def columns(self) -> list[tuple[str, pa.DataType]]:
+        """The table's columns, the partition last, as both engines show them."""
+        return [(f.name, _plain(f.type)) for f in self.schema] + [(PARTITION, pa.string())]
+
+
+def _plain(t: pa.DataType) -> pa.DataType:
+    """The type a query sees: fixed-size lists (the vectors, whose size is a deploy parameter) as lists."""
+    if pa.types.is_fixed_size_list(t):
+        return pa.list_(_plain(t.value_type))
+    return t
+
+
+TABLES = (
+    Table("bronze_companies", keys.BRONZE_COMPANIES, schemas.BRONZE, "parquet", "Apollo pages as pulled"),
+    Table("silver_companies", keys.SILVER_COMPANIES, schemas.SILVER_COMPANIES, "parquet", "one per domain and day"),
+    Table("quarantine_companies", keys.QUARANTINE_COMPANIES, schemas.QUARANTINE_COMPANIES, "parquet", "refused rows"),
+    Table("domain_health", keys.SILVER_DOMAIN_HEALTH, schemas.DOMAIN_HEALTH, "parquet", "health checks and score"),
+    Table("crawled_pages", keys.SILVER_FIRECRAWL, schemas.SILVER_FIRECRAWL, "parquet", "scraped home pages"),
+    Table("gold_profiles", keys.GOLD_PROFILES, schemas.GOLD_PROFILES, "parquet", "startup profiles"),
+    Table("embeddings", keys.EMBEDDINGS, schemas.embeddings_schema(1), "parquet", "each profile's vector"),
+    Table("shortlists", keys.SHORTLISTS, SHORTLISTS, "json", "what the matcher answered, per request"),
+    Table("feedback", keys.FEEDBACK, FEEDBACK, "json", "accept/reject decisions on shortlisted startups"),
+    Table("ams", keys.AMS_METRICS, schemas.AMS, "parquet", "Average Match Score per challenge and day"),
+    Table("model_metrics", keys.MODEL_METRICS, MODEL_METRICS, "json", "each weekly run's models, evaluated"),
+)
+BY_NAME = {t.name: t for t in TABLES}
+
+
+def glue_type(t: pa.DataType) -> str:
+    """The Hive DDL type Glue and Athena take for an Arrow type."""
+    if pa.types.is_list(t) or pa.types.is_fixed_size_list(t):
+        return f"array<{glue_type(t.value_type)}>"
+    if pa.types.is_map(t):
+        return f"map<{glue_type(t.key_type)},{glue_type(t.item_type)}>"
+    if pa.types.is_struct(t):
+        return "struct<" + ",".join(f"{f.name}:{glue_type(f.type)}" for f in t) + ">"
+    if pa.types.is_timestamp(t):
+        return "timestamp"
+    return _SCALARS[str(t)][0]
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    """The DuckDB type of an Arrow type (for reading JSON with declared columns)."""
+    if pa.types.is_list(t) or pa.types.is_fixed_size_list(t):
+        return f"{duckdb_type(t.value_type)}[]"
+    if pa.types.is_map(t):
+        return f"MAP({duckdb_type(t.key_type)}, {duckdb_type(t.item_type)})"
+    if pa.types.is_struct(t):
+        return "STRUCT(" + ", ".join(f'"{f.name}" {duckdb_type(f.type)}' for f in t) + ")"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP WITH TIME ZONE" if t.tz else "TIMESTAMP"
+    return _SCALARS[str(t)][1]
+
+
+_SCALARS = {
+    "string": ("string", "VARCHAR"),
+    "bool": ("boolean", "BOOLEAN"),
+    "int32": ("int", "INTEGER"),
+    "int64": ("bigint", "BIGINT"),
+    "float": ("float", "FLOAT"),
+    "double": ("double", "DOUBLE"),
+}
