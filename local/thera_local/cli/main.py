@@ -9,6 +9,7 @@ thera replay --from raw --date D  rebuild silver and gold of day D from raw file
 thera fault SERVICE ...      faults for drills: apollo/firecrawl/bedrock answers, lambda --kill
 thera redrive QUEUE          move a DLQ's messages back to their queue
 thera status [--watch]       progress per stage, queue and DLQ depths, breaker, quota left, spend, last runs
+thera sql "SELECT ..."       query the lake (the Glue tables' names) with DuckDB; --named NAME, --checks, --list
 thera down                   stop the background stack (its state is kept under .thera/)
 thera reset                  stop it and forget all local state
 """
@@ -24,6 +25,7 @@ from thera_local.cli.common import UsageError, _err
 from thera_local.cli.flows import SYNTHETIC_BELOW, cmd_run, cmd_up
 from thera_local.cli.logs import cmd_logs
 from thera_local.cli.operations import cmd_fault, cmd_redrive, cmd_replay
+from thera_local.cli.sql import cmd_sql
 from thera_local.cli.status import cmd_status
 from thera_local.stack import StackStartError
 from thera_local.standins.apollo import CompanyFileError
@@ -149,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-w", "--watch", type=float, nargs="?", const=2.0, default=0.0, help="redraw every N seconds (default 2)"
     )
+
+    p = command("sql", cmd_sql, stack=False, help="query the lake with SQL: a query, a named query or the checks")
+    p.add_argument("query", nargs="?", help='the SQL, e.g. "SELECT count(*) FROM silver_companies"')
+    p.add_argument("--named", metavar="NAME", help="run a named query (--list shows them)")
+    p.add_argument("--checks", action="store_true", help="run the data-quality checks; exit 1 when one fails")
+    p.add_argument("--list", action="store_true", help="list the named queries and checks")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the rows as a JSON list of objects")
+    output.add_argument("--csv", action="store_true", help="print the rows as CSV")
 
     command("down", cmd_down, stack=False, help="stop the background stack")
     command("reset", cmd_reset, stack=False, help="stop the stack and forget local state")

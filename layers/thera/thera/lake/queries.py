@@ -151,9 +151,9 @@ ORDER BY p.dt""",
     ),
     NamedQuery(
         "check_duplicate_domains_silver",
-        "Silver holds each domain once per day.",
-        "SELECT dt, domain, count(*) AS copies FROM silver_companies GROUP BY dt, domain HAVING count(*) > 1 "
-        "ORDER BY dt, domain",
+        "Each silver object holds a domain once (a domain on two pages of a day is in both; readers keep the newest).",
+        "SELECT dt, bronze_key, domain, count(*) AS copies FROM silver_companies GROUP BY dt, bronze_key, domain "
+        "HAVING count(*) > 1 ORDER BY dt, bronze_key, domain",
         failing_means="deduplication failed: a startup would be profiled, embedded and matched twice",
     ),
     NamedQuery(
