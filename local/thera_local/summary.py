@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from thera.adapters.aws import DynamoStateStore, DynamoVersionedStore, S3ObjectStore
 from thera.kernel import keys
-from thera.kernel.config import ApolloPullSettings
+from thera.kernel.config import ApolloPullSettings, EmbeddingsSettings, FirecrawlSettings, PublisherSettings
 from thera.kernel.tables import from_parquet
 from thera.lake.ingest import CURSOR_KEY
 from thera.lake.quota import TokenBucket
@@ -20,6 +20,7 @@ from thera.profiles.embed import SPEND_KEY_PREFIX, Spend
 from thera.stages.apollo_pull import APOLLO_BUCKET
 from thera.stages.firecrawl import FIRECRAWL_BREAKER
 from thera_local.emulator import aws_client
+from thera_local.lambda_env import function_environment
 from thera_local.template import Template
 
 
@@ -61,10 +62,7 @@ class Funnel:
 
 def read_funnel(template: Template, endpoint: str) -> Funnel:
     functions = template.functions()
-    pull_env = {
-        k: v.replace("{sqs_endpoint}", endpoint) for k, v in functions["ApolloPullFunction"].environment.items()
-    }
-    settings = ApolloPullSettings.from_env(pull_env)
+    settings = ApolloPullSettings.from_env(function_environment(functions["ApolloPullFunction"], endpoint))
     s3, ddb, sqs = aws_client("s3", endpoint), aws_client("dynamodb", endpoint), aws_client("sqs", endpoint)
     store = S3ObjectStore(s3, settings.bucket)
     funnel = Funnel()
@@ -101,10 +99,9 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
     funnel.crawl_failures = dict(
         Counter(json.loads(store.get(k))["reason"] for k in store.list(keys.QUARANTINE_FIRECRAWL)).most_common()
     )
-    crawl_env = functions["FirecrawlFunction"].environment
-    cache_table, breaker_table = crawl_env["CRAWL_CACHE_TABLE"], crawl_env["BREAKER_TABLE"]
-    funnel.cache_skips = sum(int(item.get("skips", {"N": "0"})["N"]) for item in _scan(ddb, cache_table))
-    breaker = DynamoVersionedStore(ddb, breaker_table).load(FIRECRAWL_BREAKER)
+    crawl = FirecrawlSettings.from_env(function_environment(functions["FirecrawlFunction"], endpoint))
+    funnel.cache_skips = sum(int(item.get("skips", {"N": "0"})["N"]) for item in _scan(ddb, crawl.cache_table))
+    breaker = DynamoVersionedStore(ddb, crawl.breaker_table).load(FIRECRAWL_BREAKER)
     funnel.breaker = breaker.doc if breaker else {"state": "closed", "transitions": []}
 
     gold = [from_parquet(store.get(k)) for k in store.list(keys.GOLD_PROFILES)]
@@ -125,14 +122,14 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
         funnel.embedded += part.num_rows
         models.update(part["model_id"].to_pylist())
     funnel.embedding_models = [f"{m} ×{n}" for m, n in models.most_common()]
-    embed_env = functions["EmbeddingsFunction"].environment
-    for item in _scan(ddb, embed_env["QUOTA_TABLE"]):
+    embed = EmbeddingsSettings.from_env(function_environment(functions["EmbeddingsFunction"], endpoint))
+    for item in _scan(ddb, embed.quota_table):
         day = DynamoVersionedStore.decode(item) if item["pk"]["S"].startswith(SPEND_KEY_PREFIX) else None
         if day:
             funnel.spend = funnel.spend.plus(Spend(**day.doc))
-    publish_env = functions["PublisherFunction"].environment
-    funnel.public_rows = _count(ddb, publish_env["PUBLIC_STARTUPS_TABLE"])
-    funnel.private_rows = _count(ddb, publish_env["PRIVATE_STARTUPS_TABLE"])
+    publish = PublisherSettings.from_env(function_environment(functions["PublisherFunction"], endpoint))
+    funnel.public_rows = _count(ddb, publish.public_table)
+    funnel.private_rows = _count(ddb, publish.private_table)
 
     dlqs = dead_letter_queues(template)
     for logical in template.of_type("AWS::SQS::Queue"):

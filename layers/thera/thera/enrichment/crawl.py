@@ -31,6 +31,7 @@ from thera.enrichment.breaker import CLOSED, CircuitBreaker
 from thera.enrichment.content import analyze
 from thera.kernel import keys, schemas
 from thera.kernel.messages import CrawlRequest, ProfileRequest
+from thera.kernel.outcomes import AsDict
 from thera.kernel.ports import (
     CrawlCache,
     FirecrawlRejected,
@@ -54,7 +55,7 @@ class Scraper(Protocol):
 
 
 @dataclass
-class CrawlOutcome:
+class CrawlOutcome(AsDict):
     domain: str
     status: str
     reason: str = ""
@@ -65,9 +66,6 @@ class CrawlOutcome:
     breaker_state: str = ""
     profile_requested: bool = False
     open_seconds: float | None = None  # deferred: how long the breaker has been open
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 class CrawlService:

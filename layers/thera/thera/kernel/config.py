@@ -1,7 +1,8 @@
 """Settings per function, built once from environment variables set in template.yaml.
 
-Every variable name lives here and nowhere else; a missing or malformed value fails
-fast with a message that names the variable.
+Each field names the variable it is read from, next to its parser and default: the names
+template.yaml sets are written here and nowhere else in the core. A missing or malformed
+value fails fast with a message that names the variable.
 """
 
 from __future__ import annotations
@@ -13,59 +14,7 @@ from typing import Any, ClassVar, Self, dataclass_transform
 
 from thera.lake.quota import Window, default_windows
 
-# Variable names (template.yaml sets them; the local runtime reads them from there).
-DATA_LAKE_BUCKET = "DATA_LAKE_BUCKET"
-QUOTA_TABLE = "QUOTA_TABLE"
-STATE_TABLE = "STATE_TABLE"
-APOLLO_BASE_URL = "APOLLO_BASE_URL"
-APOLLO_SECRET_ID = "APOLLO_SECRET_ID"  # noqa: S105 - the variable name, not a secret
-APOLLO_PER_PAGE = "APOLLO_PER_PAGE"
-APOLLO_SEARCH_FILTERS = "APOLLO_SEARCH_FILTERS"
-QUOTA_PER_MINUTE = "QUOTA_PER_MINUTE"
-QUOTA_PER_HOUR = "QUOTA_PER_HOUR"
-QUOTA_PER_DAY = "QUOTA_PER_DAY"
-QUOTA_MAX_WAIT_SECONDS = "QUOTA_MAX_WAIT_SECONDS"
-BUSINESS_TIMEZONE = "BUSINESS_TIMEZONE"
-MAX_TEAM_SIZE = "MAX_TEAM_SIZE"
-MIN_FOUNDED_YEAR = "MIN_FOUNDED_YEAR"
-DOMAINS_TABLE = "DOMAINS_TABLE"
-HEALTH_QUEUE_URL = "HEALTH_QUEUE_URL"
-CRAWL_QUEUE_URL = "CRAWL_QUEUE_URL"
-MIN_HEALTH_SCORE = "MIN_HEALTH_SCORE"
-HEALTH_CHECK_TIMEOUT_SECONDS = "HEALTH_CHECK_TIMEOUT_SECONDS"
-HEALTH_CONCURRENCY = "HEALTH_CONCURRENCY"
-LOCAL_DNS_URL = "LOCAL_DNS_URL"
-EXTRA_CA_BUNDLE = "EXTRA_CA_BUNDLE"
-FIRECRAWL_BASE_URL = "FIRECRAWL_BASE_URL"
-FIRECRAWL_SECRET_ID = "FIRECRAWL_SECRET_ID"  # noqa: S105 - the variable name, not a secret
-FIRECRAWL_TIMEOUT_MS = "FIRECRAWL_TIMEOUT_MS"
-FIRECRAWL_MAX_ATTEMPTS = "FIRECRAWL_MAX_ATTEMPTS"
-CRAWL_CACHE_TABLE = "CRAWL_CACHE_TABLE"
-BREAKER_TABLE = "BREAKER_TABLE"
-RECRAWL_AFTER_DAYS = "RECRAWL_AFTER_DAYS"
-BREAKER_FAILURE_THRESHOLD = "BREAKER_FAILURE_THRESHOLD"
-BREAKER_COOLDOWN_SECONDS = "BREAKER_COOLDOWN_SECONDS"
-BREAKER_SUCCESS_THRESHOLD = "BREAKER_SUCCESS_THRESHOLD"
-PROFILE_QUEUE_URL = "PROFILE_QUEUE_URL"
-EMBED_QUEUE_URL = "EMBED_QUEUE_URL"
-EMBED_WAIT_QUEUE_URL = "EMBED_WAIT_QUEUE_URL"
-PUBLISH_QUEUE_URL = "PUBLISH_QUEUE_URL"
-EMBEDDINGS_TABLE = "EMBEDDINGS_TABLE"
-EMBEDDING_PROVIDER = "EMBEDDING_PROVIDER"
-EMBEDDING_MODEL_ID = "EMBEDDING_MODEL_ID"
-EMBEDDING_DIMENSIONS = "EMBEDDING_DIMENSIONS"
-LOCAL_EMBEDDING_MODEL = "LOCAL_EMBEDDING_MODEL"
-DAILY_EMBEDDING_BUDGET_USD = "DAILY_EMBEDDING_BUDGET_USD"
-EMBEDDING_PRICE_PER_1K_TOKENS_USD = "EMBEDDING_PRICE_PER_1K_TOKENS_USD"
-EMBEDDING_MAX_TOKENS = "EMBEDDING_MAX_TOKENS"
-PUBLIC_STARTUPS_TABLE = "PUBLIC_STARTUPS_TABLE"
-PRIVATE_STARTUPS_TABLE = "PRIVATE_STARTUPS_TABLE"
-READ_MODEL_TTL_DAYS = "READ_MODEL_TTL_DAYS"
-INDEX_REFRESH_SECONDS = "INDEX_REFRESH_SECONDS"
-CODE_VERSION = "CODE_VERSION"
-PROFILES_TABLE = "PROFILES_TABLE"
-LOCAL_AWS_ENDPOINT_URL = "LOCAL_AWS_ENDPOINT_URL"
-
+LOCAL_AWS_ENDPOINT_URL = "LOCAL_AWS_ENDPOINT_URL"  # the local runtime sets it too
 EMBEDDING_PROVIDERS = ("bedrock", "local")
 
 
@@ -119,6 +68,16 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+def _json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(env.get(name, "").strip() or "{}")
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a JSON object")
+    return value
+
+
 @dataclass(frozen=True)
 class AwsSettings:
     """Where every function's AWS clients send their calls: AWS itself, unless the local stack's emulator is named.
@@ -166,11 +125,16 @@ def number(name: str, default: float, minimum: float = 0.0) -> Any:
     return derived(lambda env: _float(env, name, default, minimum))
 
 
+def json_object(name: str) -> Any:
+    """A JSON object, ``{}`` when the variable is unset."""
+    return derived(lambda env: _json_object(env, name))
+
+
 def timezone() -> Any:
-    return text(BUSINESS_TIMEZONE, "America/Sao_Paulo")
+    return text("BUSINESS_TIMEZONE", "America/Sao_Paulo")
 
 
-@dataclass_transform(frozen_default=True, field_specifiers=(derived, required, url, text, integer, number))
+@dataclass_transform(frozen_default=True, field_specifiers=(derived, required, url, text, integer, number, json_object))
 class FromEnv:
     """Settings, a frozen dataclass whose every field says how it is read (``required``, ``integer``, ...)."""
 
@@ -181,82 +145,74 @@ class FromEnv:
         return cls(**{f.name: f.metadata["read"](env) for f in fields(cls)})
 
 
-def _search_filters(env: Mapping[str, str]) -> dict[str, Any]:
-    try:
-        filters = json.loads(env.get(APOLLO_SEARCH_FILTERS, "").strip() or "{}")
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{APOLLO_SEARCH_FILTERS} must be a JSON object: {exc}") from None
-    if not isinstance(filters, dict):
-        raise ConfigError(f"{APOLLO_SEARCH_FILTERS} must be a JSON object")
-    return filters
+@dataclass(frozen=True)
+class OnLake(FromEnv):
+    """The setting every function has: the data lake's bucket."""
+
+    bucket: str = required("DATA_LAKE_BUCKET")
 
 
 def _windows(env: Mapping[str, str]) -> tuple[Window, ...]:
     return default_windows(
-        per_minute=_int(env, QUOTA_PER_MINUTE, 50, minimum=1),
-        per_hour=_int(env, QUOTA_PER_HOUR, 200, minimum=1),
-        per_day=_int(env, QUOTA_PER_DAY, 600, minimum=1),
+        per_minute=_int(env, "QUOTA_PER_MINUTE", 50, minimum=1),
+        per_hour=_int(env, "QUOTA_PER_HOUR", 200, minimum=1),
+        per_day=_int(env, "QUOTA_PER_DAY", 600, minimum=1),
     )
 
 
 @dataclass(frozen=True)
-class ApolloPullSettings(FromEnv):
-    search_filters: dict[str, Any] = derived(_search_filters)
-    bucket: str = required(DATA_LAKE_BUCKET)
-    quota_table: str = required(QUOTA_TABLE)
-    state_table: str = required(STATE_TABLE)
-    apollo_base_url: str = url(APOLLO_BASE_URL)
-    apollo_secret_id: str = required(APOLLO_SECRET_ID)
-    per_page: int = integer(APOLLO_PER_PAGE, 100, minimum=1, maximum=100)
+class ApolloPullSettings(OnLake):
+    search_filters: dict[str, Any] = json_object("APOLLO_SEARCH_FILTERS")
+    quota_table: str = required("QUOTA_TABLE")
+    state_table: str = required("STATE_TABLE")
+    apollo_base_url: str = url("APOLLO_BASE_URL")
+    apollo_secret_id: str = required("APOLLO_SECRET_ID")
+    per_page: int = integer("APOLLO_PER_PAGE", 100, minimum=1, maximum=100)
     windows: tuple[Window, ...] = derived(_windows)
-    max_wait_seconds: int = integer(QUOTA_MAX_WAIT_SECONDS, 65, minimum=0, maximum=900)
+    max_wait_seconds: int = integer("QUOTA_MAX_WAIT_SECONDS", 65, minimum=0, maximum=900)
     timezone: str = timezone()
 
 
 @dataclass(frozen=True)
-class BronzeToSilverSettings(FromEnv):
-    bucket: str = required(DATA_LAKE_BUCKET)
-    max_team_size: int = integer(MAX_TEAM_SIZE, 2_000_000, minimum=1)
-    min_founded_year: int = integer(MIN_FOUNDED_YEAR, 1800, minimum=1)
-    domains_table: str = required(DOMAINS_TABLE)
-    health_queue_url: str = required(HEALTH_QUEUE_URL)
+class BronzeToSilverSettings(OnLake):
+    max_team_size: int = integer("MAX_TEAM_SIZE", 2_000_000, minimum=1)
+    min_founded_year: int = integer("MIN_FOUNDED_YEAR", 1800, minimum=1)
+    domains_table: str = required("DOMAINS_TABLE")
+    health_queue_url: str = required("HEALTH_QUEUE_URL")
 
 
 @dataclass(frozen=True)
-class DomainHealthSettings(FromEnv):
-    bucket: str = required(DATA_LAKE_BUCKET)
-    crawl_queue_url: str = required(CRAWL_QUEUE_URL)
-    profile_queue_url: str = required(PROFILE_QUEUE_URL)
-    min_score: int = integer(MIN_HEALTH_SCORE, 70, minimum=0, maximum=100)
-    timeout_seconds: int = integer(HEALTH_CHECK_TIMEOUT_SECONDS, 5, minimum=1, maximum=60)
-    concurrency: int = integer(HEALTH_CONCURRENCY, 50, minimum=1, maximum=1000)
-    local_dns_url: str = text(LOCAL_DNS_URL)
-    extra_ca_bundle: str = text(EXTRA_CA_BUNDLE)
+class DomainHealthSettings(OnLake):
+    crawl_queue_url: str = required("CRAWL_QUEUE_URL")
+    profile_queue_url: str = required("PROFILE_QUEUE_URL")
+    min_score: int = integer("MIN_HEALTH_SCORE", 70, minimum=0, maximum=100)
+    timeout_seconds: int = integer("HEALTH_CHECK_TIMEOUT_SECONDS", 5, minimum=1, maximum=60)
+    concurrency: int = integer("HEALTH_CONCURRENCY", 50, minimum=1, maximum=1000)
+    local_dns_url: str = text("LOCAL_DNS_URL")
+    extra_ca_bundle: str = text("EXTRA_CA_BUNDLE")
     timezone: str = timezone()
 
 
 @dataclass(frozen=True)
-class FirecrawlSettings(FromEnv):
-    bucket: str = required(DATA_LAKE_BUCKET)
-    base_url: str = url(FIRECRAWL_BASE_URL)
-    secret_id: str = required(FIRECRAWL_SECRET_ID)
-    timeout_ms: int = integer(FIRECRAWL_TIMEOUT_MS, 30_000, minimum=1000, maximum=120_000)
-    max_attempts: int = integer(FIRECRAWL_MAX_ATTEMPTS, 3, minimum=1, maximum=10)
-    crawl_queue_url: str = required(CRAWL_QUEUE_URL)
-    profile_queue_url: str = required(PROFILE_QUEUE_URL)
-    cache_table: str = required(CRAWL_CACHE_TABLE)
-    breaker_table: str = required(BREAKER_TABLE)
-    recrawl_after_days: int = integer(RECRAWL_AFTER_DAYS, 30, minimum=0)
-    failure_threshold: int = integer(BREAKER_FAILURE_THRESHOLD, 5, minimum=1)
-    cooldown_seconds: int = integer(BREAKER_COOLDOWN_SECONDS, 60, minimum=1, maximum=900)
-    success_threshold: int = integer(BREAKER_SUCCESS_THRESHOLD, 2, minimum=1)
+class FirecrawlSettings(OnLake):
+    base_url: str = url("FIRECRAWL_BASE_URL")
+    secret_id: str = required("FIRECRAWL_SECRET_ID")
+    timeout_ms: int = integer("FIRECRAWL_TIMEOUT_MS", 30_000, minimum=1000, maximum=120_000)
+    max_attempts: int = integer("FIRECRAWL_MAX_ATTEMPTS", 3, minimum=1, maximum=10)
+    crawl_queue_url: str = required("CRAWL_QUEUE_URL")
+    profile_queue_url: str = required("PROFILE_QUEUE_URL")
+    cache_table: str = required("CRAWL_CACHE_TABLE")
+    breaker_table: str = required("BREAKER_TABLE")
+    recrawl_after_days: int = integer("RECRAWL_AFTER_DAYS", 30, minimum=0)
+    failure_threshold: int = integer("BREAKER_FAILURE_THRESHOLD", 5, minimum=1)
+    cooldown_seconds: int = integer("BREAKER_COOLDOWN_SECONDS", 60, minimum=1, maximum=900)
+    success_threshold: int = integer("BREAKER_SUCCESS_THRESHOLD", 2, minimum=1)
     timezone: str = timezone()
 
 
 @dataclass(frozen=True)
-class SilverToGoldSettings(FromEnv):
-    bucket: str = required(DATA_LAKE_BUCKET)
-    profiles_table: str = required(PROFILES_TABLE)
+class SilverToGoldSettings(OnLake):
+    profiles_table: str = required("PROFILES_TABLE")
     timezone: str = timezone()
 
 
@@ -271,71 +227,65 @@ class EmbeddingProviderSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EmbeddingProviderSettings:
-        provider = env.get(EMBEDDING_PROVIDER, "").strip() or "bedrock"
+        provider = env.get("EMBEDDING_PROVIDER", "").strip() or "bedrock"
         if provider not in EMBEDDING_PROVIDERS:
-            raise ConfigError(f"{EMBEDDING_PROVIDER} must be one of {', '.join(EMBEDDING_PROVIDERS)}, got {provider!r}")
-        dimensions = _int(env, EMBEDDING_DIMENSIONS, 1024, minimum=1)
+            raise ConfigError(f"EMBEDDING_PROVIDER must be one of {', '.join(EMBEDDING_PROVIDERS)}, got {provider!r}")
+        dimensions = _int(env, "EMBEDDING_DIMENSIONS", 1024, minimum=1)
         if provider == "bedrock" and dimensions not in (256, 512, 1024):
-            raise ConfigError(f"{EMBEDDING_DIMENSIONS} must be 256, 512 or 1024 for Titan, got {dimensions}")
-        local_model = env.get(LOCAL_EMBEDDING_MODEL, "").strip()
+            raise ConfigError(f"EMBEDDING_DIMENSIONS must be 256, 512 or 1024 for Titan, got {dimensions}")
+        local_model = env.get("LOCAL_EMBEDDING_MODEL", "").strip()
         if provider == "local" and not local_model:
-            raise ConfigError(f"{LOCAL_EMBEDDING_MODEL} is required when {EMBEDDING_PROVIDER} is local")
+            raise ConfigError("LOCAL_EMBEDDING_MODEL is required when EMBEDDING_PROVIDER is local")
         return cls(
             provider=provider,
-            model_id=env.get(EMBEDDING_MODEL_ID, "").strip() or "amazon.titan-embed-text-v2:0",
+            model_id=env.get("EMBEDDING_MODEL_ID", "").strip() or "amazon.titan-embed-text-v2:0",
             dimensions=dimensions,
             local_model_path=local_model,
         )
 
 
 @dataclass(frozen=True)
-class EmbeddingsSettings(FromEnv):
-    bucket: str = required(DATA_LAKE_BUCKET)
-    embeddings_table: str = required(EMBEDDINGS_TABLE)
-    quota_table: str = required(QUOTA_TABLE)
-    embed_queue_url: str = required(EMBED_QUEUE_URL)
-    wait_queue_url: str = required(EMBED_WAIT_QUEUE_URL)
-    publish_queue_url: str = required(PUBLISH_QUEUE_URL)
+class EmbeddingsSettings(OnLake):
+    embeddings_table: str = required("EMBEDDINGS_TABLE")
+    quota_table: str = required("QUOTA_TABLE")
+    embed_queue_url: str = required("EMBED_QUEUE_URL")
+    wait_queue_url: str = required("EMBED_WAIT_QUEUE_URL")
+    publish_queue_url: str = required("PUBLISH_QUEUE_URL")
     embedding: EmbeddingProviderSettings = derived(EmbeddingProviderSettings.from_env)
-    budget_usd: float = number(DAILY_EMBEDDING_BUDGET_USD, 1.0)
-    price_per_1k_tokens_usd: float = number(EMBEDDING_PRICE_PER_1K_TOKENS_USD, 0.00002)
-    max_tokens: int = integer(EMBEDDING_MAX_TOKENS, 512, minimum=16, maximum=8192)
+    budget_usd: float = number("DAILY_EMBEDDING_BUDGET_USD", 1.0)
+    price_per_1k_tokens_usd: float = number("EMBEDDING_PRICE_PER_1K_TOKENS_USD", 0.00002)
+    max_tokens: int = integer("EMBEDDING_MAX_TOKENS", 512, minimum=16, maximum=8192)
     timezone: str = timezone()
 
 
 @dataclass(frozen=True)
-class PublisherSettings(FromEnv):
-    bucket: str = required(DATA_LAKE_BUCKET)
-    public_table: str = required(PUBLIC_STARTUPS_TABLE)
-    private_table: str = required(PRIVATE_STARTUPS_TABLE)
-    ttl_days: int = integer(READ_MODEL_TTL_DAYS, 90, minimum=1)
+class PublisherSettings(OnLake):
+    public_table: str = required("PUBLIC_STARTUPS_TABLE")
+    private_table: str = required("PRIVATE_STARTUPS_TABLE")
+    ttl_days: int = integer("READ_MODEL_TTL_DAYS", 90, minimum=1)
 
 
 @dataclass(frozen=True)
-class LakeSettings(FromEnv):
+class LakeSettings(OnLake):
     """Stages that need only the lake and the business day: AMS."""
 
-    bucket: str = required(DATA_LAKE_BUCKET)
     timezone: str = timezone()
 
 
 @dataclass(frozen=True)
-class IndexBuilderSettings(FromEnv):
+class IndexBuilderSettings(OnLake):
     """The lake, and the state table holding the builder's lease (it is the one writer of the index pointer)."""
 
-    bucket: str = required(DATA_LAKE_BUCKET)
-    state_table: str = required(STATE_TABLE)
+    state_table: str = required("STATE_TABLE")
 
 
 @dataclass(frozen=True)
-class MatcherSettings(FromEnv):
-    bucket: str = required(DATA_LAKE_BUCKET)
+class MatcherSettings(OnLake):
     embedding: EmbeddingProviderSettings = derived(EmbeddingProviderSettings.from_env)
-    refresh_seconds: int = integer(INDEX_REFRESH_SECONDS, 60, minimum=0, maximum=3600)
+    refresh_seconds: int = integer("INDEX_REFRESH_SECONDS", 60, minimum=0, maximum=3600)
     timezone: str = timezone()
 
 
 @dataclass(frozen=True)
-class TrainingSettings(FromEnv):
-    bucket: str = required(DATA_LAKE_BUCKET)
-    code_version: str = text(CODE_VERSION, "unknown")
+class TrainingSettings(OnLake):
+    code_version: str = text("CODE_VERSION", "unknown")

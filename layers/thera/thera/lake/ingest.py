@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from thera.kernel import keys, schemas
+from thera.kernel.outcomes import AsDict
 from thera.kernel.ports import ApolloRateLimited, ObjectStore, SearchPage, StateStore
 from thera.kernel.tables import from_rows, to_parquet
 from thera.lake.companies import Lineage, bronze_record
@@ -41,36 +42,29 @@ class OrganizationSearch(Protocol):
     ) -> SearchPage: ...
 
 
+@dataclass
 class QuotaGuard:
     """Spends one token per API attempt; waits for a window to reopen only if that is soon."""
 
-    def __init__(
-        self,
-        bucket: TokenBucket,
-        max_wait: float,
-        sleep: Callable[[float], Awaitable[None]],
-        time_left: Callable[[], float],
-        on_wait: Callable[[tuple[str, ...], float], None] | None = None,
-    ) -> None:
-        self._bucket = bucket
-        self._max_wait = max_wait
-        self._sleep = sleep
-        self._time_left = time_left
-        self._on_wait = on_wait
-        self.calls = 0
+    bucket: TokenBucket
+    max_wait: float
+    sleep: Callable[[float], Awaitable[None]]
+    time_left: Callable[[], float]
+    on_wait: Callable[[tuple[str, ...], float], None] | None = None
+    calls: int = field(default=0, init=False)
 
     async def __call__(self) -> None:
         while True:
-            decision = self._bucket.take()
+            decision = self.bucket.take()
             if decision.allowed:
                 self.calls += 1
                 return
-            budget = min(self._max_wait, self._time_left() - TIME_MARGIN_SECONDS)
+            budget = min(self.max_wait, self.time_left() - TIME_MARGIN_SECONDS)
             if decision.retry_after > budget:
                 raise QuotaExhausted(decision.exhausted, decision.retry_after)
-            if self._on_wait:
-                self._on_wait(decision.exhausted, decision.retry_after)
-            await self._sleep(decision.retry_after)
+            if self.on_wait:
+                self.on_wait(decision.exhausted, decision.retry_after)
+            await self.sleep(decision.retry_after)
 
 
 @dataclass
@@ -94,7 +88,7 @@ class Cursor:
 
 
 @dataclass
-class PullReport:
+class PullReport(AsDict):
     sweep: str
     status: str
     pages_fetched: int = 0
@@ -105,9 +99,6 @@ class PullReport:
     total_pages: int | None = None
     stop_reason: str = ""
     bronze_keys: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _iso(ts: datetime) -> str:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from thera.kernel import keys, schemas
 from thera.kernel.messages import HealthRequest
+from thera.kernel.outcomes import AsDict
 from thera.kernel.ports import DomainRegistry, MessageQueue, ObjectStore
 from thera.kernel.tables import to_parquet
 from thera.lake.silver import QualityRules, SchemaMismatch, read_bronze, transform
@@ -39,7 +40,7 @@ HASHED_FIELDS = (
 
 
 @dataclass
-class RefineOutcome:
+class RefineOutcome(AsDict):
     bronze_key: str
     status: str  # processed | already_processed | schema_rejected
     silver_rows: int = 0
@@ -47,9 +48,6 @@ class RefineOutcome:
     duplicates: int = 0
     silver_key: str = ""
     sent_to_health: int = 0
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def record_hashes(silver: pa.Table) -> dict[str, str]:

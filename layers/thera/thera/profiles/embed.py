@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from thera.kernel import keys, schemas
 from thera.kernel.messages import GoldPartRequest
+from thera.kernel.outcomes import PartOutcome
 from thera.kernel.ports import (
     EmbeddingIndex,
     EmbeddingProvider,
@@ -120,22 +121,15 @@ class SpendLedger:
 
 
 @dataclass
-class EmbedOutcome:
-    gold_key: str
-    profiles: int = 0
+class EmbedOutcome(PartOutcome):
     embedded: int = 0
     unchanged: int = 0
-    stale: int = 0
     rejected: int = 0
     parked: bool = False
     tokens: int = 0
     cost_usd: float = 0.0
     embeddings_key: str = ""
     rejected_domains: list[str] = field(default_factory=list)
-    domains: list[str] = field(default_factory=list)  # every profile of the part: `thera logs --filter <domain>`
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

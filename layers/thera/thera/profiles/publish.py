@@ -13,11 +13,12 @@ out-of-order deliveries never roll a row back, and a duplicate writes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from thera.kernel import pii
+from thera.kernel.outcomes import PartOutcome
 from thera.kernel.ports import ObjectStore, ReadModel
 from thera.kernel.schemas import QUALITY_SCORES, STARTUP_FIELDS
 from thera.kernel.tables import from_parquet
@@ -68,18 +69,11 @@ def private_item(profile: dict[str, Any], updated_at: datetime, expires_at: int,
 
 
 @dataclass
-class PublishOutcome:
-    gold_key: str
-    profiles: int = 0
+class PublishOutcome(PartOutcome):
     public_written: int = 0
     private_written: int = 0
     same: int = 0
-    stale: int = 0
     pii_dropped: int = 0
-    domains: list[str] = field(default_factory=list)  # every profile of the part: `thera logs --filter <domain>`
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def publish_part(
