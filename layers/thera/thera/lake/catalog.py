@@ -106,37 +106,45 @@ TABLES = (
 BY_NAME = {t.name: t for t in TABLES}
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """How an engine spells column types: templates for nested types, and names for scalars by Arrow's name."""
+
+    array: str
+    map: str
+    struct: str
+    field: str
+    separator: str
+    timestamp: str
+    scalars: dict[str, str]
+
+    def type_of(self, t: pa.DataType) -> str:
+        if pa.types.is_list(t) or pa.types.is_fixed_size_list(t):
+            return self.array.format(self.type_of(t.value_type))
+        if pa.types.is_map(t):
+            return self.map.format(self.type_of(t.key_type), self.type_of(t.item_type))
+        if pa.types.is_struct(t):
+            return self.struct.format(self.separator.join(self.field.format(f.name, self.type_of(f.type)) for f in t))
+        if pa.types.is_timestamp(t):
+            return self.timestamp
+        return self.scalars[str(t)]
+
+
+# Glue and Athena take Hive DDL types; DuckDB reads JSON with declared column types
+GLUE = Dialect(
+    "array<{}>", "map<{},{}>", "struct<{}>", "{}:{}", ",", "timestamp",
+    {"string": "string", "bool": "boolean", "int32": "int", "int64": "bigint", "float": "float", "double": "double"},
+)  # fmt: skip
+DUCKDB = Dialect(
+    "{}[]", "MAP({}, {})", "STRUCT({})", '"{}" {}', ", ", "TIMESTAMP WITH TIME ZONE",
+    {"string": "VARCHAR", "bool": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float": "FLOAT",
+     "double": "DOUBLE"},
+)  # fmt: skip
+
+
 def glue_type(t: pa.DataType) -> str:
-    """The Hive DDL type Glue and Athena take for an Arrow type."""
-    if pa.types.is_list(t) or pa.types.is_fixed_size_list(t):
-        return f"array<{glue_type(t.value_type)}>"
-    if pa.types.is_map(t):
-        return f"map<{glue_type(t.key_type)},{glue_type(t.item_type)}>"
-    if pa.types.is_struct(t):
-        return "struct<" + ",".join(f"{f.name}:{glue_type(f.type)}" for f in t) + ">"
-    if pa.types.is_timestamp(t):
-        return "timestamp"
-    return _SCALARS[str(t)][0]
+    return GLUE.type_of(t)
 
 
 def duckdb_type(t: pa.DataType) -> str:
-    """The DuckDB type of an Arrow type (for reading JSON with declared columns)."""
-    if pa.types.is_list(t) or pa.types.is_fixed_size_list(t):
-        return f"{duckdb_type(t.value_type)}[]"
-    if pa.types.is_map(t):
-        return f"MAP({duckdb_type(t.key_type)}, {duckdb_type(t.item_type)})"
-    if pa.types.is_struct(t):
-        return "STRUCT(" + ", ".join(f'"{f.name}" {duckdb_type(f.type)}' for f in t) + ")"
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMP WITH TIME ZONE" if t.tz else "TIMESTAMP"
-    return _SCALARS[str(t)][1]
-
-
-_SCALARS = {
-    "string": ("string", "VARCHAR"),
-    "bool": ("boolean", "BOOLEAN"),
-    "int32": ("int", "INTEGER"),
-    "int64": ("bigint", "BIGINT"),
-    "float": ("float", "FLOAT"),
-    "double": ("double", "DOUBLE"),
-}
+    return DUCKDB.type_of(t)
