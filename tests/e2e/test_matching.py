@@ -13,7 +13,8 @@ from tests.chromium import page_errors
 from tests.e2e.conftest import TheraCli
 from tests.waiting import wait_until
 from thera.lake.catalog import PARTITION, TABLES, glue_type
-from thera.lake.queries import CHECKS
+from thera.lake.queries import CHECKS, QUERIES
+from thera_local import lake_sql
 from thera_local.emulator import aws_client
 from thera_local.stack import StackInfo
 from thera_local.summary import read_funnel
@@ -135,3 +136,6 @@ def test_the_lake_answers_sql_with_the_columns_the_stages_write(demo: tuple[Ther
                 pa.Table.from_pylist(rows, schema=table.schema)  # the values have the declared types
     checks = cli.run("sql", "--checks")
     assert f"{len(CHECKS)} of {len(CHECKS)} checks passed" in checks.stdout
+    con = lake_sql.connect(cli.home / "lake")  # every named query answers over the demo's lake
+    answered = {q.name: lake_sql.query(con, q.sql).rows for q in QUERIES}
+    assert all(answered[q.name] for q in QUERIES if not q.is_check), answered
