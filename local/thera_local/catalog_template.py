@@ -89,9 +89,10 @@ def glue_table(table: catalog.Table) -> dict[str, Any]:
                     f"projection.{partition}.range": f"{catalog.PROJECTION_START},NOW",
                     f"projection.{partition}.interval": "1",
                     f"projection.{partition}.interval.unit": "DAYS",
-                    "storage.location.template": _sub(
-                        f"s3://${{DataLakeBucket}}/{table.prefix}date=${{!{partition}}}/"
-                    ),
+                    # a Join, not a Sub with ${!dt}: LocalStack's engine takes ${!dt} for a resource to resolve
+                    "storage.location.template": {
+                        "Fn::Join": ["", ["s3://", _ref("DataLakeBucket"), f"/{table.prefix}date=${{{partition}}}/"]]
+                    },
                 },
                 "PartitionKeys": [
                     {"Name": partition, "Type": "string", "Comment": "the business day of the date= folder"}
@@ -267,6 +268,9 @@ def _tagged(value: Any) -> str | None:
             return f"{_TAGS[key]} {_scalar(arg)}"
         if key == "Fn::GetAtt" and isinstance(arg, list):
             return f"!GetAtt {arg[0]}.{arg[1]}"
+        if key == "Fn::Join" and isinstance(arg, list) and isinstance(arg[1], list):
+            items = ", ".join(_tagged(v) or json.dumps(v) for v in arg[1])
+            return f"!Join [{json.dumps(arg[0])}, [{items}]]"
     return None
 
 
