@@ -117,6 +117,17 @@ def fallback_resources(events: Iterable[Mapping[str, Any]]) -> list[tuple[str, s
     )
 
 
+def faked_lines(faked: Iterable[tuple[str, str]]) -> list[str]:
+    """One line per faked type: its resource alone, or how many and which (the lake's tables and queries are many)."""
+    by_type: dict[str, list[str]] = {}
+    for logical, rtype in sorted(set(faked)):
+        by_type.setdefault(rtype, []).append(logical)
+    return [
+        f"{names[0]} ({rtype})" if len(names) == 1 else f"{len(names)} {rtype}: {', '.join(names)}"
+        for rtype, names in sorted(by_type.items())
+    ]
+
+
 def fallback_types_in_log(lines: Iterable[str]) -> list[str]:
     """Resource types LocalStack's log says it has no provider for (`No resource provider found for "T"`)."""
     mark = 'No resource provider found for "'

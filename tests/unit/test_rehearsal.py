@@ -109,6 +109,19 @@ def test_fallback_resources_are_read_from_the_stack_events_once_each() -> None:
     ]
 
 
+def test_faked_resources_are_listed_one_line_per_type_with_their_count_when_many() -> None:
+    faked = [
+        ("LakeTableAms", "AWS::Glue::Table"),
+        ("MonthlyBudget", "AWS::Budgets::Budget"),
+        ("LakeTableFeedback", "AWS::Glue::Table"),
+        ("LakeTableAms", "AWS::Glue::Table"),  # both stacks fake it: once
+    ]
+    assert stack_checks.faked_lines(faked) == [
+        "MonthlyBudget (AWS::Budgets::Budget)",
+        "2 AWS::Glue::Table: LakeTableAms, LakeTableFeedback",
+    ]
+
+
 def test_fallback_types_are_parsed_from_localstack_log_lines() -> None:
     lines = [
         "2026-12-05T21:19:48.789  WARN --- [-functhread2] l.s.c.deployment_utils     : "

@@ -563,3 +563,136 @@ def test_functions_run_python_3_13_and_layers_build_for_it_without_a_matching_in
         assert res["Metadata"]["BuildMethod"] == "makefile", logical
         makefile = (ROOT / res["Properties"]["ContentUri"] / "Makefile").read_text()
         assert f"build-{logical}:" in makefile and "layer.mk" in makefile, logical
+
+
+# ---------------------------------------------------------------- the lake as SQL
+def _lake_tables() -> dict[str, Any]:
+    from thera.lake import catalog
+
+    by_name = {r["Properties"]["TableInput"]["Name"]: r for r in TEMPLATE.of_type("AWS::Glue::Table").values()}
+    assert set(by_name) == {t.name for t in catalog.TABLES}
+    return {name: (catalog.BY_NAME[name], res) for name, res in by_name.items()}
+
+
+def test_every_glue_table_projects_its_days_from_the_date_folders_under_its_catalog_prefix() -> None:
+    """No partition is ever registered: Athena computes each day's folder, so a new day is queryable at once."""
+    from thera.lake import catalog
+
+    bucket = TEMPLATE.physical("DataLakeBucket")
+    (database,) = TEMPLATE.of_type("AWS::Glue::Database")
+    for name, (table, res) in _lake_tables().items():
+        p = res["Properties"]
+        assert p["DatabaseName"] == {"Ref": database}, name
+        table_input = p["TableInput"]
+        assert [(k["Name"], k["Type"]) for k in table_input["PartitionKeys"]] == [("dt", "string")], name
+        params = TEMPLATE.resolve(table_input["Parameters"])
+        assert params["projection.enabled"] == "true"
+        assert params["projection.dt.type"] == "date"
+        assert params["projection.dt.format"] == "yyyy-MM-dd"
+        assert params["projection.dt.range"] == f"{catalog.PROJECTION_START},NOW"
+        assert (params["projection.dt.interval"], params["projection.dt.interval.unit"]) == ("1", "DAYS")
+        assert params["storage.location.template"] == f"s3://{bucket}/{table.prefix}date=${{dt}}/", name
+        assert TEMPLATE.resolve(table_input["StorageDescriptor"]["Location"]) == f"s3://{bucket}/{table.prefix}"
+
+
+def test_the_glue_database_and_workgroup_are_named_per_stage_so_two_stages_can_share_an_account() -> None:
+    assert TEMPLATE.doc["Parameters"]["Stage"]["AllowedValues"] == ["dev", "prod"]
+    (database,) = TEMPLATE.of_type("AWS::Glue::Database").values()
+    assert database["Properties"]["DatabaseInput"]["Name"] == {"Fn::Sub": "thera_${Stage}"}
+    assert props("LakeWorkGroup")["Name"] == {"Fn::Sub": "thera-${Stage}"}
+    for stage in ("dev", "prod"):
+        name = Template(ROOT / "template.yaml", {"Stage": stage}).resolve(
+            database["Properties"]["DatabaseInput"]["Name"]
+        )
+        assert name == f"thera_{stage}"  # Athena takes no hyphen in a database name unquoted
+
+
+def test_the_workgroup_binds_every_query_to_a_scan_cutoff_and_encrypted_results_that_expire() -> None:
+    (logical,) = TEMPLATE.of_type("AWS::Athena::WorkGroup")
+    p = props(logical)
+    assert p["RecursiveDeleteOption"] is True  # the stack can be deleted with named queries in it
+    config = p["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["PublishCloudWatchMetricsEnabled"] is True
+    assert config["EngineVersion"]["SelectedEngineVersion"] == "Athena engine version 3"
+    cutoff = TEMPLATE.doc["Parameters"][config["BytesScannedCutoffPerQuery"]["Ref"]]
+    assert cutoff["MinValue"] >= 10_000_000 and cutoff["Default"] >= cutoff["MinValue"]
+    results = config["ResultConfiguration"]
+    assert results["EncryptionConfiguration"] == {
+        "EncryptionOption": "SSE_KMS",
+        "KmsKey": {"Fn::GetAtt": ["DataKey", "Arn"]},
+    }
+    assert TEMPLATE.resolve(results["OutputLocation"]) == f"s3://{TEMPLATE.physical('DataLakeBucket')}/athena-results/"
+    rules = {r["Id"]: r for r in props("DataLakeBucket")["LifecycleConfiguration"]["Rules"]}
+    assert "expire-noncurrent-versions" in rules
+    expiring = [r for r in rules.values() if r.get("Prefix") == "athena-results/" and r["Status"] == "Enabled"]
+    assert len(expiring) == 1 and int(TEMPLATE.resolve(expiring[0]["ExpirationInDays"])) <= 30
+
+
+def _analyst_statements() -> list[dict[str, Any]]:
+    (policy,) = props("LakeAnalystRole")["Policies"]
+    return [TEMPLATE.resolve(s) for s in policy["PolicyDocument"]["Statement"]]
+
+
+def _granted(action: str) -> list[str]:
+    """The resources the analyst role is granted ``action`` on."""
+    return [r for s in _analyst_statements() if action in _as_list(s["Action"]) for r in _as_list(s["Resource"])]
+
+
+def test_the_analyst_role_reads_the_catalogs_tables_but_not_raw_and_writes_only_query_results() -> None:
+    from fnmatch import fnmatchcase
+
+    from thera.kernel import keys
+    from thera.lake import catalog
+
+    lake = TEMPLATE.arn("DataLakeBucket")
+    for s in _analyst_statements():
+        assert s["Effect"] == "Allow"
+        for action in _as_list(s["Action"]):
+            assert "*" not in action, action
+            if action.startswith("s3:") and not action.startswith(("s3:Get", "s3:List")):
+                assert _as_list(s["Resource"]) == [f"{lake}/athena-results/*"], action  # the only writable prefix
+        assert all(r != "*" for r in _as_list(s["Resource"]))
+    readable = _granted("s3:GetObject")
+    day = "date=2026-12-05/"
+
+    def can_read(key: str) -> bool:
+        return any(fnmatchcase(f"{lake}/{key}", r) for r in readable)
+
+    for table in catalog.TABLES:
+        assert can_read(f"{table.prefix}{day}deeper/part-0{table.suffix}"), table.name
+    for prefix in (keys.RAW_APOLLO, keys.RAW_FIRECRAWL, keys.QUARANTINE_FIRECRAWL, "models/", ""):
+        assert not can_read(f"{prefix}{day}x.json"), prefix
+    (listing,) = [s for s in _analyst_statements() if "s3:ListBucket" in _as_list(s["Action"])]
+    prefixes = listing["Condition"]["StringLike"]["s3:prefix"]
+    assert sorted(prefixes) == sorted({f"{t.prefix}*" for t in catalog.TABLES} | {"athena-results/*"})
+    (kms,) = [s for s in _analyst_statements() if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
+
+
+def test_the_analyst_role_queries_only_its_workgroup_and_database_and_is_assumed_from_this_account() -> None:
+    statements = _analyst_statements()
+    athena = {
+        r for s in statements for a in _as_list(s["Action"]) if a.startswith("athena:") for r in _as_list(s["Resource"])
+    }
+    assert athena == {f"arn:aws:athena:us-east-1:123456789012:workgroup/{TEMPLATE.physical('LakeWorkGroup')}"}
+    glue = {
+        r for s in statements for a in _as_list(s["Action"]) if a.startswith("glue:") for r in _as_list(s["Resource"])
+    }
+    database = TEMPLATE.physical("LakeDatabase")
+    prefix = "arn:aws:glue:us-east-1:123456789012:"
+    assert glue == {f"{prefix}catalog", f"{prefix}database/{database}", f"{prefix}table/{database}/*"}
+    assert all(
+        a.split(":")[1].startswith(("Get", "List", "BatchGet", "Start", "Stop"))
+        for s in statements
+        for a in _as_list(s["Action"])
+        if a.startswith(("athena:", "glue:"))
+    )
+    (trust,) = TEMPLATE.resolve(props("LakeAnalystRole")["AssumeRolePolicyDocument"]["Statement"])
+    assert trust["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert trust["Action"] == "sts:AssumeRole"
+    outputs = TEMPLATE.doc["Outputs"]
+    assert outputs["LakeAnalystRoleArn"]["Value"] == {"Fn::GetAtt": ["LakeAnalystRole", "Arn"]}
+    assert outputs["LakeWorkGroupName"]["Value"] == {"Ref": "LakeWorkGroup"}
+    assert outputs["LakeDatabaseName"]["Value"] == {"Ref": "LakeDatabase"}
