@@ -80,10 +80,9 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
     funnel.silver_current = current.num_rows
     reasons: Counter[str] = Counter()
     for key in store.list(keys.QUARANTINE_COMPANIES):
-        if key.endswith(".parquet"):
-            reasons.update(from_parquet(store.get(key))["reason"].to_pylist())
-        elif key.endswith(".rejected.json"):
-            reasons[json.loads(store.get(key))["reason"]] += 1
+        reasons.update(from_parquet(store.get(key))["reason"].to_pylist())
+    for key in store.list(keys.QUARANTINE_BRONZE):
+        reasons[json.loads(store.get(key))["reason"]] += 1
     funnel.quarantined = dict(reasons.most_common())
 
     health = [from_parquet(store.get(k)) for k in store.list(keys.SILVER_DOMAIN_HEALTH)]

@@ -88,7 +88,8 @@ def test_a_bronze_file_with_the_wrong_schema_is_quarantined_whole(aws: Aws, hand
     broken = table(row(0)).drop_columns(["name"])
     aws.client("s3").put_object(Bucket=aws.bucket, Key=KEY, Body=to_parquet(broken))
     assert run(handler_env, load_event("bronze_to_silver_sqs.json")) == {"batchItemFailures": []}
-    rejected_key = keys.quarantine_for_bronze(KEY).removesuffix(".parquet") + ".rejected.json"
+    rejected_key = keys.rejected_bronze(KEY)
+    assert rejected_key.startswith("quarantine/bronze/date=") and rejected_key.endswith(".json")
     rejected = json.loads(aws.client("s3").get_object(Bucket=aws.bucket, Key=rejected_key)["Body"].read())
     assert rejected["reason"] == "schema_mismatch" and "name" in rejected["detail"]
 

@@ -10,6 +10,7 @@ RAW_APOLLO = "raw/apollo/"
 BRONZE_COMPANIES = "bronze/companies/"
 SILVER_COMPANIES = "silver/companies/"
 QUARANTINE_COMPANIES = "quarantine/companies/"
+QUARANTINE_BRONZE = "quarantine/bronze/"  # whole bronze objects refused (their schema), one JSON each
 SILVER_DOMAIN_HEALTH = "silver/domain_health/"
 RAW_FIRECRAWL = "raw/firecrawl/"
 SILVER_FIRECRAWL = "silver/firecrawl/"
@@ -61,6 +62,12 @@ def silver_for_bronze(bronze_key: str) -> str:
 def quarantine_for_bronze(bronze_key: str) -> str:
     _check_bronze(bronze_key)
     return QUARANTINE_COMPANIES + bronze_key[len(BRONZE_COMPANIES) :]
+
+
+def rejected_bronze(bronze_key: str) -> str:
+    """Why a whole bronze object was refused: beside, not inside, the quarantine table's Parquet files."""
+    _check_bronze(bronze_key)
+    return QUARANTINE_BRONZE + bronze_key[len(BRONZE_COMPANIES) :].removesuffix(".parquet") + ".json"
 
 
 def _check_bronze(key: str) -> None:

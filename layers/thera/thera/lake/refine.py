@@ -96,7 +96,7 @@ def refine_bronze_object(
         bronze = read_bronze(store.get(bronze_key))
     except SchemaMismatch as exc:
         reject = {"reason": "schema_mismatch", "detail": str(exc), "bronze_key": bronze_key}
-        store.put(quarantine_key.removesuffix(".parquet") + ".rejected.json", json.dumps(reject).encode())
+        store.put(keys.rejected_bronze(bronze_key), json.dumps(reject).encode())
         store.put(silver_key, to_parquet(schemas.SILVER_COMPANIES.empty_table()), {"status": "schema_rejected"})
         return RefineOutcome(bronze_key, "schema_rejected", quarantined={"schema_mismatch": 1}, silver_key=silver_key)
 
