@@ -350,3 +350,34 @@ def test_the_rarest_words_find_their_profiles_where_the_embedding_looks_away(mon
     assert "cowlar.io" in [m.domain for m in matches]  # only candidates are ranked
     cowlar = next(m for m in matches if m.domain == "cowlar.io")
     assert any("'cattle'" in r and "'herd'" in r for r in cowlar.reasons), cowlar.reasons
+
+
+NIGHT_WATCH = "An IT team wants alerts about the health of its servers and databases at night"
+
+
+def read_by_health(texts: list[str]) -> np.ndarray:
+    """An embedding that reads any text with "health" in it as the health field, whatever else it says."""
+    return np.stack([vec(("biotech", 1)) if "health" in t.split() else vec(("robots", 1)) for t in texts])
+
+
+def test_a_common_word_that_sways_the_reading_neither_fills_the_list_nor_names_a_topic() -> None:
+    """Every profile says "health" (a common word); only the embedding reads it as a field. The
+    nearest topics all hang on it, so the challenge is read without it: the ops profiles first."""
+    ops = "Health checks and alerts when servers and databases fail."
+    rows = [(f"ops{i}", ["Infrastructure"], ["DevOps", "Monitoring"], ops, "robots") for i in range(6)]
+    fields = ["Sleep Tech", "Health Tech", "Wellness", "Telehealth", "Mental Health"]
+    rows += [
+        (f"rest{i}", ["Healthcare"], [f], "Better sleep and health every night.", "biotech")
+        for i, f in enumerate(fields)
+    ]
+    profiles = [{**profile(n, ind, kw, "Brazil"), "description": d} for n, ind, kw, d, _ in rows]
+    vectors = np.stack([vec((axis, 1)) for *_, axis in rows])
+    names, centroids = tag_centroids(vectors, profiles, min_profiles=1)
+    index = Index("v1", "m", [f"{r[0]}.io" for r in rows], vectors, pa.Table.from_pylist(profiles), names, centroids)
+
+    query, variants = challenge_vectors(index, NIGHT_WATCH, read_by_health)
+    matches = rank(index, query, MatchRequest(NIGHT_WATCH, top_k=len(rows)), PRIOR_MODEL, variants)
+    assert [m.domain[:3] for m in matches[:6]] == ["ops"] * 6
+    assert all(m.features["similarity"] == 0 for m in matches if m.domain.startswith("rest"))
+    for m in matches:
+        assert not any(f.lower() in r for f in fields for r in m.reasons), m.reasons

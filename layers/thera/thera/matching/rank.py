@@ -16,6 +16,17 @@ variant (the minimum), and a candidate's similarity is the mean of its cosine to
 challenge and the least over the variants. "Our hospital chain needs to recruit nurses" without
 "chain" is no longer about supply chains. A topic also needs the challenge's words: its
 candidates must use one of them besides the strongest (``Evidence.supported``).
+
+The minimum is not enough when one common word carries the embedding's reading and others lean
+the same way: in "An IT team wants alerts about the health of its servers and databases at
+night" the health topics lose most of their affinity without "health", but what is left ("night")
+still makes sleep tech a topic, and half of the health startups' cosine still counts. The variants
+show such a reading: when the challenge's nearest topics all keep little of their affinity in
+their weakest variant, and the nearest loses most without a word that says less than the
+challenge's average word (a smaller share of its IDF mass), that word sways the reading
+(``swaying``). The challenge is then read without it: the candidates' similarity is taken from that
+variant, and a tag that does not hold there is no topic. A need word that defines the field ("A
+fashion agency wants to book models") is rarer than the average word and keeps its reading.
 """
 
 from __future__ import annotations
@@ -45,6 +56,12 @@ MAX_VARIANTS = 24
 # use it and SUPPORT_LIFT times as often as all candidates do, or when the tag's name spells it.
 SUPPORT_RATE, SUPPORT_LIFT, MIN_CARRIERS = 0.2, 1.5, 3
 REASON_WORDS = 2  # a reason names a topic only when this many of the challenge's words support it
+# A word sways the reading when the challenge's TOPICS nearest tags keep on average less than SWAY of
+# their affinity in their weakest variant, the nearest loses most without it, and its share of the
+# challenge's IDF mass is under SWAY_SHARE of the average word's; read without it, a tag that keeps
+# less than HOLD of its affinity is no topic. (SWAY 0.1-0.2, SWAY_SHARE 0.7-0.9 or HOLD 0.4-0.7 move
+# bench/match_quality.py's means by at most 0.002 and leave no challenge 0.15 below TF-IDF.)
+SWAY, SWAY_SHARE, HOLD = 0.15, 0.8, 0.5
 K1 = 1.2  # BM25's saturation of a word's uses: a profile that repeats a word says it more, each time less
 
 
@@ -68,14 +85,41 @@ class Match:
     health_flags: list[str] = field(default_factory=list)
 
 
-def topic_weights(index: Index, queries: Floats) -> tuple[Floats, list[int]]:
+def topic_weights(index: Index, queries: Floats, said: Said | None = None) -> tuple[Floats, list[int], int]:
     """Affinity of the challenge to every tag (cosine to its centroid, the least over the rows of
-    ``queries``: the challenge and its variants), and its ``TOPICS`` nearest tags."""
+    ``queries``: the challenge and its ``leave_one_out`` variants), its ``TOPICS`` nearest tags, and
+    the row it is read from (``swaying``, given the challenge's words ``said``; 0: the whole
+    challenge). Read without a word, a tag that keeps less than ``HOLD`` of its affinity is no topic."""
     if not index.tag_names:
-        return np.zeros(0, dtype=np.float32), []
-    sims = (index.tag_centroids @ np.atleast_2d(queries).T).min(axis=1)
-    top = list(np.argsort(-sims)[:TOPICS])
-    return sims, [int(t) for t in top]
+        return np.zeros(0, dtype=np.float32), [], 0
+    cosines = index.tag_centroids @ np.atleast_2d(queries).T
+    sims = cosines.min(axis=1)
+    reading = 0 if said is None else swaying(said, cosines)
+    eligible = sims if reading == 0 else np.where(cosines[:, reading] >= HOLD * cosines[:, 0], sims, -np.inf)
+    top = [int(t) for t in np.argsort(-eligible)[:TOPICS] if np.isfinite(eligible[t])]
+    return sims, top, reading
+
+
+def swaying(said: Said, cosines: Floats) -> int:
+    """The column of ``cosines`` (tags x the challenge, then its ``leave_one_out`` variants) to read
+    the challenge from: the variant without the word that sways it, or 0 (the whole challenge).
+
+    A word sways it when the challenge's ``TOPICS`` nearest tags keep on average less than ``SWAY``
+    of their affinity in their weakest variant, the nearest loses most without that word, and the
+    word carries less than ``SWAY_SHARE`` of the average share of the challenge's IDF mass: a common
+    word ("health") that the embedding reads as a field where the rarer words name another. A rare
+    need word ("fashion" in "A fashion agency wants to book models") keeps its reading. Work on the
+    tags only: nothing here grows with the number of profiles."""
+    left = left_out(said)
+    if cosines.shape[1] != len(left) + 1 or len(left) < 2:
+        return 0
+    nearest = np.argsort(-cosines[:, 0])[:TOPICS]
+    full = cosines[nearest, 0]
+    if not np.all(full > 0) or float(np.mean(cosines[nearest, 1:].min(axis=1) / full)) >= SWAY:
+        return 0
+    word = int(np.argmin(cosines[nearest[0], 1:]))
+    shares = np.array([said.weights[w] for w in left])
+    return word + 1 if shares[word] < SWAY_SHARE * shares.mean() else 0
 
 
 def _topic_affinity(index: Index, sims: Floats, topics: list[int], rows: npt.NDArray[np.int64] | None = None) -> Floats:
@@ -116,12 +160,16 @@ class Said:
 def leave_one_out(index: Index, text: str) -> list[str]:
     """The challenge's words once per informative word with that word left out (its ``MAX_VARIANTS``
     rarest, in the order written): what ``rank`` embeds to see whether one word sways the meaning."""
-    said = Said.of(index, text)
+    written = [(w, stem(w)) for w in words(text)]
+    return [" ".join(w for w, s in written if s != left) for left in left_out(Said.of(index, text))]
+
+
+def left_out(said: Said) -> list[str]:
+    """The stems ``leave_one_out`` leaves out, one per variant, in its order."""
     if len(said.spoken) < 2:
         return []
     rarest = set(sorted(said.weights, key=lambda w: -said.weights[w])[:MAX_VARIANTS])
-    written = [(w, stem(w)) for w in words(text)]
-    return [" ".join(w for w, s in written if s != left) for left in said.spoken if left in rarest]
+    return [w for w in said.spoken if w in rarest]
 
 
 def challenge_vectors(index: Index, text: str, embed: Callable[[list[str]], Floats]) -> tuple[Floats, Floats]:
@@ -209,7 +257,8 @@ def rank(
     keep = index.mask(request)
     similarity, exact = index.first_pass(query)
     every = query[None, :] if variants is None or not len(variants) else np.vstack([query[None, :], variants])
-    sims, topics = topic_weights(index, every)
+    said = Said.of(index, request.challenge_text)
+    sims, topics, reading = topic_weights(index, every, said)
     affinity = _topic_affinity(index, sims, topics)
     weights = PRIOR_MODEL.coefficients
     quick = similarity * np.float32(weights["similarity"])
@@ -222,11 +271,10 @@ def rank(
     if keep is not None:
         quick[~keep] = -np.inf
     pools = [top(quick, count, exact), nearest(similarity, exact, keep, count)]
-    said = Said.of(index, request.challenge_text)
     pools.append(lexical(index, said, keep))
     candidates = sorted_unique(np.concatenate(pools))
     cosines = index.vectors_at(candidates) @ every.T  # exact, whatever the first pass was
-    close = (cosines[:, 0] + cosines.min(axis=1)) / 2  # what one word alone lends counts half
+    close = (cosines[:, reading] + cosines.min(axis=1)) / 2  # as read; what one word alone lends counts half
     found = Evidence.of(index, candidates, said)
     held = [t for t in topics if found.supported(int(index.topic_tags[t]))]
     features = np.column_stack(
