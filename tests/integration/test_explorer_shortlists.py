@@ -2,6 +2,7 @@
 
 Uses the page server and the index of tests/integration/test_explorer_page.py (61 profiles, one of them
 hostile): save a search under a name, see it listed, reopen it, accept and reject startups, export the CSV.
+A screenshot of the reopened shortlist goes to ``.artifacts/explorer-shortlist.png`` (git-ignored).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from tests.chromium import page_errors
-from tests.integration.test_explorer_page import CHALLENGE, HOSTILE, MARKUP, Matcher, lake, matcher
+from tests.integration.test_explorer_page import CHALLENGE, HOSTILE, MARKUP, ROOT, Matcher, lake, matcher
 from thera_local.api import LOCAL_CALLER_ARN
 
 __all__ = ["lake", "matcher"]  # the fixtures, shared with the explorer's other browser test
+ARTIFACT = ROOT / ".artifacts" / "explorer-shortlist.png"  # git-ignored, as explorer.png
 
 
 def _search(page: Page) -> None:
@@ -84,6 +86,10 @@ def test_save_reopen_decide_and_export_a_shortlist(
     )
     assert decided == {chosen: "accept", HOSTILE["domain"]: "reject"}
     expect(evil.locator(".verdict")).to_contain_text("rejected by")
+    page.locator("#shortlist").scroll_into_view_if_needed()
+    shot = page.screenshot(path=tmp_path / "explorer-shortlist.png")
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    ARTIFACT.write_bytes(shot)
 
     # export: a CSV download with every startup in order and its decision
     with page.expect_download() as download:
