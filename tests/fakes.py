@@ -17,7 +17,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
-from thera.kernel.ports import EmbeddingRecord, LastCrawl, Received, Versioned
+from thera.kernel.ports import EmbeddingRecord, LastCrawl, Received, SavedShortlist, Versioned
 
 
 def _as_json(doc: dict[str, Any]) -> dict[str, Any]:
@@ -210,3 +210,30 @@ class MemoryCrawlCache:
 
     def note_skip(self, domain: str) -> None:
         self.skips[domain] = self.skips.get(domain, 0) + 1
+
+
+class MemoryShortlistStore:
+    """Saved shortlists in a dict; the document comes back as JSON gives it, as the table's does."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, SavedShortlist] = {}
+
+    def create(self, shortlist_id: str, summary: dict[str, str], doc: dict[str, Any]) -> bool:
+        if shortlist_id in self.items:
+            return False
+        self.items[shortlist_id] = SavedShortlist(shortlist_id, dict(summary), _as_json(doc), {})
+        return True
+
+    def get(self, shortlist_id: str) -> SavedShortlist | None:
+        item = self.items.get(shortlist_id)
+        return None if item is None else copy.deepcopy(item)
+
+    def summaries(self) -> list[dict[str, str]]:
+        return [{**item.summary, "id": item.id} for item in self.items.values()]
+
+    def decide(self, shortlist_id: str, domain: str, decision: dict[str, str]) -> bool:
+        item = self.items.get(shortlist_id)
+        if item is None:
+            return False
+        item.decisions[domain] = dict(decision)
+        return True

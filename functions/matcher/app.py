@@ -1,4 +1,5 @@
-"""MatcherFunction: the HTTP API. POST /match, POST /feedback, GET /health, GET /models, GET /facets, GET /."""
+"""MatcherFunction: the HTTP API. POST /match, POST /feedback, GET /health, GET /models, GET /facets, GET /,
+and the saved shortlists under /shortlists."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from thera.matching import BadRequest
 from thera.matching.serving import NotReady
+from thera.matching.shortlists import NotFound, caller_identity
 from thera.observability import entry
 from thera.stages import matcher
 
@@ -40,6 +42,49 @@ def models() -> dict[str, Any]:
 @app.get("/facets")
 def facets() -> dict[str, Any]:
     return matcher.service().facets()
+
+
+# ---------------------------------------------------------------- saved shortlists
+
+
+def _caller() -> str:
+    return caller_identity(app.current_event.raw_event.get("requestContext"))
+
+
+@app.post("/shortlists")
+def save_shortlist() -> tuple[dict[str, Any], int]:
+    body = app.current_event.json_body
+    return matcher.shortlists().save(body, _caller(), app.lambda_context.aws_request_id), 201
+
+
+@app.get("/shortlists")
+def list_shortlists() -> dict[str, Any]:
+    return matcher.shortlists().list_saved()
+
+
+@app.get("/shortlists/<shortlist_id>")
+def open_shortlist(shortlist_id: str) -> dict[str, Any]:
+    return matcher.shortlists().open(shortlist_id)
+
+
+@app.post("/shortlists/<shortlist_id>/decisions")
+def decide(shortlist_id: str) -> tuple[dict[str, Any], int]:
+    return matcher.shortlists().decide(shortlist_id, app.current_event.json_body, _caller()), 201
+
+
+@app.get("/shortlists/<shortlist_id>/csv")
+def export_csv(shortlist_id: str) -> Response[str]:
+    filename, text = matcher.shortlists().csv(shortlist_id)
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(200, "text/csv; charset=utf-8", text, headers=headers)
+
+
+@app.exception_handler(NotFound)  # type: ignore[untyped-decorator]  # as below
+def not_found(exc: NotFound) -> Response[dict[str, str]]:
+    return Response(404, content_types.APPLICATION_JSON, {"error": str(exc)})
+
+
+# ----------------------------------------------------------------
 
 
 @app.get("/")

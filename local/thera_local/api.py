@@ -4,13 +4,16 @@ One server for every function with ``HttpApi`` events in template.yaml. Routes a
 by method and path as API Gateway matches them; a route's function runs in its own
 Lambda-like execution environment (kept warm between requests, several when requests
 overlap), and the handler's answer (statusCode, headers, body) is written back. Locally
-there is no IAM authorizer: the server listens on 127.0.0.1 only.
+there is no IAM authorizer: the server listens on 127.0.0.1 only, and every request carries one
+stable local caller (``LOCAL_CALLER_ARN``) where API Gateway puts the IAM caller's identity.
 """
 
 from __future__ import annotations
 
 import base64
+import getpass
 import json
+import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -26,12 +29,33 @@ from thera_local.template import FunctionSpec, HttpRoute
 MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 
 
-def http_event(method: str, path: str, query: str, headers: dict[str, str], body: bytes, stage: str) -> dict[str, Any]:
+def _local_user() -> str:
+    try:
+        return re.sub(r"[^\w+=,.@-]", "-", getpass.getuser()) or "local"
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return "local"
+
+
+LOCAL_CALLER_ARN = f"arn:aws:iam::123456789012:user/{_local_user()}"
+
+
+def http_event(
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    stage: str,
+    route: str | None = None,
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The event of a request; ``route`` is the template's path when it has ``{parameters}``."""
     now = datetime.now(UTC)
     text = body.decode("utf-8", errors="replace")
-    return {
+    route_key = f"{method} {route or path}"
+    event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": f"{method} {path}",
+        "routeKey": route_key,
         "rawPath": path if stage in ("", "$default") else f"/{stage}{path}",  # a named stage prefixes the path
         "rawQueryString": query,
         "headers": {k.lower(): v for k, v in headers.items()},
@@ -42,7 +66,8 @@ def http_event(method: str, path: str, query: str, headers: dict[str, str], body
             "domainName": headers.get("Host", "127.0.0.1"),
             "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": ""},
             "requestId": str(uuid.uuid4()),
-            "routeKey": f"{method} {path}",
+            "routeKey": route_key,
+            "authorizer": {"iam": {"accountId": "123456789012", "userArn": LOCAL_CALLER_ARN, "userId": _local_user()}},
             "stage": stage,
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
@@ -50,6 +75,15 @@ def http_event(method: str, path: str, query: str, headers: dict[str, str], body
         "body": text if body else None,
         "isBase64Encoded": False,
     }
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    return event
+
+
+def _path_pattern(template_path: str) -> re.Pattern[str]:
+    """``/shortlists/{id}/csv`` as a pattern whose groups are its parameters (one path segment each)."""
+    parts = re.split(r"\{(\w+)\}", template_path)
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts)) + "$")
 
 
 class _Pool:
@@ -100,13 +134,27 @@ class LocalHttpApi:
     ) -> None:
         self.stage = stage
         self._routes: dict[tuple[str, str], _Pool] = {}
+        self._templated: list[tuple[str, str, re.Pattern[str], _Pool]] = []
         pools: dict[str, _Pool] = {}
         for route, spec, env, log in routes:
             pool = pools.setdefault(spec.logical_id, _Pool(spec, env, log, shipper))
             self._routes[(route.method, route.path)] = pool
+            if "{" in route.path:
+                self._templated.append((route.method, route.path, _path_pattern(route.path), pool))
         self._pools = list(pools.values())
         self._server: ThreadingHTTPServer | None = None
         self.requests = 0
+
+    def route(self, method: str, path: str) -> tuple[_Pool, str | None, dict[str, str] | None] | None:
+        """The pool serving ``method path``, with the template path and parameters when it has them."""
+        pool = self._routes.get((method, path)) or self._routes.get(("ANY", path))
+        if pool is not None:
+            return pool, None, None
+        for route_method, template_path, pattern, pool in self._templated:
+            found = pattern.match(path)
+            if found and route_method in (method, "ANY"):
+                return pool, template_path, found.groupdict()
+        return None
 
     @property
     def url(self) -> str:
@@ -122,8 +170,8 @@ class LocalHttpApi:
 
             def _serve(self, method: str) -> None:
                 path, _, query = self.path.partition("?")
-                pool = api._routes.get((method, path)) or api._routes.get(("ANY", path))
-                if pool is None:
+                found = api.route(method, path)
+                if found is None:
                     known = sorted(f"{m} {p}" for m, p in api._routes)
                     self._reply(404, {"message": "Not Found", "routes": known})
                     return
@@ -133,7 +181,9 @@ class LocalHttpApi:
                     return
                 body = self.rfile.read(length) if length else b""
                 api.requests += 1
-                result = pool.invoke(http_event(method, path, query, dict(self.headers), body, api.stage))
+                pool, route, parameters = found
+                event = http_event(method, path, query, dict(self.headers), body, api.stage, route, parameters)
+                result = pool.invoke(event)
                 if not result.ok:
                     self._reply(502, {"message": "Internal Server Error", "error": result.error_message})
                     return

@@ -92,6 +92,7 @@ def lake(aws: Aws, handler_env: Any, tmp_path: Path) -> list[dict[str, Any]]:
     from thera.stages import matcher
 
     matcher.matcher_service.cache_clear()
+    matcher.shortlist_service.cache_clear()
     handler_env("MatcherFunction", EMBEDDING_PROVIDER="local", LOCAL_EMBEDDING_MODEL=str(tmp_path / "lsa.npz"))
     return companies
 

@@ -92,6 +92,7 @@ def matcher_env(handler_env: Any, lake: dict[str, Any], **extra: str) -> None:
     from thera.stages import matcher
 
     matcher.matcher_service.cache_clear()
+    matcher.shortlist_service.cache_clear()
     handler_env("MatcherFunction", EMBEDDING_PROVIDER="local", LOCAL_EMBEDDING_MODEL=lake["model"], **extra)
 
 
@@ -263,6 +264,12 @@ def test_every_route_answers_its_sample_event(aws: Aws, handler_env: Any, lake: 
         "matcher_http_health.json": 200,
         "matcher_http_match.json": 200,
         "matcher_http_models.json": 200,
+        "matcher_http_save_shortlist.json": 201,
+        "matcher_http_list_shortlists.json": 200,
+        # the samples name a shortlist id no store holds
+        "matcher_http_open_shortlist.json": 404,
+        "matcher_http_decide_on_shortlist.json": 404,
+        "matcher_http_export_shortlist.json": 404,
     }
     assert (
         answers["matcher_http_explorer.json"][1] == "text/html"

@@ -31,6 +31,7 @@ from tests.fakes import (
     MemoryQueue,
     MemoryReadModel,
     MemoryRegistry,
+    MemoryShortlistStore,
     MemoryStateStore,
     MemoryVersionedStore,
 )
@@ -41,6 +42,7 @@ from thera.adapters.aws import (
     DynamoEmbeddingIndex,
     DynamoProfileRegistry,
     DynamoReadModel,
+    DynamoShortlistStore,
     DynamoStateStore,
     DynamoVersionedStore,
     S3ObjectStore,
@@ -58,6 +60,8 @@ from thera.kernel.ports import (
     ProfileRegistry,
     ReadModel,
     ReceivingQueue,
+    SavedShortlist,
+    ShortlistStore,
     StateStore,
     Versioned,
     VersionedStore,
@@ -545,3 +549,38 @@ def test_the_crawl_cache_gives_the_last_crawl_and_skips_change_nothing(crawl_cac
     crawl_cache.remember(domain, 1_765_000_000.0, 1_768_000_000, "")  # a crawl whose page did not land
     assert crawl_cache.last_crawl(domain) == LastCrawl(1_765_000_000.0, "")
     assert crawl_cache.last_crawl(f"other-{ns}.com") is None
+
+
+# ---------------------------------------------------------------- ShortlistStore
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def shortlists(request: pytest.FixtureRequest) -> ShortlistStore:
+    acc = on_aws(request)
+    return MemoryShortlistStore() if acc is None else DynamoShortlistStore(acc.dynamodb, acc.table("ShortlistsTable"))
+
+
+def test_a_saved_shortlist_comes_back_as_saved_with_its_decisions(shortlists: ShortlistStore, ns: str) -> None:
+    sid, other = f"{ns}a", f"{ns}b"
+    summary = {"name": "Robots, Q1", "created_by": "arn:aws:iam::1:user/ana"}
+    doc = {"matches": [{"rank": 1, "domain": "picker.io", "score": 0.91, "reasons": ["a", "b"]}], "filters": (None,)}
+    assert shortlists.get(sid) is None
+    assert shortlists.create(sid, summary, doc) is True
+    assert shortlists.create(sid, {"name": "again"}, {}) is False  # an id is never overwritten
+    assert shortlists.create(other, {"name": "Other"}, {"matches": []}) is True
+    assert shortlists.decide(sid, "picker.io", {"decision": "reject", "decided_by": "ana"}) is True
+    assert shortlists.decide(sid, "picker.io", {"decision": "accept", "decided_by": "ben"}) is True
+    assert shortlists.decide(sid, "pack.bot.ai", {"decision": "reject", "decided_by": "ana"}) is True
+    assert shortlists.decide(f"{ns}missing", "picker.io", {"decision": "accept"}) is False
+    assert shortlists.get(f"{ns}missing") is None
+    assert shortlists.get(sid) == SavedShortlist(
+        sid,
+        summary,
+        {"matches": [{"rank": 1, "domain": "picker.io", "score": 0.91, "reasons": ["a", "b"]}], "filters": [None]},
+        {
+            "picker.io": {"decision": "accept", "decided_by": "ben"},
+            "pack.bot.ai": {"decision": "reject", "decided_by": "ana"},
+        },
+    )
+    mine = [s for s in shortlists.summaries() if s["id"].startswith(ns)]  # the account is shared by the cases
+    assert sorted(mine, key=lambda s: s["id"]) == [{**summary, "id": sid}, {"name": "Other", "id": other}]

@@ -146,7 +146,8 @@ def test_each_http_sample_is_an_http_api_v2_request_for_its_route_on_the_stage()
             context = event["requestContext"]
             assert event["version"] == "2.0" and event["routeKey"] == context["routeKey"] == key
             assert context["stage"] == stage and context["http"]["method"] == route.method
-            assert event["rawPath"] == context["http"]["path"] == f"/{stage}{route.path}"  # a named stage prefixes it
+            path = route.path.format_map(event.get("pathParameters") or {})  # /shortlists/{id} with its sample id
+            assert event["rawPath"] == context["http"]["path"] == f"/{stage}{path}"  # a named stage prefixes it
             assert ("body" in event) == (route.method == "POST")
 
 
@@ -498,6 +499,20 @@ def test_the_embeddings_and_profiles_tables_grant_exactly_what_their_adapters_ca
             for action in _as_list(s["Action"])
         }
         assert granted == _dynamodb_calls(adapter), table
+
+
+def test_only_the_matcher_touches_saved_shortlists_with_exactly_what_its_adapter_calls() -> None:
+    from thera.adapters.aws import DynamoShortlistStore
+
+    granted = {
+        (logical, action)
+        for logical in FUNCTIONS
+        for s in _statements(logical)
+        if "ShortlistsTable" in _refs(s["Resource"])
+        for action in _as_list(s["Action"])
+    }
+    assert granted == {("MatcherFunction", a) for a in _dynamodb_calls(DynamoShortlistStore)}
+    assert props("MatcherFunction")["Environment"]["Variables"]["SHORTLISTS_TABLE"] == {"Ref": "ShortlistsTable"}
 
 
 def test_only_functions_that_write_encrypted_messages_may_generate_data_keys() -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from thera.kernel.ports import EmbeddingRecord, LastCrawl, Received, Versioned
+from thera.kernel.ports import EmbeddingRecord, LastCrawl, Received, SavedShortlist, Versioned
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -323,3 +323,72 @@ class DynamoProfileRegistry:
             {"pk": {"S": d}, "version": {"N": str(v)}, "gold_key": {"S": gold_key}} for d, v in sorted(versions.items())
         ]
         _batch_put(self._ddb, self._table, items)
+
+
+class DynamoShortlistStore:
+    """``pk`` = shortlist id, ``summary`` (a map of strings), ``doc`` (the saved shortlist as JSON text,
+    never rewritten) and ``decisions`` (a map per domain, each set by its own ``UpdateItem``)."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._ddb = client
+        self._table = table
+
+    def create(self, shortlist_id: str, summary: dict[str, str], doc: dict[str, Any]) -> bool:
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": shortlist_id},
+                    "summary": {"M": {k: {"S": v} for k, v in summary.items()}},
+                    "doc": {"S": json.dumps(doc, sort_keys=True)},
+                    "decisions": {"M": {}},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def get(self, shortlist_id: str) -> SavedShortlist | None:
+        item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": shortlist_id}}, ConsistentRead=True).get(
+            "Item"
+        )
+        if not item:
+            return None
+        decisions = {
+            domain: {k: v["S"] for k, v in d["M"].items()}
+            for domain, d in item.get("decisions", {}).get("M", {}).items()
+        }
+        return SavedShortlist(shortlist_id, self._strings(item), json.loads(item["doc"]["S"]), decisions)
+
+    @staticmethod
+    def _strings(item: dict[str, Any]) -> dict[str, str]:
+        return {k: v["S"] for k, v in item.get("summary", {}).get("M", {}).items()}
+
+    def summaries(self) -> list[dict[str, str]]:
+        found: list[dict[str, str]] = []
+        request: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "pk, summary"}
+        while True:
+            page = self._ddb.scan(**request)
+            found.extend({**self._strings(item), "id": item["pk"]["S"]} for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return found
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def decide(self, shortlist_id: str, domain: str, decision: dict[str, str]) -> bool:
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": shortlist_id}},
+                UpdateExpression="SET decisions.#d = :v",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#d": domain},
+                ExpressionAttributeValues={":v": {"M": {k: {"S": v} for k, v in decision.items()}}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True

@@ -282,6 +282,7 @@ class IndexBuilderSettings(OnLake):
 @dataclass(frozen=True)
 class MatcherSettings(OnLake):
     embedding: EmbeddingProviderSettings = derived(EmbeddingProviderSettings.from_env)
+    shortlists_table: str = required("SHORTLISTS_TABLE")
     refresh_seconds: int = integer("INDEX_REFRESH_SECONDS", 60, minimum=0, maximum=3600)
     timezone: str = timezone()
 

@@ -89,6 +89,33 @@ class ReadModel(Protocol):
     def put_if_newer(self, item: dict[str, Any]) -> str: ...
 
 
+class ShortlistStore(Protocol):
+    """Saved shortlists by id (a DynamoDB table in AWS): the saved document stays as it was saved;
+    decisions are kept per domain beside it, so two people deciding on two startups never race."""
+
+    def create(self, shortlist_id: str, summary: dict[str, str], doc: dict[str, Any]) -> bool:
+        """Store a new shortlist; False (and nothing written) when ``shortlist_id`` exists already."""
+        ...
+
+    def get(self, shortlist_id: str) -> SavedShortlist | None: ...
+
+    def summaries(self) -> list[dict[str, str]]:
+        """Every saved shortlist's ``summary`` with its ``id``, in no particular order."""
+        ...
+
+    def decide(self, shortlist_id: str, domain: str, decision: dict[str, str]) -> bool:
+        """Set the decision on ``domain`` (replacing an earlier one); False when no such shortlist."""
+        ...
+
+
+@dataclass(frozen=True)
+class SavedShortlist:
+    id: str
+    summary: dict[str, str]
+    doc: dict[str, Any]
+    decisions: dict[str, dict[str, str]]
+
+
 class DomainRegistry(Protocol):
     """The last known content hash per domain: which silver rows are new or changed."""
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from datetime import UTC, datetime
 from functools import cache
 
-from thera.adapters.aws import S3ObjectStore
+from thera.adapters.aws import DynamoShortlistStore, S3ObjectStore
 from thera.kernel.config import MatcherSettings
 from thera.matching.serving import MatcherService
+from thera.matching.shortlists import ShortlistService
 from thera.runtime import business_date, client, embedding_provider, settings
 
 
@@ -31,4 +33,21 @@ def matcher_service(settings: MatcherSettings) -> MatcherService:
         date=lambda: business_date(settings.timezone),
         draw=random.random,
         refresh_seconds=settings.refresh_seconds,
+    )
+
+
+def shortlists() -> ShortlistService:
+    return shortlist_service(settings(MatcherSettings))
+
+
+@cache
+def shortlist_service(settings: MatcherSettings) -> ShortlistService:
+    """Saved shortlists: a save runs the match of this environment's ``MatcherService``."""
+    return ShortlistService(
+        DynamoShortlistStore(client("dynamodb"), settings.shortlists_table),
+        S3ObjectStore(client("s3"), settings.bucket),
+        matcher_service(settings).match,
+        now=lambda: datetime.now(UTC),
+        date=lambda: business_date(settings.timezone),
+        new_id=lambda: uuid.uuid4().hex,
     )
