@@ -283,6 +283,7 @@ class IndexBuilderSettings(OnLake):
 class MatcherSettings(OnLake):
     embedding: EmbeddingProviderSettings = derived(EmbeddingProviderSettings.from_env)
     refresh_seconds: int = integer("INDEX_REFRESH_SECONDS", 60, minimum=0, maximum=3600)
+    min_score: float = number("MIN_MATCH_SCORE", 0.0)
     timezone: str = timezone()
 
 

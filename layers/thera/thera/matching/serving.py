@@ -3,7 +3,9 @@
 The index and the serving pointer are loaded on first use and checked again at most every
 ``refresh_seconds``; a new index version or a moved pointer is picked up without a restart.
 Champion/challenger: ``models/serving.json`` names one or two model versions with traffic
-weights; each request draws one, and the answer says which version scored it.
+weights; each request draws one, and the answer says which version scored it. A score floor
+(``min_score``, 0 for none) drops the weaker of the ranked matches; the answer counts them in
+``below_floor`` and the shortlist logs only what was shown.
 """
 
 from __future__ import annotations
@@ -57,9 +59,10 @@ class MatcherService:
         date: Callable[[], str],
         draw: Callable[[], float],
         refresh_seconds: float = 60,
+        min_score: float = 0.0,
     ) -> None:
         self._store, self._provider, self._clock, self._now, self._date = store, provider, clock, now, date
-        self._draw, self._refresh = draw, refresh_seconds
+        self._draw, self._refresh, self._floor = draw, refresh_seconds, min_score
         self._lock = threading.Lock()
         self._index: Index | None = None
         self._serving: list[tuple[Model, float]] = [(PRIOR_MODEL, 1.0)]
@@ -114,7 +117,9 @@ class MatcherService:
         query, variants = challenge_vectors(index, request.challenge_text, self._embed_all)
         models = {m.version: m for m, _ in self._serving}
         version = pick_version([(m.version, w) for m, w in self._serving], self._draw())
-        matches = rank(index, query, request, models[version], variants)
+        ranked = rank(index, query, request, models[version], variants)
+        matches = [m for m in ranked if m.score >= self._floor]
+        below_floor = len(ranked) - len(matches)
         challenge_id = request.challenge_id or text_hash(request.challenge_text)
         shortlist = {
             "request_id": request_id,
@@ -135,6 +140,8 @@ class MatcherService:
             "model_version": version,
             "index_version": index.version,
             "matches": [{"rank": r + 1, **asdict(m), "model_version": version} for r, m in enumerate(matches)],
+            "min_score": self._floor,
+            "below_floor": below_floor,
         }
 
     def feedback(self, body: Any) -> dict[str, Any]:
