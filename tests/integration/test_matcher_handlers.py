@@ -260,6 +260,7 @@ def test_every_route_answers_its_sample_event(aws: Aws, handler_env: Any, lake: 
         "matcher_http_explorer.json": 200,
         "matcher_http_facets.json": 200,
         "matcher_http_feedback.json": 201,
+        "matcher_http_feedback_batch.json": 200,
         "matcher_http_health.json": 200,
         "matcher_http_match.json": 200,
         "matcher_http_models.json": 200,

@@ -290,3 +290,10 @@ class MatcherSettings(OnLake):
 @dataclass(frozen=True)
 class TrainingSettings(OnLake):
     code_version: str = text("CODE_VERSION", "unknown")
+
+
+@dataclass(frozen=True)
+class TrainingSetSettings(OnLake):
+    """BuildTrainingSet: imported decisions get their features from the current index, embedded as the matcher does."""
+
+    embedding: EmbeddingProviderSettings = derived(EmbeddingProviderSettings.from_env)

@@ -37,11 +37,18 @@ from thera.matching import (
     text_hash,
 )
 from thera.matching.index_store import load_index, read_pointer
+from thera.training import imported
 
 _DOMAIN = re.compile(r"^[a-z0-9.-]{3,253}$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 DECISIONS = ("accept", "reject")
 EMBED_THREADS = 8  # the challenge and its leave-one-word-out variants (thera.matching.rank.MAX_VARIANTS)
+
+
+def embed_all(provider: EmbeddingProvider, texts: list[str]) -> npt.NDArray[np.float32]:
+    """The texts' vectors, ``EMBED_THREADS`` provider calls at a time (Titan takes one text per call)."""
+    with ThreadPoolExecutor(EMBED_THREADS) as pool:
+        return np.array([e.vector for e in pool.map(provider.embed, texts)], dtype=np.float32)
 
 
 class NotReady(RuntimeError):
@@ -107,9 +114,7 @@ class MatcherService:
         return self._index
 
     def _embed_all(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        """The texts' vectors, ``EMBED_THREADS`` provider calls at a time (Titan takes one text per call)."""
-        with ThreadPoolExecutor(EMBED_THREADS) as pool:
-            return np.array([e.vector for e in pool.map(self._provider.embed, texts)], dtype=np.float32)
+        return embed_all(self._provider, texts)
 
     def match(self, body: Any, request_id: str) -> dict[str, Any]:
         request = MatchRequest.parse(body)
@@ -165,6 +170,10 @@ class MatcherService:
         key = keys.feedback(self._date(), challenge_id, domain)
         self._store.put(key, json.dumps(record).encode())
         return {"stored": key, **record}
+
+    def feedback_batch(self, body: Any) -> dict[str, Any]:
+        """Decisions made before Thera (``thera.training.imported``): the good rows stored, the bad ones refused."""
+        return imported.import_batch(self._store, body, self._now(), self._date())
 
     def health(self) -> dict[str, Any]:
         try:
