@@ -18,19 +18,23 @@ Post = Callable[[dict[str, Any]], tuple[int, Any]]
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """Each data row with its number as a spreadsheet shows it (the header is row 1)."""
+    """Each data row with its number as a spreadsheet shows it (the header is row 1; an empty row is counted and
+    skipped, and other columns are left out)."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")  # a spreadsheet's BOM is not part of the header
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        missing = [c for c in COLUMNS if c not in header]
         if missing:
             wanted = ", ".join(COLUMNS)
             raise UsageError(f"{path} lacks the column(s) {', '.join(missing)}; its header must name {wanted}")
-        for number, row in enumerate(reader, start=2):
-            yield number, {c: row.get(c) or "" for c in COLUMNS}
+        at = {c: header.index(c) for c in COLUMNS}
+        for number, record in enumerate(reader, start=2):
+            if any(cell.strip() for cell in record):
+                yield number, {c: record[k] if k < len(record) else "" for c, k in at.items()}
 
 
 def import_file(path: Path, post: Post, batch_rows: int = MAX_BATCH_ROWS) -> dict[str, Any]:
