@@ -27,7 +27,8 @@ def _featurizer() -> Featurizer | None:
     from thera.matching.index_store import load_index, read_pointer
     from thera.matching.serving import embed_all
 
-    store, pointer = _store(), read_pointer(_store())
+    store = _store()
+    pointer = read_pointer(store)
     if pointer is None:
         return None
     provider = embedding_provider(settings(TrainingSetSettings).embedding)
