@@ -1,5 +1,5 @@
-"""MatcherFunction: the HTTP API. POST /match, POST /feedback, GET /health, GET /models, GET /facets, GET /,
-and the saved shortlists under /shortlists."""
+"""MatcherFunction: the HTTP API. POST /match, POST /feedback, POST /feedback/batch, GET /health, GET /models,
+GET /facets, GET /, and the saved shortlists under /shortlists."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ def match() -> dict[str, Any]:
 @app.post("/feedback")
 def feedback() -> tuple[dict[str, Any], int]:
     return matcher.service().feedback(app.current_event.json_body), 201
+
+
+@app.post("/feedback/batch")
+def feedback_batch() -> dict[str, Any]:
+    return matcher.service().feedback_batch(app.current_event.json_body)
 
 
 @app.get("/health")

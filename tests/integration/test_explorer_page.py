@@ -279,3 +279,34 @@ def test_explorer_describes_each_startup_as_text_filters_from_the_index_and_show
     unexpected = [e for e in page_errors(page) if "status of 400" not in e]
     assert unexpected == []
     assert matcher.calls.count("GET /facets") == 1
+
+
+def test_explorer_says_how_many_weaker_matches_the_floor_left_out(
+    matcher: Matcher, handler_env: Any, page: Page
+) -> None:
+    import os
+
+    from thera.stages import matcher as stage
+
+    model = os.environ["LOCAL_EMBEDDING_MODEL"]
+    stage.matcher_service.cache_clear()
+    handler_env("MatcherFunction", EMBEDDING_PROVIDER="local", LOCAL_EMBEDDING_MODEL=model, MIN_MATCH_SCORE="0.1")
+    page.goto(matcher.url)
+    expect(page.locator("#status")).to_have_attribute("data-state", "ready")
+    assert _search(page) == "done"
+    answer = page.evaluate("current")
+    left = answer["below_floor"]
+    assert answer["matches"] and left > 0 and len(answer["matches"]) + left == 61  # top 100 of 61
+    assert all(m["score"] >= 0.1 for m in answer["matches"])
+    note = page.locator("#floor")
+    expect(note).to_be_visible()
+    expect(note).to_have_text(f"{left} weaker matches left out (score under 0.1)")
+    assert page.locator("#floor *").count() == 0  # text, not markup
+
+    # no floor: nothing left out, nothing said
+    stage.matcher_service.cache_clear()
+    handler_env("MatcherFunction", EMBEDDING_PROVIDER="local", LOCAL_EMBEDDING_MODEL=model, MIN_MATCH_SCORE="0")
+    assert _search(page) == "done"
+    assert page.evaluate("current.below_floor") == 0
+    expect(note).to_be_hidden()
+    assert page_errors(page) == []

@@ -261,6 +261,7 @@ def test_every_route_answers_its_sample_event(aws: Aws, handler_env: Any, lake: 
         "matcher_http_explorer.json": 200,
         "matcher_http_facets.json": 200,
         "matcher_http_feedback.json": 201,
+        "matcher_http_feedback_batch.json": 200,
         "matcher_http_health.json": 200,
         "matcher_http_match.json": 200,
         "matcher_http_models.json": 200,
@@ -287,3 +288,32 @@ def test_every_route_answers_its_sample_event(aws: Aws, handler_env: Any, lake: 
     assert all(m["website"].startswith(("https://", "http://")) and m["one_liner"] for m in matches)
     stored = json.loads(answers["matcher_http_feedback.json"][2])["stored"]
     assert json.loads(lake["store"].get(stored))["decision"] == "accept"
+
+
+def test_thera_match_prints_how_many_weaker_matches_the_floor_left_out(
+    aws: Aws,
+    handler_env: Any,
+    lake: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`thera match` on the handler (its stack faked by the handler on the emulator), with a score floor."""
+    from thera_local.cli import commands
+    from thera_local.cli.main import main
+
+    class Info:
+        api = "http://127.0.0.1:9/dev"
+
+    build_index(handler_env)
+    matcher_env(handler_env, lake, MIN_MATCH_SCORE="0.1")
+    monkeypatch.setattr(commands, "ensure_stack", lambda config, echo: Info())
+    monkeypatch.setattr(commands, "http_call", lambda method, url, body: call(method, url[len(Info.api) :], body))
+    left = call("POST", "/match", {"challenge_text": CHALLENGE})[1]["below_floor"]
+    assert left > 0
+    capsys.readouterr()
+    assert main(["match", CHALLENGE]) == 0
+    assert capsys.readouterr().out.splitlines()[-2] == f"{left} weaker matches left out (score under 0.1)"
+    assert main(["match", CHALLENGE, "--json"]) == 0
+    shown = capsys.readouterr()
+    assert len(json.loads(shown.out)) == 20 - left  # stdout stays the JSON list
+    assert shown.err.strip().splitlines()[-1] == f"{left} weaker matches left out (score under 0.1)"

@@ -29,14 +29,20 @@ def cmd_match(args: argparse.Namespace) -> int:
     if status != 200:
         _err(f"thera: {status}: {answer.get('error') or answer.get('message') or answer}")
         return 1
+    left = answer.get("below_floor") or 0
+    floor = f"{left} weaker {'match' if left == 1 else 'matches'} left out (score under {answer.get('min_score')})"
     if args.json:
         print(json.dumps(answer["matches"], indent=2))
+        if left:
+            _err(floor)  # stdout stays the JSON list
         return 0
     print(f"challenge {answer['challenge_id']} · model {answer['model_version']} · index {answer['index_version']}")
     for m in answer["matches"]:
         print(f"{m['rank']:>3}. {m['score']:.3f}  {m['name']} ({m['domain']})  {', '.join(m['industries'])}")
         for reason in m["reasons"]:
             print(f"       - {reason}")
+    if left:
+        print(floor)
     print(f"explorer: {info.api}/")
     return 0
 

@@ -163,7 +163,8 @@ def run_weekly_flow(info: StackInfo, args: argparse.Namespace) -> int:
     s3 = aws_client("s3", info.endpoint)
     bucket = template.physical("DataLakeBucket")
     labels = s3.list_objects_v2(Bucket=bucket, Prefix="feedback/", MaxKeys=SYNTHETIC_BELOW).get("KeyCount", 0)
-    if args.synthetic_feedback or labels < SYNTHETIC_BELOW:
+    imported = s3.list_objects_v2(Bucket=bucket, Prefix="labels/imported/", MaxKeys=1).get("KeyCount", 0)
+    if args.synthetic_feedback or (labels < SYNTHETIC_BELOW and not imported):  # imported decisions: the user's own
         companies = load_companies(Path(json.loads((Path(info.home) / "state.json").read_text())["data"]))
         counts = synthetic_feedback(info, companies)
         print(f"synthetic feedback from the dataset's tags: {counts}", flush=True)
@@ -174,6 +175,13 @@ def run_weekly_flow(info: StackInfo, args: argparse.Namespace) -> int:
         detail = f" {record.error}" if record.status == "failed" and record.error else ""
         print(f"  {record.name:<42} {record.type:<9} {record.status:<9} {record.seconds:6.1f} s{detail}", flush=True)
     out = execution.output if isinstance(execution.output, dict) else {}
+    training = out.get("training_set") or {}
+    if training:
+        brought = training.get("imported") or {}
+        print(
+            f"\nlabels: {sum(training['counts'].values())}, {brought.get('labels', 0)} of them imported "
+            f"({brought.get('skipped_unknown_domain', 0)} imported skipped: startup not in the index)"
+        )
     evaluation = out.get("evaluation") or {}
     if evaluation:
         print(f"\n{'model':<34} {'train ROC':>9} {'train PR':>9} {'val ROC':>8} {'val PR':>8} {'gap':>7}")

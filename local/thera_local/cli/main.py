@@ -2,6 +2,7 @@
 
 thera up                     run the local stack in the foreground (queues, schedules) until Ctrl-C
 thera run daily              fire the daily schedules, wait until the queues drain, print the funnel
+thera labels import F.csv    import decisions made before Thera (challenge_text, domain, decision, decided_at, who)
 thera invoke FN -e FILE      invoke one function with an event file (like `sam local invoke`)
 thera logs FN [--tail]       show a function's logs (like `sam logs`)
 thera env-vars [--output F]  the --env-vars file for `sam local invoke`, pointing at the running stack
@@ -20,9 +21,11 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from thera.training.imported import MAX_BATCH_ROWS
 from thera_local.cli.commands import ENV_VARS_HELP, cmd_down, cmd_env_vars, cmd_invoke, cmd_match, cmd_reset
 from thera_local.cli.common import UsageError, _err
 from thera_local.cli.flows import SYNTHETIC_BELOW, cmd_run, cmd_up
+from thera_local.cli.labels import cmd_labels
 from thera_local.cli.logs import cmd_logs
 from thera_local.cli.operations import cmd_fault, cmd_redrive, cmd_replay
 from thera_local.cli.sql import cmd_sql
@@ -95,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--industry", help="only startups in this industry")
     p.add_argument("--country", help="only startups in this country")
     p.add_argument("--json", action="store_true", help="print the matches as a JSON list")
+
+    p = command("labels", cmd_labels, help="import accept/reject decisions made before Thera, for the weekly training")
+    p.add_argument("action", choices=["import"], help="import: post a CSV file's rows to POST /feedback/batch")
+    p.add_argument("file", help="CSV with the header challenge_text,domain,decision,decided_at,who")
+    p.add_argument(
+        "--batch-rows", type=int, default=MAX_BATCH_ROWS, help=f"rows per request (1-{MAX_BATCH_ROWS}, the default)"
+    )
+    p.add_argument("--json", action="store_true", help="print the totals and refused rows as JSON")
 
     p = command("invoke", cmd_invoke, help="invoke a function with an event file")
     p.add_argument("function")

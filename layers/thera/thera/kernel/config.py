@@ -284,9 +284,17 @@ class MatcherSettings(OnLake):
     embedding: EmbeddingProviderSettings = derived(EmbeddingProviderSettings.from_env)
     shortlists_table: str = required("SHORTLISTS_TABLE")
     refresh_seconds: int = integer("INDEX_REFRESH_SECONDS", 60, minimum=0, maximum=3600)
+    min_score: float = number("MIN_MATCH_SCORE", 0.0)
     timezone: str = timezone()
 
 
 @dataclass(frozen=True)
 class TrainingSettings(OnLake):
     code_version: str = text("CODE_VERSION", "unknown")
+
+
+@dataclass(frozen=True)
+class TrainingSetSettings(OnLake):
+    """BuildTrainingSet: imported decisions get their features from the current index, embedded as the matcher does."""
+
+    embedding: EmbeddingProviderSettings = derived(EmbeddingProviderSettings.from_env)

@@ -137,6 +137,13 @@ def model_artifact(version: str) -> str:
     return f"{MODELS}{version}/model.json"
 
 
+LABELS_IMPORTED = "labels/imported/"  # decisions made before Thera (thera.training.imported)
+
+
+def imported_labels(date: str, part: str) -> str:
+    return f"{LABELS_IMPORTED}date={date}/{part}.jsonl"
+
+
 TRAINING = "training/"
 
 

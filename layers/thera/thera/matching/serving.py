@@ -3,7 +3,9 @@
 The index and the serving pointer are loaded on first use and checked again at most every
 ``refresh_seconds``; a new index version or a moved pointer is picked up without a restart.
 Champion/challenger: ``models/serving.json`` names one or two model versions with traffic
-weights; each request draws one, and the answer says which version scored it.
+weights; each request draws one, and the answer says which version scored it. A score floor
+(``min_score``, 0 for none) drops the weaker of the ranked matches; the answer counts them in
+``below_floor`` and the shortlist logs only what was shown.
 """
 
 from __future__ import annotations
@@ -35,11 +37,18 @@ from thera.matching import (
     text_hash,
 )
 from thera.matching.index_store import load_index, read_pointer
+from thera.training import imported
 
 _DOMAIN = re.compile(r"^[a-z0-9.-]{3,253}$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 DECISIONS = ("accept", "reject")
 EMBED_THREADS = 8  # the challenge and its leave-one-word-out variants (thera.matching.rank.MAX_VARIANTS)
+
+
+def embed_all(provider: EmbeddingProvider, texts: list[str]) -> npt.NDArray[np.float32]:
+    """The texts' vectors, ``EMBED_THREADS`` provider calls at a time (Titan takes one text per call)."""
+    with ThreadPoolExecutor(EMBED_THREADS) as pool:
+        return np.array([e.vector for e in pool.map(provider.embed, texts)], dtype=np.float32)
 
 
 class NotReady(RuntimeError):
@@ -57,9 +66,10 @@ class MatcherService:
         date: Callable[[], str],
         draw: Callable[[], float],
         refresh_seconds: float = 60,
+        min_score: float = 0.0,
     ) -> None:
         self._store, self._provider, self._clock, self._now, self._date = store, provider, clock, now, date
-        self._draw, self._refresh = draw, refresh_seconds
+        self._draw, self._refresh, self._floor = draw, refresh_seconds, min_score
         self._lock = threading.Lock()
         self._index: Index | None = None
         self._serving: list[tuple[Model, float]] = [(PRIOR_MODEL, 1.0)]
@@ -104,9 +114,7 @@ class MatcherService:
         return self._index
 
     def _embed_all(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        """The texts' vectors, ``EMBED_THREADS`` provider calls at a time (Titan takes one text per call)."""
-        with ThreadPoolExecutor(EMBED_THREADS) as pool:
-            return np.array([e.vector for e in pool.map(self._provider.embed, texts)], dtype=np.float32)
+        return embed_all(self._provider, texts)
 
     def match(self, body: Any, request_id: str) -> dict[str, Any]:
         request = MatchRequest.parse(body)
@@ -114,7 +122,9 @@ class MatcherService:
         query, variants = challenge_vectors(index, request.challenge_text, self._embed_all)
         models = {m.version: m for m, _ in self._serving}
         version = pick_version([(m.version, w) for m, w in self._serving], self._draw())
-        matches = rank(index, query, request, models[version], variants)
+        ranked = rank(index, query, request, models[version], variants)
+        matches = [m for m in ranked if m.score >= self._floor]
+        below_floor = len(ranked) - len(matches)
         challenge_id = request.challenge_id or text_hash(request.challenge_text)
         shortlist = {
             "request_id": request_id,
@@ -135,6 +145,8 @@ class MatcherService:
             "model_version": version,
             "index_version": index.version,
             "matches": [{"rank": r + 1, **asdict(m), "model_version": version} for r, m in enumerate(matches)],
+            "min_score": self._floor,
+            "below_floor": below_floor,
         }
 
     def feedback(self, body: Any) -> dict[str, Any]:
@@ -158,6 +170,10 @@ class MatcherService:
         key = keys.feedback(self._date(), challenge_id, domain)
         self._store.put(key, json.dumps(record).encode())
         return {"stored": key, **record}
+
+    def feedback_batch(self, body: Any) -> dict[str, Any]:
+        """Decisions made before Thera (``thera.training.imported``): the good rows stored, the bad ones refused."""
+        return imported.import_batch(self._store, body, self._now(), self._date())
 
     def health(self) -> dict[str, Any]:
         try:

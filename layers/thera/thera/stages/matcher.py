@@ -33,6 +33,7 @@ def matcher_service(settings: MatcherSettings) -> MatcherService:
         date=lambda: business_date(settings.timezone),
         draw=random.random,
         refresh_seconds=settings.refresh_seconds,
+        min_score=settings.min_score,
     )
 
 

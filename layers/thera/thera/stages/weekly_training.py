@@ -4,25 +4,45 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from thera.adapters.aws import S3ObjectStore
-from thera.kernel.config import TrainingSettings
+from thera.kernel.config import TrainingSetSettings, TrainingSettings
 from thera.observability import logger, metrics
-from thera.runtime import client, settings
+from thera.runtime import client, embedding_provider, settings
 from thera.training import weekly
+from thera.training.imported import Featurizer
 
 
 def _store() -> S3ObjectStore:
     return S3ObjectStore(client("s3"), settings(TrainingSettings).bucket)
 
 
+def _featurizer() -> Featurizer | None:
+    """The current index and the matcher's embedding provider, for imported decisions (pyarrow: this function's
+    layers have it); None while no index is built."""
+    from thera.matching.index_store import load_index, read_pointer
+    from thera.matching.serving import embed_all
+
+    store = _store()
+    pointer = read_pointer(store)
+    if pointer is None:
+        return None
+    provider = embedding_provider(settings(TrainingSetSettings).embedding)
+    return Featurizer(load_index(store, pointer), partial(embed_all, provider), provider.model_id)
+
+
 def build_training_set(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = weekly.build_training_set(_store(), event)
-    logger.info("training set built", extra={"counts": result["counts"], "data_range": result["data_range"]})
+    result = weekly.build_training_set(_store(), event, _featurizer)
+    logger.info(
+        "training set built",
+        extra={"counts": result["counts"], "imported": result["imported"], "data_range": result["data_range"]},
+    )
     metrics.add_metric("TrainingLabels", MetricUnit.Count, sum(result["counts"].values()))
+    metrics.add_metric("TrainingLabelsImported", MetricUnit.Count, result["imported"]["labels"])
     return result
 
 

@@ -1,7 +1,9 @@
 """Weekly training: the labelled set, the time-based split, and the evaluation metrics (numpy only).
 
 Labels are the accept/reject feedback; features are the ones the matcher logged for that
-match in its shortlist (so the model learns on exactly what it will be given). The split is
+match in its shortlist (so the model learns on exactly what it will be given). Decisions
+imported from before Thera (``thera.training.imported``) join them with the features the
+matcher computes for them at training time. The split is
 by time: the newest ``validation_share`` of the labels validate, the rest train, as the
 model will be judged on feedback it has not seen yet. Metrics are computed here with numpy
 (ROC-AUC by the rank statistic, PR-AUC as average precision), so evaluation and the matcher
@@ -32,6 +34,7 @@ class LabelledSet:
     at: list[str]  # when each label was given (ISO 8601)
     challenge_ids: list[str]
     domains: list[str]
+    imported: int = 0  # how many of the labels are imported decisions
 
     def split(self, validation_share: float) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
         order = np.argsort(np.array(self.at), kind="stable")
@@ -41,8 +44,13 @@ class LabelledSet:
         return train, ~train
 
 
-def labelled_set(shortlists: list[dict[str, Any]], feedback: list[dict[str, Any]]) -> LabelledSet:
-    """Each (challenge, domain) decision joined with the features its latest shortlist logged."""
+def labelled_set(
+    shortlists: list[dict[str, Any]],
+    feedback: list[dict[str, Any]],
+    imported: list[tuple[dict[str, Any], list[float]]] | None = None,
+) -> LabelledSet:
+    """Each (challenge, domain) decision joined with the features its latest shortlist logged, and the imported
+    decisions (``thera.training.imported.resolve``) with theirs; ordered by when each was decided."""
     shown: dict[tuple[str, str], list[float]] = {}
     for shortlist in sorted(shortlists, key=lambda s: str(s.get("at", ""))):
         for match in shortlist["matches"]:
@@ -53,13 +61,19 @@ def labelled_set(shortlists: list[dict[str, Any]], feedback: list[dict[str, Any]
         pair = (record["challenge_id"], record["domain"])
         if pair in shown and (pair not in latest or record["at"] > latest[pair]["at"]):
             latest[pair] = record
-    pairs = sorted(latest, key=lambda p: (latest[p]["at"], p))
+    rows = [(latest[p]["at"], p, shown[p], latest[p]["decision"]) for p in latest]
+    for record, features in imported or []:
+        rows.append(
+            (record["decided_at"], (f"text:{record['text_hash']}", record["domain"]), features, record["decision"])
+        )
+    rows.sort(key=lambda r: (r[0], r[1]))
     return LabelledSet(
-        np.array([shown[p] for p in pairs], dtype=np.float64).reshape(len(pairs), len(FEATURES)),
-        np.array([1 if latest[p]["decision"] == "accept" else 0 for p in pairs], dtype=np.int64),
-        [latest[p]["at"] for p in pairs],
-        [p[0] for p in pairs],
-        [p[1] for p in pairs],
+        np.array([r[2] for r in rows], dtype=np.float64).reshape(len(rows), len(FEATURES)),
+        np.array([1 if r[3] == "accept" else 0 for r in rows], dtype=np.int64),
+        [r[0] for r in rows],
+        [r[1][0] for r in rows],
+        [r[1][1] for r in rows],
+        imported=len(imported or []),
     )
 
 

@@ -20,6 +20,8 @@ import numpy as np
 from thera.kernel import keys
 from thera.kernel.ports import ObjectStore
 from thera.matching import FEATURES, PRIOR_MODEL, Model, model_from_artifact
+from thera.training import imported
+from thera.training.imported import Featurizer
 from thera.training.training import LabelledSet, check_labels, curves, labelled_set, metrics, scores_of
 
 ALGORITHMS = ("logistic_regression", "random_forest")
@@ -43,11 +45,16 @@ def _dataset(store: ObjectStore, key: str) -> dict[str, Any]:
         return {name: data[name] for name in data.files}
 
 
-def build_training_set(store: ObjectStore, event: dict[str, Any]) -> dict[str, Any]:
+def build_training_set(
+    store: ObjectStore, event: dict[str, Any], featurizer: Callable[[], Featurizer | None] = lambda: None
+) -> dict[str, Any]:
+    """The labelled set of the feedback and the imported decisions (their features from ``featurizer``: the
+    current index and embedding provider, loaded only when there are imported decisions)."""
     run_id = _run_id(event)
     shortlists = [_json(store, k) for k in store.list(keys.SHORTLISTS)]
     feedback = [_json(store, k) for k in store.list(keys.FEEDBACK)]
-    labelled: LabelledSet = labelled_set(shortlists, feedback)
+    resolved = imported.resolve(list(imported.stored(store)), featurizer)
+    labelled: LabelledSet = labelled_set(shortlists, feedback, resolved.decisions)
     train, _ = labelled.split(float(event.get("validation_share", 0.25)))
     counts = check_labels(labelled.labels, train, int(event.get("min_labels_per_class", 20)))
     buffer = io.BytesIO()
@@ -60,6 +67,7 @@ def build_training_set(store: ObjectStore, event: dict[str, Any]) -> dict[str, A
         "counts": counts,
         "data_range": {"from": min(labelled.at), "to": max(labelled.at)},
         "features": list(FEATURES),
+        "imported": resolved.counts(),
     }
 
 
@@ -192,7 +200,7 @@ def promote(store: ObjectStore, event: dict[str, Any], now: datetime, code_versi
     for candidate, share in versions:
         artifact = _json(store, candidate["candidate_key"])
         artifact.update(
-            trained_on={**training["data_range"], "counts": training["counts"]},
+            trained_on={**training["data_range"], "counts": training["counts"], "imported": training.get("imported")},
             metrics=evaluation["table"].get(candidate["version"], {}),
             code_version=code_version,
             promoted_at=now.isoformat(),
