@@ -19,10 +19,11 @@ from thera.matching.models import (
     pick_version,
 )
 from thera.matching.rank import CANDIDATES, Match, challenge_vectors, leave_one_out, rank
-from thera.matching.request import BadRequest, MatchRequest, text_hash
+from thera.matching.request import DECISIONS, BadRequest, MatchRequest, text_hash
 
 __all__ = [
     "CANDIDATES",
+    "DECISIONS",
     "FEATURES",
     "PRIOR_MODEL",
     "BadRequest",

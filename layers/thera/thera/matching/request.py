@@ -11,6 +11,9 @@ MIN_TEXT_CHARS = 10
 DEFAULT_TOP_K, MAX_TOP_K = 20, 100
 
 
+DECISIONS = ("accept", "reject")  # what a person may decide on a shortlisted startup
+
+
 class BadRequest(ValueError):
     """The request cannot be answered as asked: the API answers 400 with this message."""
 

@@ -25,6 +25,7 @@ import numpy.typing as npt
 from thera.kernel import keys
 from thera.kernel.ports import EmbeddingProvider, ObjectStore
 from thera.matching import (
+    DECISIONS,
     PRIOR_MODEL,
     BadRequest,
     Index,
@@ -41,7 +42,6 @@ from thera.training import imported
 
 _DOMAIN = re.compile(r"^[a-z0-9.-]{3,253}$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
-DECISIONS = ("accept", "reject")
 EMBED_THREADS = 8  # the challenge and its leave-one-word-out variants (thera.matching.rank.MAX_VARIANTS)
 
 

@@ -19,9 +19,8 @@ from typing import Any
 
 from thera.kernel import keys
 from thera.kernel.ports import ObjectStore, SavedShortlist, ShortlistStore
-from thera.matching.request import BadRequest, MatchRequest
+from thera.matching.request import DECISIONS, BadRequest, MatchRequest
 
-DECISIONS = ("accept", "reject")
 MAX_NAME_CHARS = 120
 CSV_COLUMNS = (
     "rank",

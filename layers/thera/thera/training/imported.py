@@ -24,10 +24,9 @@ from typing import Any
 from thera.kernel import keys
 from thera.kernel.ports import ObjectStore
 from thera.matching import FEATURES, PRIOR_MODEL, BadRequest, Floats, Index, MatchRequest, challenge_vectors, rank
-from thera.matching.request import MAX_TEXT_CHARS, MIN_TEXT_CHARS, text_hash
+from thera.matching.request import DECISIONS, MAX_TEXT_CHARS, MIN_TEXT_CHARS, text_hash
 
 COLUMNS = ("challenge_text", "domain", "decision", "decided_at", "who")
-DECISIONS = ("accept", "reject")
 MAX_BATCH_ROWS = 500  # 500 texts of 5,000 characters: 2.5 MB, under Lambda's 6 MB request
 MAX_WHO_CHARS = 200
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
