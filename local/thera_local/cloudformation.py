@@ -11,6 +11,8 @@ Left out of the stack, each for a reason:
 - ``AWS::Lambda::EventSourceMapping``: moto would consume the queues itself (one message per
   invoke, ``batchItemFailures`` ignored, its stub Lambda swallowing the messages); the runtime's
   pollers are the mappings.
+- ``Custom::ExplorerCallbackUrls`` (ApiAuth=Cognito): moto would invoke its stub Lambda and wait
+  for an answer; ``emulator.provision`` creates the user pool's client with its callback URLs.
 - ``AWS::S3::BucketPolicy``: moto enforces it, and the TLS-only policy would refuse every call
   over the emulator's plain-HTTP loopback endpoint.
 - the bucket's ``NotificationConfiguration``: ``emulator.provision`` sets it after restoring saved
@@ -39,7 +41,7 @@ from typing import Any
 from thera_local.template import PARTITION, REGION, STACK_NAME, Template, load_yaml
 
 ARTIFACTS_BUCKET = "thera-local-artifacts"
-LEFT_OUT = ("AWS::Lambda::EventSourceMapping", "AWS::S3::BucketPolicy")
+LEFT_OUT = ("AWS::Lambda::EventSourceMapping", "AWS::S3::BucketPolicy", "Custom::ExplorerCallbackUrls")
 _CODE_PROPERTIES = ("CodeUri", "ContentUri", "DefinitionUri")
 
 
