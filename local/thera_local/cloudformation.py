@@ -11,8 +11,10 @@ Left out of the stack, each for a reason:
 - ``AWS::Lambda::EventSourceMapping``: moto would consume the queues itself (one message per
   invoke, ``batchItemFailures`` ignored, its stub Lambda swallowing the messages); the runtime's
   pollers are the mappings.
-- ``Custom::ExplorerCallbackUrls`` (ApiAuth=Cognito): moto would invoke its stub Lambda and wait
-  for an answer; ``emulator.provision`` creates the user pool's client with its callback URLs.
+- what only ApiAuth=Cognito creates (condition ``UseCognito``: the user pool, its domain and client,
+  the custom resource that sets the client's URLs and its function): moto's CloudFormation has no
+  Cognito resources, and refuses a ``Fn::GetAtt`` of one; ``emulator.provision`` creates the pool
+  and the client through moto's cognito-idp API instead.
 - ``AWS::S3::BucketPolicy``: moto enforces it, and the TLS-only policy would refuse every call
   over the emulator's plain-HTTP loopback endpoint.
 - the bucket's ``NotificationConfiguration``: ``emulator.provision`` sets it after restoring saved
@@ -41,7 +43,8 @@ from typing import Any
 from thera_local.template import PARTITION, REGION, STACK_NAME, Template, load_yaml
 
 ARTIFACTS_BUCKET = "thera-local-artifacts"
-LEFT_OUT = ("AWS::Lambda::EventSourceMapping", "AWS::S3::BucketPolicy", "Custom::ExplorerCallbackUrls")
+LEFT_OUT = ("AWS::Lambda::EventSourceMapping", "AWS::S3::BucketPolicy")
+COGNITO_CONDITION = "UseCognito"
 _CODE_PROPERTIES = ("CodeUri", "ContentUri", "DefinitionUri")
 
 
@@ -102,7 +105,12 @@ def _translated(path: Path, digest: str) -> dict[str, Any]:
 def stack_template(template: Template, cache: Path | None = None) -> dict[str, Any]:
     """What the emulator's CloudFormation creates: the translation without what is left out."""
     doc = translate(template.path, cache)
-    doc["Resources"] = {k: v for k, v in doc["Resources"].items() if v.get("Type") not in LEFT_OUT}
+    doc["Resources"] = {
+        k: v
+        for k, v in doc["Resources"].items()
+        if v.get("Type") not in LEFT_OUT and v.get("Condition") != COGNITO_CONDITION
+    }
+    doc["Outputs"] = {k: v for k, v in doc.get("Outputs", {}).items() if v.get("Condition") != COGNITO_CONDITION}
     for res in doc["Resources"].values():
         if res["Type"] == "AWS::S3::Bucket":
             res.get("Properties", {}).pop("NotificationConfiguration", None)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from thera_local.api import LocalHttpApi
+from thera_local.cognito import JwtAuthorizer, public_routes
 from thera_local.emulator import Emulator, provision, snapshot
 from thera_local.function_logs import LogShipper, report_failure
 from thera_local.lambda_env import ExecutionEnvironment, InvokeResult, function_environment
@@ -276,7 +277,9 @@ class Stack:
         self.template = Template(self.config.template, overrides)
         restore_from = self.state if (self.state / "s3").exists() else None
         secret_values = {SECRET_FOR_APOLLO: api_key, SECRET_FOR_FIRECRAWL: firecrawl_key}
-        provision(self.template, endpoint, secret_values, restore_from=restore_from, cache=self.home / "cache")
+        user_pool = provision(
+            self.template, endpoint, secret_values, restore_from=restore_from, cache=self.home / "cache"
+        )
         by_arn = {self.template.arn(logical): logical for logical in self.template.functions()}
         route_lambda(lambda arn, event: self._task(by_arn, arn, event))
         self.shipper = LogShipper(self.emulator.local_logs(), on_error=report_failure).start()
@@ -304,7 +307,14 @@ class Stack:
             for route in spec.http_routes
         ]
         if routes:
-            self.api = LocalHttpApi(routes, self.template.params.get("Stage", "dev"), self.shipper)
+            authorizer = JwtAuthorizer.for_pool(user_pool, endpoint) if user_pool else None
+            self.api = LocalHttpApi(
+                routes,
+                self.template.params.get("Stage", "dev"),
+                self.shipper,
+                authorizer=authorizer,
+                public=public_routes(self.template),
+            )
             self.api.start()
         if self.config.schedules:
             t = threading.Thread(target=self._run_schedules, name="scheduler", daemon=True)
