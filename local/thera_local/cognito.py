@@ -106,6 +106,16 @@ def find_user_pool(template: Template, idp: Any) -> UserPool | None:
     return None
 
 
+def set_callback_urls(idp: Any, pool: UserPool, url: str) -> None:
+    """What the custom resource ExplorerCallbackUrls does in AWS: the explorer's URL as the client's
+    callback and logout URL, the client's other settings kept (the update resets what it omits)."""
+    client = idp.describe_user_pool_client(UserPoolId=pool.pool_id, ClientId=pool.client_id)["UserPoolClient"]
+    kept = {k: client[k] for k in (*_CLIENT_PROPERTIES, "ExplicitAuthFlows") if k in client and k != "GenerateSecret"}
+    idp.update_user_pool_client(
+        UserPoolId=pool.pool_id, ClientId=pool.client_id, **kept, CallbackURLs=[url], LogoutURLs=[url]
+    )
+
+
 def public_routes(template: Template) -> set[tuple[str, str]]:
     """(METHOD, path) of the HTTP API routes whose security is empty for these parameters."""
     public = set()

@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
@@ -20,9 +21,10 @@ from tests.conftest import ROOT
 from tests.integration.conftest import API_KEY, FIRECRAWL_KEY
 from thera.matching.shortlists import caller_identity
 from thera_local.api import LocalHttpApi, http_event
-from thera_local.cognito import JwtAuthorizer, UserPool, find_user_pool, public_routes
+from thera_local.cognito import JwtAuthorizer, UserPool, find_user_pool, public_routes, set_callback_urls
 from thera_local.emulator import Emulator, aws_client, provision
 from thera_local.lambda_env import function_environment
+from thera_local.standins.hosted_ui import HostedUiStandIn, pkce_challenge
 from thera_local.template import Template
 from thera_local.users import NoUserPool, add_user
 
@@ -193,3 +195,74 @@ def test_in_iam_mode_there_is_no_pool_and_no_public_route(stack: CognitoStack) -
     assert find_user_pool(template, aws_client("cognito-idp", stack.endpoint)) is None
     with pytest.raises(NoUserPool):
         add_user(template, stack.endpoint, "fa@example.com")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def test_the_hosted_ui_stand_in_signs_in_with_the_code_grant_and_pkce(stack: CognitoStack) -> None:
+    add_user(stack.template, stack.endpoint, "gu@example.com", PASSWORD)
+    explorer = f"{stack.api.url}/"
+    set_callback_urls(aws_client("cognito-idp", stack.endpoint), stack.pool, explorer)
+    ui = HostedUiStandIn(stack.pool, stack.endpoint)
+    ui.start()
+    try:
+        verifier = "v" * 50
+        request = {
+            "response_type": "code",
+            "client_id": stack.pool.client_id,
+            "redirect_uri": explorer,
+            "state": "s1",
+            "code_challenge": pkce_challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+        with urllib.request.urlopen(f"{ui.url}/oauth2/authorize?{urlencode(request)}", timeout=10) as page:  # noqa: S310
+            assert 'name="password"' in page.read().decode()
+        elsewhere = {**request, "redirect_uri": "http://127.0.0.1:9/"}
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{ui.url}/oauth2/authorize?{urlencode(elsewhere)}", timeout=10)  # noqa: S310
+        assert refused.value.code == 400
+
+        def sign_in(password: str) -> tuple[int, str]:
+            opener = urllib.request.build_opener(_NoRedirect)
+            data = urlencode({**request, "username": "gu@example.com", "password": password}).encode()
+            try:
+                with opener.open(f"{ui.url}/login", data=data, timeout=10) as answer:
+                    return answer.status, answer.read().decode()
+            except urllib.error.HTTPError as error:
+                return error.code, error.headers["Location"]
+
+        status, text = sign_in("wrong-Passw0rd!")
+        assert status == 200 and "Incorrect username or password." in text
+        status, location = sign_in(PASSWORD)
+        assert status == 302 and location.startswith(explorer)
+        query = parse_qs(urlsplit(location).query)
+        assert query["state"] == ["s1"]
+
+        def exchange(code: str, code_verifier: str) -> tuple[int, dict[str, Any]]:
+            form = {
+                "grant_type": "authorization_code",
+                "client_id": stack.pool.client_id,
+                "code": code,
+                "redirect_uri": explorer,
+                "code_verifier": code_verifier,
+            }
+            try:
+                with urllib.request.urlopen(f"{ui.url}/oauth2/token", urlencode(form).encode(), timeout=10) as a:  # noqa: S310
+                    return a.status, json.loads(a.read())
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read())
+
+        code = query["code"][0]
+        assert exchange(code, "x" * 50) == (400, {"error": "invalid_grant"})  # the wrong verifier spends the code
+        _, location = sign_in(PASSWORD)
+        code = parse_qs(urlsplit(location).query)["code"][0]
+        status, tokens = exchange(code, verifier)
+        assert status == 200 and tokens["token_type"] == "Bearer"
+        assert exchange(code, verifier)[0] == 400  # once only
+        assert call(stack, "GET", "/shortlists", token=tokens["id_token"])[0] == 200
+        assert call(stack, "GET", "/shortlists", token=tokens["access_token"])[0] == 200
+    finally:
+        ui.stop()
