@@ -137,7 +137,7 @@ class HostedUiStandIn(LoopbackServer):
                 expires=time.monotonic() + CODE_SECONDS,
             )
         query = {"code": code, **({"state": str(form["state"])} if form.get("state") else {})}
-        raise web.HTTPFound(f"{form['redirect_uri']}?{urlencode(query)}")
+        raise web.HTTPFound(str(form["redirect_uri"]) + "?" + urlencode(query))
 
     async def _preflight(self, request: web.Request) -> web.Response:
         return web.Response(status=204, headers=CORS)
