@@ -11,10 +11,11 @@ Left out of the stack, each for a reason:
 - ``AWS::Lambda::EventSourceMapping``: moto would consume the queues itself (one message per
   invoke, ``batchItemFailures`` ignored, its stub Lambda swallowing the messages); the runtime's
   pollers are the mappings.
-- what only ApiAuth=Cognito creates (condition ``UseCognito``: the user pool, its domain and client,
-  the custom resource that sets the client's URLs and its function): moto's CloudFormation has no
-  Cognito resources, and refuses a ``Fn::GetAtt`` of one; ``emulator.provision`` creates the pool
-  and the client through moto's cognito-idp API instead.
+- the custom resource that sets the Cognito client's URLs (ApiAuth=Cognito), with its function and
+  role: moto's CloudFormation has no Cognito resources (it passes over the pool, its domain and
+  client, as over the HTTP API) and refuses the role's ``Fn::GetAtt`` of the pool;
+  ``emulator.provision`` creates the pool and the client through moto's cognito-idp API and sets
+  the URLs itself.
 - ``AWS::S3::BucketPolicy``: moto enforces it, and the TLS-only policy would refuse every call
   over the emulator's plain-HTTP loopback endpoint.
 - the bucket's ``NotificationConfiguration``: ``emulator.provision`` sets it after restoring saved
@@ -108,9 +109,9 @@ def stack_template(template: Template, cache: Path | None = None) -> dict[str, A
     doc["Resources"] = {
         k: v
         for k, v in doc["Resources"].items()
-        if v.get("Type") not in LEFT_OUT and v.get("Condition") != COGNITO_CONDITION
+        if v.get("Type") not in LEFT_OUT
+        and not (v.get("Condition") == COGNITO_CONDITION and not str(v.get("Type")).startswith("AWS::Cognito::"))
     }
-    doc["Outputs"] = {k: v for k, v in doc.get("Outputs", {}).items() if v.get("Condition") != COGNITO_CONDITION}
     for res in doc["Resources"].values():
         if res["Type"] == "AWS::S3::Bucket":
             res.get("Properties", {}).pop("NotificationConfiguration", None)

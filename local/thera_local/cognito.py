@@ -66,11 +66,16 @@ class UserPool:
         return f"https://cognito-idp.{self.region}.amazonaws.com/{self.pool_id}"
 
 
-def _one(template: Template, kind: str) -> dict[str, Any] | None:
+def _logical(template: Template, kind: str) -> str | None:
     found = template.of_type(kind)
     if len(found) > 1:
         raise ValueError(f"the local runtime handles one {kind}, the template has {sorted(found)}")
-    return template.resolve(next(iter(found.values()))["Properties"]) if found else None
+    return next(iter(found), None)
+
+
+def _one(template: Template, kind: str) -> dict[str, Any] | None:
+    logical = _logical(template, kind)
+    return template.resolve(template.resources[logical]["Properties"]) if logical else None
 
 
 def provision_user_pool(template: Template, idp: Any) -> UserPool | None:
@@ -88,6 +93,14 @@ def provision_user_pool(template: Template, idp: Any) -> UserPool | None:
     client = {k: client_props[k] for k in _CLIENT_PROPERTIES if k in client_props}
     client["ExplicitAuthFlows"] = sorted({*client_props.get("ExplicitAuthFlows", []), *_LOCAL_AUTH_FLOWS})
     client_id = idp.create_user_pool_client(UserPoolId=pool_id, **client)["UserPoolClient"]["ClientId"]
+    # a Ref to the pool or the client (a function's environment) resolves to the emulator's ids
+    for kind, physical in (("UserPool", pool_id), ("UserPoolClient", client_id)):
+        logical = _logical(template, f"AWS::Cognito::{kind}")
+        assert logical is not None
+        template.set_physical(logical, physical)
+    domain_logical = _logical(template, "AWS::Cognito::UserPoolDomain")
+    if domain is not None and domain_logical is not None:
+        template.set_physical(domain_logical, str(domain["Domain"]))  # Ref of a domain is its prefix
     return UserPool(pool_id, client_id)
 
 

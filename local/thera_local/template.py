@@ -187,6 +187,10 @@ class Template:
     def physical(self, logical: str) -> str:
         return self._physical[logical]
 
+    def set_physical(self, logical: str, physical: str) -> None:
+        """The id the emulator gave a resource the runtime created itself (a user pool's generated id)."""
+        self._physical[logical] = physical
+
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v.get("Type") == kind}
 

@@ -29,6 +29,7 @@ from thera_local.template import Template
 from thera_local.users import NoUserPool, add_user
 
 PASSWORD = "Local-Passw0rd!"
+HOSTED_UI = "http://127.0.0.1:9"
 
 
 @dataclass
@@ -53,7 +54,8 @@ class CognitoStack:
 def stack(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CognitoStack]:
     req = urllib.request.Request(emulator.endpoint + "/moto-api/reset", method="POST")  # noqa: S310
     urllib.request.urlopen(req, timeout=10).close()  # noqa: S310 - loopback emulator
-    template = Template(ROOT / "template.yaml", {"ApiAuth": "Cognito", "ApolloBaseUrl": "http://127.0.0.1:9/api/v1"})
+    overrides = {"ApiAuth": "Cognito", "ApolloBaseUrl": "http://127.0.0.1:9/api/v1", "LocalHostedUiUrl": HOSTED_UI}
+    template = Template(ROOT / "template.yaml", overrides)
     secrets = {"ApolloApiKeySecret": API_KEY, "FirecrawlApiKeySecret": FIRECRAWL_KEY}
     pool = provision(template, emulator.endpoint, secrets)
     assert pool is not None
@@ -108,6 +110,13 @@ def test_the_explorer_page_is_public(stack: CognitoStack) -> None:
     status, body = call(stack, "GET", "/")
     assert status == 200
     assert "<html" in str(body).lower()
+
+
+def test_how_the_page_signs_in_is_public_and_names_the_emulators_client(stack: CognitoStack) -> None:
+    assert call(stack, "GET", "/config") == (
+        200,
+        {"auth": "Cognito", "client_id": stack.pool.client_id, "hosted_ui_url": HOSTED_UI},
+    )
 
 
 def test_a_valid_id_or_access_token_is_let_through_and_names_the_caller(stack: CognitoStack) -> None:
@@ -206,7 +215,7 @@ def test_the_hosted_ui_stand_in_signs_in_with_the_code_grant_and_pkce(stack: Cog
     add_user(stack.template, stack.endpoint, "gu@example.com", PASSWORD)
     explorer = f"{stack.api.url}/"
     set_callback_urls(aws_client("cognito-idp", stack.endpoint), stack.pool, explorer)
-    ui = HostedUiStandIn(stack.pool, stack.endpoint)
+    ui = HostedUiStandIn(stack.endpoint, stack.pool)
     ui.start()
     try:
         verifier = "v" * 50

@@ -39,7 +39,7 @@ def test_every_route_of_the_matcher_is_in_the_api_body_with_its_authorization(te
         security = template.resolve(paths[path][method]["security"])
         if template is IAM:
             assert security == [{"AWS_IAM": []}], (path, method)
-        elif path == "/":  # the page is public: it signs in itself
+        elif path in ("/", "/config"):  # the page and how it signs in are public
             assert security == [], (path, method)
         else:
             assert security == [{"CognitoAuthorizer": []}], (path, method)
@@ -138,3 +138,15 @@ def test_the_translated_template_has_no_dependency_cycle() -> None:
 
 def _as_list(value: Any) -> list[str]:
     return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
+def test_the_matcher_learns_how_the_page_signs_in_from_its_environment() -> None:
+    iam = IAM.functions()["MatcherFunction"].environment
+    assert (iam["API_AUTH"], iam["USER_POOL_CLIENT_ID"], iam["HOSTED_UI_URL"]) == ("IAM", "", "")
+    cognito = COGNITO.functions()["MatcherFunction"].environment
+    assert cognito["API_AUTH"] == "Cognito"
+    assert cognito["USER_POOL_CLIENT_ID"] == COGNITO.physical("UserPoolClient")
+    domain = COGNITO.physical("UserPoolDomain")
+    assert cognito["HOSTED_UI_URL"] == f"https://{domain}.auth.us-east-1.amazoncognito.com"
+    local = Template(ROOT / "template.yaml", {"ApiAuth": "Cognito", "LocalHostedUiUrl": "http://127.0.0.1:9"})
+    assert local.functions()["MatcherFunction"].environment["HOSTED_UI_URL"] == "http://127.0.0.1:9"

@@ -51,7 +51,8 @@ def pkce_challenge(verifier: str) -> str:
 class HostedUiStandIn(LoopbackServer):
     thread_name = "hosted-ui"
 
-    def __init__(self, pool: UserPool, endpoint: str) -> None:
+    def __init__(self, endpoint: str, pool: UserPool | None = None) -> None:
+        """``pool`` may be set after start (the stack starts this before it provisions the pool)."""
         super().__init__()
         self.pool, self.endpoint = pool, endpoint
         self._grants: dict[str, _Grant] = {}
@@ -67,12 +68,15 @@ class HostedUiStandIn(LoopbackServer):
         return app
 
     def _callback_urls(self) -> list[str]:
+        assert self.pool is not None
         idp = aws_client("cognito-idp", self.endpoint)
         client = idp.describe_user_pool_client(UserPoolId=self.pool.pool_id, ClientId=self.pool.client_id)
         return list(client["UserPoolClient"].get("CallbackURLs", []))
 
     async def _check_request(self, params: Any) -> str | None:
         """Why an authorization request is refused, or None."""
+        if self.pool is None:
+            return "no user pool (the stack runs with ApiAuth=IAM)"
         if params.get("response_type") != "code":
             return "unsupported_response_type"
         if params.get("client_id") != self.pool.client_id:
@@ -109,6 +113,7 @@ class HostedUiStandIn(LoopbackServer):
         refused = await self._check_request(form)
         if refused:
             return web.Response(text=refused, status=400)
+        assert self.pool is not None
         idp = aws_client("cognito-idp", self.endpoint)
         try:
             answer = await asyncio.to_thread(
