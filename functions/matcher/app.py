@@ -1,5 +1,5 @@
 """MatcherFunction: the HTTP API. POST /match, POST /feedback, POST /feedback/batch, GET /health, GET /models,
-GET /facets, GET /, and the saved shortlists under /shortlists."""
+GET /facets, GET /, GET /config (how the page signs in), and the saved shortlists under /shortlists."""
 
 from __future__ import annotations
 
@@ -95,6 +95,11 @@ def not_found(exc: NotFound) -> Response[dict[str, str]]:
 @app.get("/")
 def explorer() -> Response[str]:
     return Response(200, content_types.TEXT_HTML, (Path(__file__).parent / "explorer.html").read_text())
+
+
+@app.get("/config")
+def config() -> dict[str, str]:
+    return matcher.sign_in()
 
 
 @app.exception_handler(BadRequest)  # type: ignore[untyped-decorator]  # Powertools leaves it unannotated

@@ -6,6 +6,8 @@ Lambda-like execution environment (kept warm between requests, several when requ
 overlap), and the handler's answer (statusCode, headers, body) is written back. Locally
 there is no IAM authorizer: the server listens on 127.0.0.1 only, and every request carries one
 stable local caller (``LOCAL_CALLER_ARN``) where API Gateway puts the IAM caller's identity.
+With ApiAuth=Cognito a ``JwtAuthorizer`` checks each request but the public routes' as API
+Gateway's JWT authorizer does (401 otherwise) and the token's claims take the IAM caller's place.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from thera_local.cognito import JwtAuthorizer, Unauthorized
 from thera_local.function_logs import LogShipper
 from thera_local.lambda_env import ExecutionEnvironment
 from thera_local.template import FunctionSpec, HttpRoute
@@ -48,8 +51,10 @@ def http_event(
     stage: str,
     route: str | None = None,
     path_parameters: dict[str, str] | None = None,
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The event of a request; ``route`` is the template's path when it has ``{parameters}``."""
+    """The event of a request; ``route`` is the template's path when it has ``{parameters}``;
+    ``authorizer`` the request context's (the local IAM caller when not given)."""
     now = datetime.now(UTC)
     text = body.decode("utf-8", errors="replace")
     route_key = f"{method} {route or path}"
@@ -67,7 +72,9 @@ def http_event(
             "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": ""},
             "requestId": str(uuid.uuid4()),
             "routeKey": route_key,
-            "authorizer": {"iam": {"accountId": "123456789012", "userArn": LOCAL_CALLER_ARN, "userId": _local_user()}},
+            "authorizer": authorizer
+            if authorizer is not None
+            else {"iam": {"accountId": "123456789012", "userArn": LOCAL_CALLER_ARN, "userId": _local_user()}},
             "stage": stage,
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
@@ -77,6 +84,8 @@ def http_event(
     }
     if path_parameters:
         event["pathParameters"] = path_parameters
+    if authorizer == {}:  # a public route: API Gateway sends no authorizer context
+        del event["requestContext"]["authorizer"]
     return event
 
 
@@ -131,8 +140,11 @@ class LocalHttpApi:
         routes: list[tuple[HttpRoute, FunctionSpec, dict[str, str], Path]],
         stage: str,
         shipper: LogShipper | None = None,
+        authorizer: JwtAuthorizer | None = None,
+        public: set[tuple[str, str]] | None = None,
     ) -> None:
         self.stage = stage
+        self.authorizer, self.public = authorizer, public or set()
         self._routes: dict[tuple[str, str], _Pool] = {}
         self._templated: list[tuple[str, str, re.Pattern[str], _Pool]] = []
         pools: dict[str, _Pool] = {}
@@ -180,9 +192,19 @@ class LocalHttpApi:
                     self._reply(413, {"message": "Request Entity Too Large"})
                     return
                 body = self.rfile.read(length) if length else b""
-                api.requests += 1
                 pool, route, parameters = found
-                event = http_event(method, path, query, dict(self.headers), body, api.stage, route, parameters)
+                context: dict[str, Any] | None = None
+                if api.authorizer is not None:
+                    if (method, route or path) in api.public:
+                        context = {}
+                    else:
+                        try:
+                            context = {"jwt": api.authorizer.check(self.headers.get("Authorization"))}
+                        except Unauthorized:  # API Gateway says no more than this
+                            self._reply(401, {"message": "Unauthorized"})
+                            return
+                api.requests += 1
+                event = http_event(method, path, query, dict(self.headers), body, api.stage, route, parameters, context)
                 result = pool.invoke(event)
                 if not result.ok:
                     self._reply(502, {"message": "Internal Server Error", "error": result.error_message})

@@ -11,6 +11,11 @@ Left out of the stack, each for a reason:
 - ``AWS::Lambda::EventSourceMapping``: moto would consume the queues itself (one message per
   invoke, ``batchItemFailures`` ignored, its stub Lambda swallowing the messages); the runtime's
   pollers are the mappings.
+- the custom resource that sets the Cognito client's URLs (ApiAuth=Cognito), with its function and
+  role: moto's CloudFormation has no Cognito resources (it passes over the pool, its domain and
+  client, as over the HTTP API) and refuses the role's ``Fn::GetAtt`` of the pool;
+  ``emulator.provision`` creates the pool and the client through moto's cognito-idp API and sets
+  the URLs itself.
 - ``AWS::S3::BucketPolicy``: moto enforces it, and the TLS-only policy would refuse every call
   over the emulator's plain-HTTP loopback endpoint.
 - the bucket's ``NotificationConfiguration``: ``emulator.provision`` sets it after restoring saved
@@ -40,6 +45,7 @@ from thera_local.template import PARTITION, REGION, STACK_NAME, Template, load_y
 
 ARTIFACTS_BUCKET = "thera-local-artifacts"
 LEFT_OUT = ("AWS::Lambda::EventSourceMapping", "AWS::S3::BucketPolicy")
+COGNITO_CONDITION = "UseCognito"
 _CODE_PROPERTIES = ("CodeUri", "ContentUri", "DefinitionUri")
 
 
@@ -100,7 +106,12 @@ def _translated(path: Path, digest: str) -> dict[str, Any]:
 def stack_template(template: Template, cache: Path | None = None) -> dict[str, Any]:
     """What the emulator's CloudFormation creates: the translation without what is left out."""
     doc = translate(template.path, cache)
-    doc["Resources"] = {k: v for k, v in doc["Resources"].items() if v.get("Type") not in LEFT_OUT}
+    doc["Resources"] = {
+        k: v
+        for k, v in doc["Resources"].items()
+        if v.get("Type") not in LEFT_OUT
+        and not (v.get("Condition") == COGNITO_CONDITION and not str(v.get("Type")).startswith("AWS::Cognito::"))
+    }
     for res in doc["Resources"].values():
         if res["Type"] == "AWS::S3::Bucket":
             res.get("Properties", {}).pop("NotificationConfiguration", None)

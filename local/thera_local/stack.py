@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from thera_local.api import LocalHttpApi
+from thera_local.cognito import JwtAuthorizer, public_routes, set_callback_urls
 from thera_local.emulator import Emulator, provision, snapshot
 from thera_local.function_logs import LogShipper, report_failure
 from thera_local.lambda_env import ExecutionEnvironment, InvokeResult, function_environment
@@ -37,6 +38,7 @@ from thera_local.schedules import next_fire, scheduler_input
 from thera_local.standins.apollo import ApolloStandIn, load_companies, organization_from_company
 from thera_local.standins.bedrock import BedrockStandIn
 from thera_local.standins.firecrawl import FirecrawlStandIn
+from thera_local.standins.hosted_ui import HostedUiStandIn
 from thera_local.standins.sites import SitesProcess, SitesStandIn
 from thera_local.stepfunctions import route_lambda
 from thera_local.template import FunctionSpec, ScheduleEvent, Template
@@ -218,6 +220,7 @@ class Stack:
         self.sites: SitesProcess | None = None
         self.firecrawl: FirecrawlStandIn | None = None
         self.bedrock: BedrockStandIn | None = None
+        self.hosted_ui: HostedUiStandIn | None = None
         self.api: LocalHttpApi | None = None
         self.template: Template | None = None
         self.pollers: list[SqsPoller] = []
@@ -264,11 +267,14 @@ class Stack:
         model = local_embedding_model(self.home, companies, fingerprint)
         self.bedrock = BedrockStandIn(model)
         endpoint = self.emulator.start(bedrock=self.bedrock)
+        self.hosted_ui = HostedUiStandIn(endpoint)  # signs in to the user pool (ApiAuth=Cognito)
+        self.hosted_ui.start()
         overrides = {
             "EmbeddingProvider": "local",
             "LocalEmbeddingModel": str(model),
             "ApolloBaseUrl": self.standin.api_base,
             "FirecrawlBaseUrl": self.firecrawl.url,
+            "LocalHostedUiUrl": self.hosted_ui.url,
             "LocalDnsUrl": self.sites.dns_url,
             "ExtraCaBundle": str(ca_file),
             **self.config.overrides,
@@ -276,7 +282,9 @@ class Stack:
         self.template = Template(self.config.template, overrides)
         restore_from = self.state if (self.state / "s3").exists() else None
         secret_values = {SECRET_FOR_APOLLO: api_key, SECRET_FOR_FIRECRAWL: firecrawl_key}
-        provision(self.template, endpoint, secret_values, restore_from=restore_from, cache=self.home / "cache")
+        user_pool = provision(
+            self.template, endpoint, secret_values, restore_from=restore_from, cache=self.home / "cache"
+        )
         by_arn = {self.template.arn(logical): logical for logical in self.template.functions()}
         route_lambda(lambda arn, event: self._task(by_arn, arn, event))
         self.shipper = LogShipper(self.emulator.local_logs(), on_error=report_failure).start()
@@ -304,8 +312,18 @@ class Stack:
             for route in spec.http_routes
         ]
         if routes:
-            self.api = LocalHttpApi(routes, self.template.params.get("Stage", "dev"), self.shipper)
+            authorizer = JwtAuthorizer.for_pool(user_pool, endpoint) if user_pool else None
+            self.api = LocalHttpApi(
+                routes,
+                self.template.params.get("Stage", "dev"),
+                self.shipper,
+                authorizer=authorizer,
+                public=public_routes(self.template),
+            )
             self.api.start()
+            if user_pool:  # what the custom resource ExplorerCallbackUrls does in AWS
+                set_callback_urls(self.emulator.client("cognito-idp"), user_pool, f"{self.api.url}/")
+                self.hosted_ui.pool = user_pool
         if self.config.schedules:
             t = threading.Thread(target=self._run_schedules, name="scheduler", daemon=True)
             t.start()
@@ -344,7 +362,7 @@ class Stack:
             self._control.server_close()
         if self.api:
             self.api.stop()
-        for server in (self.standin, self.firecrawl, self.sites):
+        for server in (self.standin, self.firecrawl, self.sites, self.hosted_ui):
             if server:
                 server.stop()
         route_lambda(None)

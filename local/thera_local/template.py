@@ -145,9 +145,27 @@ class Template:
             if name not in self.doc.get("Parameters", {}):
                 raise TemplateError(f"unknown parameter override {name}")
             self.params[name] = value
+        self.conditions = {name: self._holds(spec) for name, spec in self.doc.get("Conditions", {}).items()}
+        # a resource whose condition is false is not created, as CloudFormation leaves it out
+        self.resources = {k: v for k, v in self.resources.items() if self.conditions.get(v.get("Condition"), True)}
         self._physical: dict[str, str] = {}
         for logical, res in self.resources.items():
             self._physical[logical] = self._physical_id(logical, res)
+
+    def _holds(self, spec: Any) -> bool:
+        """A condition of the Conditions section: Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition."""
+        ((key, arg),) = spec.items()
+        if key == "Fn::Equals":
+            return bool(str(self.resolve(arg[0])) == str(self.resolve(arg[1])))
+        if key == "Fn::Not":
+            return not self._holds(arg[0])
+        if key == "Fn::And":
+            return all(self._holds(a) for a in arg)
+        if key == "Fn::Or":
+            return any(self._holds(a) for a in arg)
+        if key == "Condition":
+            return self._holds(self.doc["Conditions"][arg])
+        raise TemplateError(f"{key} in a condition is not supported by the local runtime")
 
     # ------------------------------------------------------------ physical ids
     def _physical_id(self, logical: str, res: dict[str, Any]) -> str:
@@ -168,6 +186,10 @@ class Template:
 
     def physical(self, logical: str) -> str:
         return self._physical[logical]
+
+    def set_physical(self, logical: str, physical: str) -> None:
+        """The id the emulator gave a resource the runtime created itself (a user pool's generated id)."""
+        self._physical[logical] = physical
 
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v.get("Type") == kind}
@@ -238,6 +260,9 @@ class Template:
             if key == "Fn::Select":
                 index, items = arg
                 return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::If":
+                name, then, otherwise = arg
+                return self.resolve(then if self.conditions[str(name)] else otherwise)
             if key.startswith("Fn::") or key == "Condition":
                 raise TemplateError(f"{key} is not supported by the local runtime")
         return {k: self.resolve(v) for k, v in value.items()}
@@ -268,6 +293,8 @@ class Template:
         out: dict[str, FunctionSpec] = {}
         for logical, res in self.of_type("AWS::Serverless::Function").items():
             props = res.get("Properties", {})
+            if "InlineCode" in props:  # a custom resource's handler: provisioning does its work locally
+                continue
             env = {**base_env, **props.get("Environment", {}).get("Variables", {})}
             spec = FunctionSpec(
                 logical_id=logical,

@@ -259,6 +259,7 @@ def test_every_route_answers_its_sample_event(aws: Aws, handler_env: Any, lake: 
         answers[path.name] = (answer["statusCode"], answer["headers"]["Content-Type"], answer["body"])
     assert {name: status for name, (status, _, _) in answers.items()} == {
         "matcher_http_explorer.json": 200,
+        "matcher_http_config.json": 200,
         "matcher_http_facets.json": 200,
         "matcher_http_feedback.json": 201,
         "matcher_http_feedback_batch.json": 200,
@@ -277,6 +278,7 @@ def test_every_route_answers_its_sample_event(aws: Aws, handler_env: Any, lake: 
         and "Match explorer" in answers["matcher_http_explorer.json"][2]
     )
     assert json.loads(answers["matcher_http_health.json"][2])["status"] == "ok"
+    assert json.loads(answers["matcher_http_config.json"][2]) == {"auth": "IAM"}  # the page signs nothing
     assert json.loads(answers["matcher_http_models.json"][2])["serving"][0]["version"] == "prior-v1"
     facets = json.loads(answers["matcher_http_facets.json"][2])
     assert "Fintech" in facets["industries"] and "United States" in facets["countries"]

@@ -33,12 +33,13 @@ STACK_OVERRIDES = {  # what Stack.start gives the template: the stand-ins on loo
 
 
 def declared(doc: dict[str, Any]) -> dict[str, set[str]]:
-    """Each function's variables as template.yaml spells them: Globals' and its own (read from the YAML)."""
+    """Each function's variables as template.yaml spells them: Globals' and its own (read from the YAML).
+    A custom resource's inline handler (ApiAuth=Cognito only) is not a function the local stack runs."""
     globals_vars = set(doc["Globals"]["Function"]["Environment"]["Variables"])
     return {
         logical: globals_vars | set(res["Properties"].get("Environment", {}).get("Variables", {}))
         for logical, res in doc["Resources"].items()
-        if res["Type"] == "AWS::Serverless::Function"
+        if res["Type"] == "AWS::Serverless::Function" and "InlineCode" not in res["Properties"]
     }
 
 

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from thera_local.cli.common import UsageError, _config, _err, _function, default_home, project_root
 from thera_local.lambda_env import invoke_once
 from thera_local.stack import (
@@ -112,6 +114,21 @@ def cmd_env_vars(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     for line in written.notes(info.endpoint):
         _err(line)
+    return 0
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """``thera user add EMAIL``: someone who may sign in when the stack runs with ApiAuth=Cognito."""
+    from thera_local.users import NoUserPool, add_user
+
+    info = ensure_stack(_config(args), echo=_err)
+    try:
+        password = add_user(info.template_obj(), info.endpoint, args.email, args.password)
+    except NoUserPool as exc:
+        raise UsageError(str(exc)) from None
+    except ClientError as exc:  # an existing user, a password the pool's policy refuses
+        raise UsageError(exc.response["Error"].get("Message") or str(exc)) from None
+    print(f"{args.email} may sign in" + ("" if args.password else f" with the password {password}"))
     return 0
 
 

@@ -5,6 +5,7 @@ thera run daily              fire the daily schedules, wait until the queues dra
 thera labels import F.csv    import decisions made before Thera (challenge_text, domain, decision, decided_at, who)
 thera invoke FN -e FILE      invoke one function with an event file (like `sam local invoke`)
 thera logs FN [--tail]       show a function's logs (like `sam logs`)
+thera user add EMAIL         someone who may sign in to the explorer (with --parameter ApiAuth=Cognito)
 thera env-vars [--output F]  the --env-vars file for `sam local invoke`, pointing at the running stack
 thera replay --from raw --date D  rebuild silver and gold of day D from raw files, compare with the lake
 thera fault SERVICE ...      faults for drills: apollo/firecrawl/bedrock answers, lambda --kill
@@ -22,7 +23,15 @@ from collections.abc import Callable
 from typing import Any
 
 from thera.training.imported import MAX_BATCH_ROWS
-from thera_local.cli.commands import ENV_VARS_HELP, cmd_down, cmd_env_vars, cmd_invoke, cmd_match, cmd_reset
+from thera_local.cli.commands import (
+    ENV_VARS_HELP,
+    cmd_down,
+    cmd_env_vars,
+    cmd_invoke,
+    cmd_match,
+    cmd_reset,
+    cmd_user,
+)
 from thera_local.cli.common import UsageError, _err
 from thera_local.cli.flows import SYNTHETIC_BELOW, cmd_run, cmd_up
 from thera_local.cli.labels import cmd_labels
@@ -106,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-rows", type=int, default=MAX_BATCH_ROWS, help=f"rows per request (1-{MAX_BATCH_ROWS}, the default)"
     )
     p.add_argument("--json", action="store_true", help="print the totals and refused rows as JSON")
+
+    p = command("user", cmd_user, help="add someone who may sign in (the stack runs with ApiAuth=Cognito)")
+    p.add_argument("action", choices=["add"], help="add: create the user in the local user pool")
+    p.add_argument("email", help="the user's e-mail address, their user name")
+    p.add_argument("--password", help="their password (default: a new one, printed)")
 
     p = command("invoke", cmd_invoke, help="invoke a function with an event file")
     p.add_argument("function")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from thera_local.cloudformation import create_stack
+from thera_local.cognito import UserPool, provision_user_pool
 from thera_local.emulator.clients import aws_client
 from thera_local.emulator.persistence import restore
 from thera_local.stepfunctions import deploy as deploy_state_machines
@@ -18,10 +19,11 @@ def provision(
     secret_values: dict[str, str],
     restore_from: Path | None = None,
     cache: Path | None = None,
-) -> None:
+) -> UserPool | None:
     """Create the template's stack in the emulator's CloudFormation, then what moto's CloudFormation
     leaves out: secret values, queue policies, TTL, versioning, public access blocks, notifications,
-    state machines in moto's executing Step Functions engine.
+    state machines in moto's executing Step Functions engine, the user pool (ApiAuth=Cognito; it
+    is returned, None otherwise).
 
     Objects and items saved by ``snapshot`` are put back before the bucket
     notifications are wired, so restoring state does not re-trigger the stages. ``cache`` keeps
@@ -81,3 +83,5 @@ def provision(
             s3.put_bucket_notification_configuration(
                 Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs}
             )
+
+    return provision_user_pool(template, aws_client("cognito-idp", endpoint))

@@ -285,6 +285,9 @@ class MatcherSettings(OnLake):
     shortlists_table: str = required("SHORTLISTS_TABLE")
     refresh_seconds: int = integer("INDEX_REFRESH_SECONDS", 60, minimum=0, maximum=3600)
     min_score: float = number("MIN_MATCH_SCORE", 0.0)
+    api_auth: str = text("API_AUTH", "IAM")  # how the explorer signs in (GET /config)
+    user_pool_client_id: str = text("USER_POOL_CLIENT_ID")
+    hosted_ui_url: str = text("HOSTED_UI_URL")
     timezone: str = timezone()
 
 

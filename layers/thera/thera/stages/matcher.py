@@ -37,6 +37,14 @@ def matcher_service(settings: MatcherSettings) -> MatcherService:
     )
 
 
+def sign_in() -> dict[str, str]:
+    """GET /config: what the explorer page needs to sign in (the route is public with ApiAuth=Cognito)."""
+    s = settings(MatcherSettings)
+    if s.api_auth != "Cognito":
+        return {"auth": s.api_auth}
+    return {"auth": "Cognito", "client_id": s.user_pool_client_id, "hosted_ui_url": s.hosted_ui_url}
+
+
 def shortlists() -> ShortlistService:
     return shortlist_service(settings(MatcherSettings))
 
