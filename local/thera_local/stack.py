@@ -282,9 +282,8 @@ class Stack:
         self.template = Template(self.config.template, overrides)
         restore_from = self.state if (self.state / "s3").exists() else None
         secret_values = {SECRET_FOR_APOLLO: api_key, SECRET_FOR_FIRECRAWL: firecrawl_key}
-        user_pool = provision(
-            self.template, endpoint, secret_values, restore_from=restore_from, cache=self.home / "cache"
-        )
+        cache = self.home / "cache"
+        user_pool = provision(self.template, endpoint, secret_values, restore_from=restore_from, cache=cache)
         by_arn = {self.template.arn(logical): logical for logical in self.template.functions()}
         route_lambda(lambda arn, event: self._task(by_arn, arn, event))
         self.shipper = LogShipper(self.emulator.local_logs(), on_error=report_failure).start()
