@@ -17,6 +17,7 @@ from tests.integration.conftest import Aws
 from thera.adapters.aws import S3ObjectStore
 from thera.adapters.lsa import LsaModel, fit_lsa
 from thera.kernel import keys
+from thera.kernel.ports import ObjectStore
 from thera.kernel.tables import from_parquet, to_parquet
 from thera.profiles.embed import EmbedService, SpendLedger
 from thera.profiles.profiles import build_profiles
@@ -65,7 +66,7 @@ def lake(aws: Aws, tmp_path: Path) -> dict[str, Any]:
     return {"model": str(model_path), "companies": companies, "store": store}
 
 
-def embed_gold(store: S3ObjectStore, model: LsaModel, gold_key: str) -> None:
+def embed_gold(store: ObjectStore, model: LsaModel, gold_key: str) -> None:
     """The gold part's embeddings written to the lake with the local model, as the embeddings stage does."""
     EmbedService(
         store=store,

@@ -8,14 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.fakes import MemoryEmbeddingIndex, MemoryObjectStore, MemoryQueue, MemoryVersionedStore
-from tests.integration.test_matcher_handlers import silver_rows
+from tests.fakes import MemoryObjectStore
+from tests.integration.test_matcher_handlers import embed_gold, silver_rows
 from thera.adapters.lsa import LsaModel, fit_lsa
 from thera.kernel import keys
 from thera.kernel.tables import to_parquet
 from thera.matching.index_store import build_index
 from thera.matching.serving import MatcherService
-from thera.profiles.embed import EmbedService, SpendLedger
 from thera.profiles.profiles import build_profiles
 from thera_local.models import corpus_texts
 from thera_local.standins.apollo import load_companies
@@ -54,16 +53,6 @@ def served_sample(limit: int | None = None, dimensions: int = 64) -> Served:
     store = MemoryObjectStore()
     gold_key = keys.gold_profiles_part(DAY, "sample")
     store.put(gold_key, to_parquet(build_profiles(pa.Table.from_pylist(silver_rows(companies)), None, None, NOW)))
-    EmbedService(
-        store=store,
-        index=MemoryEmbeddingIndex(),
-        provider=model,
-        ledger=SpendLedger(MemoryVersionedStore(), 10.0, 0.00002, NOW.timestamp),
-        wait_queue=MemoryQueue(),
-        publish_queue=MemoryQueue(),
-        max_tokens=512,
-        day=DAY,
-        now=lambda: NOW,
-    ).embed_part(gold_key)
+    embed_gold(store, model, gold_key)
     assert build_index(store, NOW).status == "built"
     return Served(store, model, companies)
