@@ -13,8 +13,9 @@ from thera.adapters.aws import DynamoStateStore, DynamoVersionedStore, S3ObjectS
 from thera.kernel import keys
 from thera.kernel.config import ApolloPullSettings, EmbeddingsSettings, FirecrawlSettings, PublisherSettings
 from thera.kernel.tables import from_parquet
-from thera.lake.ingest import CURSOR_KEY
+from thera.lake.ingest import cursor_key
 from thera.lake.quota import TokenBucket
+from thera.lake.segments import segment_of_sweep
 from thera.lake.silver import current_companies
 from thera.profiles.embed import SPEND_KEY_PREFIX, Spend
 from thera.stages.apollo_pull import APOLLO_BUCKET
@@ -26,7 +27,9 @@ from thera_local.template import Template
 
 @dataclass
 class Funnel:
-    sweep: dict[str, Any] = field(default_factory=dict)
+    sweeps: dict[str, dict[str, Any]] = field(default_factory=dict)  # segment -> its cursor
+    bronze_by_segment: Counter[str] = field(default_factory=Counter)
+    silver_by_segment: Counter[str] = field(default_factory=Counter)
     quota: dict[str, tuple[int, int]] = field(default_factory=dict)
     bronze_files: int = 0
     bronze_rows: int = 0
@@ -66,18 +69,24 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
     s3, ddb, sqs = aws_client("s3", endpoint), aws_client("dynamodb", endpoint), aws_client("sqs", endpoint)
     store = S3ObjectStore(s3, settings.bucket)
     funnel = Funnel()
-    funnel.sweep = DynamoStateStore(ddb, settings.state_table).get(CURSOR_KEY) or {}
+    cursors = DynamoStateStore(ddb, settings.state_table)
+    funnel.sweeps = {s.name: cursors.get(cursor_key(s.name)) or {} for s in settings.segments}
     funnel.quota = TokenBucket(DynamoVersionedStore(ddb, settings.quota_table), APOLLO_BUCKET, settings.windows).usage()
 
     bronze = store.list(keys.BRONZE_COMPANIES)
     funnel.bronze_files = len(bronze)
-    funnel.bronze_rows = sum(from_parquet(store.get(k)).num_rows for k in bronze)
+    for key in bronze:
+        table = from_parquet(store.get(key))
+        funnel.bronze_rows += table.num_rows
+        funnel.bronze_by_segment.update(segment_of_sweep(s) for s in table["sweep"].to_pylist())
     silver_tables = [from_parquet(store.get(k)) for k in store.list(keys.SILVER_COMPANIES)]
     funnel.silver_files = len(silver_tables)
     funnel.silver_rows = sum(t.num_rows for t in silver_tables)
     current = current_companies(silver_tables)
     funnel.silver_table = current
     funnel.silver_current = current.num_rows
+    if current.num_rows:
+        funnel.silver_by_segment.update(segment_of_sweep(s) for s in current["sweep"].to_pylist())
     reasons: Counter[str] = Counter()
     for key in store.list(keys.QUARANTINE_COMPANIES):
         reasons.update(from_parquet(store.get(key))["reason"].to_pylist())
@@ -170,19 +179,28 @@ def histogram(scores: list[int], width: int = 40) -> list[str]:
 
 def render(funnel: Funnel, pull: dict[str, Any] | None, apollo: dict[str, Any] | None) -> str:
     lines = []
-    sweep = funnel.sweep
-    state = "complete" if sweep.get("complete") else f"in progress, next page {sweep.get('next_page')}"
-    lines.append(
-        f"Funnel — sweep {sweep.get('sweep', '-')} ({state}; "
-        f"{sweep.get('companies', 0)} of {sweep.get('total_entries', '?')} companies landed)"
-    )
+    sweeps = funnel.sweeps
+    if len(sweeps) > 1:
+        lines.append("Funnel — per segment (ApolloSearchSegments)")
+    for name, sweep in sweeps.items():
+        state = "complete" if sweep.get("complete") else f"in progress, next page {sweep.get('next_page')}"
+        landed = f"{sweep.get('companies', 0)} of {sweep.get('total_entries', '?')} companies landed"
+        if len(sweeps) == 1:
+            lines.append(f"Funnel — sweep {sweep.get('sweep', '-')} ({state}; {landed})")
+        else:
+            lines.append(
+                f"  Segment {name:<14} sweep {sweep.get('sweep', '-')} ({state}; {landed}; "
+                f"{funnel.bronze_by_segment[name]} bronze rows, {funnel.silver_by_segment[name]} in silver)"
+            )
     if pull:
         lines.append(
             f"  Apollo pull        {pull.get('companies', 0)} companies pulled this run in "
             f"{pull.get('pages_fetched', 0)} page(s) fetched + {pull.get('pages_from_raw', 0)} rebuilt from raw; "
             f"status {pull.get('status')}{': ' + pull['stop_reason'] if pull.get('stop_reason') else ''}"
         )
-        lines.append(f"  API calls          {pull.get('api_calls', 0)} this run")
+        parts = pull.get("segments") or []
+        split = f" ({', '.join(f'{p["segment"]} {p["api_calls"]}' for p in parts)})" if len(parts) > 1 else ""
+        lines.append(f"  API calls          {pull.get('api_calls', 0)} this run{split}")
     quota = " · ".join(f"{w} {used}/{limit}" for w, (used, limit) in funnel.quota.items())
     lines.append(f"  Quota spent        {quota}  (token bucket, per window now)")
     if apollo:

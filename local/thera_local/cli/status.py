@@ -38,7 +38,8 @@ def bar(done: int, total: int, width: int = 24) -> str:
 def status_lines(info: StackInfo) -> list[str]:
     """Progress per stage, queue and DLQ depths, pollers, and the operations lines."""
     from thera.adapters.aws import DynamoStateStore
-    from thera.lake.ingest import CURSOR_KEY
+    from thera.kernel.config import ApolloPullSettings
+    from thera.lake.ingest import cursor_key
     from thera_local.emulator import aws_client
 
     template = info.template_obj()
@@ -49,15 +50,16 @@ def status_lines(info: StackInfo) -> list[str]:
         f"local stack pid {info.pid}, emulator {info.endpoint}",
         "progress (messages handled since the stack started)",
     ]
-    cursor = (
-        DynamoStateStore(aws_client("dynamodb", info.endpoint), template.physical("StateTable")).get(CURSOR_KEY) or {}
-    )
-    if cursor:
-        lines.append(
-            f"  {'Apollo sweep ' + str(cursor.get('sweep')):<28} "
-            f"{bar(int(cursor.get('companies', 0)), int(cursor.get('total_entries') or 0))} companies"
-            f"{' (complete)' if cursor.get('complete') else ''}"
-        )
+    pull = ApolloPullSettings.from_env(function_environment(template.functions()["ApolloPullFunction"], info.endpoint))
+    cursors = DynamoStateStore(aws_client("dynamodb", info.endpoint), template.physical("StateTable"))
+    for segment in pull.segments:  # one line per saved search (ApolloSearchSegments)
+        cursor = cursors.get(cursor_key(segment.name)) or {}
+        if cursor:
+            lines.append(
+                f"  {'Apollo sweep ' + str(cursor.get('sweep')):<28} "
+                f"{bar(int(cursor.get('companies', 0)), int(cursor.get('total_entries') or 0))} companies"
+                f"{' (complete)' if cursor.get('complete') else ''}"
+            )
     pollers = {p["queue"]: p for p in status["pollers"].values()}
     depths: list[str] = []
     for q in template.of_type("AWS::SQS::Queue"):

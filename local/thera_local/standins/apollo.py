@@ -5,6 +5,19 @@ with an ``x-api-key`` header and ``page``/``per_page`` (≤ 100, ≤ 500 pages) 
 body, an answer of ``organizations[]`` and ``pagination{}``, and Apollo's own
 per-minute/hour/day limits, with 429s and the ``x-*-usage`` / ``x-*-requests-left``
 headers. Faults can be injected through ``/__standin/faults`` for tests and drills.
+
+Filters the search applies (``_filter``), all case-insensitive:
+
+- Apollo's own (FACTS §1), the ones a segment of ``ApolloSearchSegments`` sends:
+  ``q_organization_name`` (substring of the name); ``organization_locations[]`` and
+  ``organization_not_locations[]`` (a company's country, state or city); ``q_organization_keyword_tags[]``
+  (any tag among the company's keywords or industries: Apollo's keyword tags cover both, which is how
+  a segment asks for an industry); ``organization_num_employees_ranges[]`` (``"min,max"``, an empty
+  bound open; a company without a team size matches no range).
+- A stand-in extra, no Apollo filter, for drills against the stand-in only:
+  ``organization_founded_year_range{min,max}``. Segments refuse it, as Apollo would ignore it.
+- Accepted and not applied, for the dataset has no such fields: the funding, revenue, technology and
+  job-posting filters.
 """
 
 from __future__ import annotations
@@ -53,6 +66,44 @@ def organization_from_company(company: dict[str, Any]) -> dict[str, Any]:
         "state": company.get("state"),
         "country": company.get("country"),
     }
+
+
+def _lower(values: Any) -> set[str]:
+    return {str(v).strip().lower() for v in (values if isinstance(values, list) else [values]) if v is not None}
+
+
+def _ranges(values: Any) -> list[tuple[int, int]]:
+    """``"min,max"`` ranges; an empty bound is open."""
+    out = []
+    for value in values if isinstance(values, list) else [values]:
+        low, _, high = str(value).partition(",")
+        out.append((int(low) if low.strip() else 0, int(high) if high.strip() else 10**9))
+    return out
+
+
+def matches(org: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Whether an organization passes every filter of a search body (see the module docstring)."""
+    name = str(body.get("q_organization_name") or "").lower()
+    if name and name not in str(org.get("name") or "").lower():
+        return False
+    places = _lower([org.get("country"), org.get("state"), org.get("city")])
+    if (wanted := _lower(body.get("organization_locations") or [])) and not wanted & places:
+        return False
+    if _lower(body.get("organization_not_locations") or []) & places:
+        return False
+    tags = _lower(body.get("q_organization_keyword_tags") or [])
+    if tags and not tags & _lower([*(org.get("keywords") or []), *(org.get("industries") or [])]):
+        return False
+    if ranges := _ranges(body.get("organization_num_employees_ranges") or []):
+        team = org.get("estimated_num_employees")
+        if not isinstance(team, int) or not any(low <= team <= high for low, high in ranges):
+            return False
+    founded = body.get("organization_founded_year_range") or {}
+    if founded:
+        year = org.get("founded_year")
+        if not isinstance(year, int) or not founded.get("min", 0) <= year <= founded.get("max", 9999):
+            return False
+    return True
 
 
 class CompanyFileError(ValueError):
@@ -180,10 +231,13 @@ class ApolloStandIn(LoopbackServer):
             headers = self._headers(now)
             self.calls += 1
             self.pages_served.append(page)
-        matches = self._filter(body)
-        total_pages = min(MAX_PAGES, -(-len(matches) // per_page))
+        try:
+            found = self._filter(body)
+        except (ValueError, TypeError, AttributeError) as exc:
+            return web.json_response({"error": f"malformed filter: {exc}"}, status=422, headers=headers)
+        total_pages = min(MAX_PAGES, -(-len(found) // per_page))
         start = (page - 1) * per_page
-        orgs = matches[start : start + per_page] if page <= MAX_PAGES else []
+        orgs = found[start : start + per_page] if page <= MAX_PAGES else []
         payload = {
             "breadcrumbs": [],
             "partial_results_only": False,
@@ -192,30 +246,14 @@ class ApolloStandIn(LoopbackServer):
             "pagination": {
                 "page": page,
                 "per_page": per_page,
-                "total_entries": len(matches),
+                "total_entries": len(found),
                 "total_pages": total_pages,
             },
         }
         return web.json_response(payload, headers=headers)
 
     def _filter(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        orgs = self.organizations
-        name = str(body.get("q_organization_name") or "").lower()
-        if name:
-            orgs = [o for o in orgs if name in str(o.get("name") or "").lower()]
-        locations = [str(x).lower() for x in body.get("organization_locations", []) or []]
-        if locations:
-            orgs = [
-                o
-                for o in orgs
-                if any(
-                    loc in {str(o.get("country") or "").lower(), str(o.get("city") or "").lower()} for loc in locations
-                )
-            ]
-        tags = {str(x).lower() for x in body.get("q_organization_keyword_tags", []) or []}
-        if tags:
-            orgs = [o for o in orgs if tags & {str(k).lower() for k in o.get("keywords") or []}]
-        return orgs
+        return [o for o in self.organizations if matches(o, body)]
 
     async def _health(self, request: web.Request) -> web.Response:
         ok = request.headers.get("x-api-key") == self.api_key

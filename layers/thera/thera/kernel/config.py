@@ -13,6 +13,7 @@ from dataclasses import Field, dataclass, field, fields
 from typing import Any, ClassVar, Self, dataclass_transform
 
 from thera.lake.quota import Window, default_windows
+from thera.lake.segments import Segment, SegmentError, parse_segments
 
 LOCAL_AWS_ENDPOINT_URL = "LOCAL_AWS_ENDPOINT_URL"  # the local runtime sets it too
 EMBEDDING_PROVIDERS = ("bedrock", "local")
@@ -68,16 +69,6 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
-def _json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:
-    try:
-        value = json.loads(env.get(name, "").strip() or "{}")
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{name} must be a JSON object: {exc}") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"{name} must be a JSON object")
-    return value
-
-
 @dataclass(frozen=True)
 class AwsSettings:
     """Where every function's AWS clients send their calls: AWS itself, unless the local stack's emulator is named.
@@ -125,16 +116,11 @@ def number(name: str, default: float, minimum: float = 0.0) -> Any:
     return derived(lambda env: _float(env, name, default, minimum))
 
 
-def json_object(name: str) -> Any:
-    """A JSON object, ``{}`` when the variable is unset."""
-    return derived(lambda env: _json_object(env, name))
-
-
 def timezone() -> Any:
     return text("BUSINESS_TIMEZONE", "America/Sao_Paulo")
 
 
-@dataclass_transform(frozen_default=True, field_specifiers=(derived, required, url, text, integer, number, json_object))
+@dataclass_transform(frozen_default=True, field_specifiers=(derived, required, url, text, integer, number))
 class FromEnv:
     """Settings, a frozen dataclass whose every field says how it is read (``required``, ``integer``, ...)."""
 
@@ -160,9 +146,21 @@ def _windows(env: Mapping[str, str]) -> tuple[Window, ...]:
     )
 
 
+def _segments(env: Mapping[str, str]) -> tuple[Segment, ...]:
+    if env.get("APOLLO_SEARCH_FILTERS", "").strip() not in ("", "{}"):
+        raise ConfigError(
+            'APOLLO_SEARCH_FILTERS is replaced by APOLLO_SEARCH_SEGMENTS: [{"name": "all", "share": 100, '
+            '"filters": <the filters>}] keeps the same search and its cursor'
+        )
+    try:
+        return parse_segments(env.get("APOLLO_SEARCH_SEGMENTS", ""))
+    except SegmentError as exc:
+        raise ConfigError(f"APOLLO_SEARCH_SEGMENTS: {exc}") from None
+
+
 @dataclass(frozen=True)
 class ApolloPullSettings(OnLake):
-    search_filters: dict[str, Any] = json_object("APOLLO_SEARCH_FILTERS")
+    segments: tuple[Segment, ...] = derived(_segments)
     quota_table: str = required("QUOTA_TABLE")
     state_table: str = required("STATE_TABLE")
     apollo_base_url: str = url("APOLLO_BASE_URL")

@@ -102,7 +102,7 @@ def replay_from_raw(store: ObjectStore, date: str, rules: QualityRules, built_at
         meta = store.metadata(raw_key)
         if parts is None or meta is None:
             continue
-        _, sweep, page = parts
+        raw_date, sweep, page = parts
         pulled_at = pulled_at_of(meta)
         lineage = Lineage(run_id=meta.get("run-id", ""), sweep=sweep, raw_key=raw_key, page=page, pulled_at=pulled_at)
         organizations = decode_raw_page(store.get(raw_key))
@@ -110,7 +110,7 @@ def replay_from_raw(store: ObjectStore, date: str, rules: QualityRules, built_at
         report.companies += len(organizations)
         if not organizations:
             continue
-        bronze_key = keys.bronze_companies_page(sweep, sweep, page)
+        bronze_key = keys.bronze_companies_page(raw_date, sweep, page)  # a segment's sweep is <date>.<name>
         bronze = to_parquet(
             from_rows([bronze_record(o, i, lineage) for i, o in enumerate(organizations)], schemas.BRONZE)
         )

@@ -74,7 +74,7 @@ async def _pull(
             run_id=run_id,
             business_date=event.business_date(settings.timezone),
             per_page=settings.per_page,
-            filters=settings.search_filters,
+            segments=settings.segments,
             now=lambda: datetime.now(UTC),
             time_left=time_left,
         )
@@ -82,6 +82,9 @@ async def _pull(
     metrics.add_metric("ApolloCalls", MetricUnit.Count, report.api_calls)
     metrics.add_metric("CompaniesPulled", MetricUnit.Count, report.companies)
     metrics.add_metric("PagesLanded", MetricUnit.Count, report.pages_fetched + report.pages_from_raw)
+    if len(report.segments) > 1:
+        for part in report.segments:
+            metrics.add_metric(f"CompaniesPulled_{part.segment}", MetricUnit.Count, part.companies)
     for window, (used, limit) in usage.items():
         metrics.add_metric(f"ApolloQuotaLeft_{window}", MetricUnit.Count, limit - used)
     logger.info("apollo pull finished", extra={"report": report.as_dict(), "quota": usage})
