@@ -25,7 +25,7 @@ def standin() -> Iterator[ApolloStandIn]:
 
 
 def invoke(handler_env: HandlerEnv, standin: ApolloStandIn, **env: str) -> dict[str, object]:
-    handler_env("ApolloPullFunction", APOLLO_BASE_URL=standin.api_base, APOLLO_PER_PAGE="10", **env)
+    handler_env("ApolloPullFunction", **{"APOLLO_BASE_URL": standin.api_base, "APOLLO_PER_PAGE": "10", **env})
     module = load_handler_module("apollo_pull")
     result: dict[str, object] = module.handler(load_event("apollo_pull_schedule.json"), FakeContext("apollo-pull"))
     return result
@@ -90,3 +90,34 @@ def test_refused_key_fails_with_a_clear_error_and_no_data(aws: Aws, handler_env:
     finally:
         server.stop()
     assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=aws.bucket)
+
+
+def test_two_segments_share_the_day_70_30_through_the_stand_in_and_keep_their_own_cursors(
+    aws: Aws, handler_env: HandlerEnv, standin: ApolloStandIn
+) -> None:
+    segments = [
+        {"name": "b2b", "share": 70, "filters": {"q_organization_keyword_tags": ["B2B"]}},
+        {"name": "consumer", "share": 30, "filters": {"q_organization_keyword_tags": ["Consumer"]}},
+    ]
+    report = invoke(
+        handler_env,
+        standin,
+        APOLLO_SEARCH_SEGMENTS=json.dumps(segments),
+        APOLLO_PER_PAGE="2",
+        QUOTA_PER_DAY="10",
+        QUOTA_MAX_WAIT_SECONDS="0",
+    )
+    assert report["status"] == "quota_exhausted" and report["api_calls"] == 10
+    parts = {p["segment"]: p for p in report["segments"]}  # type: ignore[attr-defined]
+    assert (parts["b2b"]["api_calls"], parts["consumer"]["api_calls"]) == (7, 3)
+    listed = [o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=aws.bucket)["Contents"]]
+    raw = [k for k in listed if k.startswith(keys.RAW_APOLLO)]
+    assert sum("/sweep=2026-11-22.b2b/" in k for k in raw) == 7
+    assert sum("/sweep=2026-11-22.consumer/" in k for k in raw) == 3
+    from thera.adapters.aws import DynamoStateStore
+    from thera.lake.ingest import cursor_key
+
+    cursors = DynamoStateStore(aws.client("dynamodb"), aws.template.physical("StateTable"))
+    assert cursors.get(cursor_key("b2b"))["next_page"] == 8  # type: ignore[index]
+    assert cursors.get(cursor_key("consumer"))["next_page"] == 4  # type: ignore[index]
+    assert cursors.get(CURSOR_KEY) is None

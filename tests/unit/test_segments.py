@@ -90,3 +90,25 @@ def test_a_closed_segment_gets_no_calls_and_none_open_means_stop() -> None:
     segments = (Segment("a", 70), Segment("b", 30))
     assert split(segments, 5, {"b"}) == {"b": 5}
     assert next_segment(segments, {}, set()) is None
+
+
+def test_the_funnel_prints_a_line_per_segment_with_its_calls() -> None:
+    from thera_local.summary import Funnel, render
+
+    funnel = Funnel(
+        sweeps={
+            "fintech-br": {"sweep": "2026-11-22.fintech-br", "next_page": 15, "companies": 140, "total_entries": 900},
+            "ai-us": {"sweep": "2026-11-22.ai-us", "complete": True, "companies": 60, "total_entries": 60},
+        },
+        bronze_by_segment=Counter({"fintech-br": 140, "ai-us": 60}),
+        silver_by_segment=Counter({"fintech-br": 131, "ai-us": 58}),
+    )
+    pull = {
+        "api_calls": 20,
+        "segments": [{"segment": "fintech-br", "api_calls": 14}, {"segment": "ai-us", "api_calls": 6}],
+    }
+    lines = render(funnel, pull, None).splitlines()
+    fintech = next(line for line in lines if "fintech-br" in line and "sweep" in line)
+    assert "next page 15" in fintech and "140 of 900" in fintech and "131 in silver" in fintech
+    assert any("ai-us" in line and "(complete;" in line and "58 in silver" in line for line in lines)
+    assert any("20 this run (fintech-br 14, ai-us 6)" in line for line in lines)

@@ -11,6 +11,9 @@ it leaves go to the others, since the day's quota is the scarce thing and an idl
 The segment named ``all`` keeps the layout of the single search that came before segments: its
 cursor is the old cursor and its sweep is named by the date alone, so a stack deployed mid-sweep
 resumes where it stopped. Every other segment's sweep is ``<date>.<name>``.
+
+A segment's cursor follows its name, not its filters: to change a search mid-sweep, give it a new
+name (a new sweep from page 1); the same name would continue the old page numbers on the new search.
 """
 
 from __future__ import annotations
