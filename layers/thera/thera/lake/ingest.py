@@ -182,8 +182,7 @@ async def pull_companies(
     done or the run must stop; save each segment's cursor as it goes."""
     state = {s.name: _open_cursor(cursors, s, business_date, now()) for s in segments}
     reports = {
-        s.name: SegmentReport(s.name, c.sweep, "already_complete" if c.complete else "running", next_page=c.next_page)
-        for s, c in ((s, state[s.name]) for s in segments)
+        name: SegmentReport(name, c.sweep, "already_complete" if c.complete else "running") for name, c in state.items()
     }
     open_names = {name for name, c in state.items() if not c.complete}
     report = PullReport(",".join(c.sweep for c in state.values()), "running")
