@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
@@ -17,7 +18,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from tests.conftest import FakeContext
 from tests.integration.conftest import Aws, HandlerEnv
 from thera import runtime
-from thera_local.pollers import lambda_sqs_event
+from thera_local.emulator import Emulator
+from thera_local.lambda_env import ExecutionEnvironment, InvokeResult
+from thera_local.pollers import SqsPoller, lambda_sqs_event
 from thera_local.template import REGION
 
 ALL: dict[str, Any] = {"AttributeNames": ["All"], "MessageAttributeNames": ["All"]}
@@ -139,3 +142,39 @@ def test_a_visibility_change_that_fails_leaves_the_failure_reported_and_the_queu
     response = runtime.each_record(event, FakeContext("publisher"), handle)
     assert response["batchItemFailures"] == [{"itemIdentifier": sent[1]}]
     assert hidden_for(url, sent[1], sqs_clock) == int(attributes["VisibilityTimeout"])
+
+
+class DelayingEnvironment:
+    """An execution environment whose handler fails every record and hides it for 17 s (as ``retry_later``
+    does), then reports the records in ``batchItemFailures``, or fails the invocation as a whole."""
+
+    def __init__(self, sqs: Any, url: str, whole: bool) -> None:
+        self.sqs, self.url, self.whole = sqs, url, whole
+
+    def invoke(self, event: dict[str, Any]) -> InvokeResult:
+        for r in event["Records"]:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.url, ReceiptHandle=r["receiptHandle"], VisibilityTimeout=17
+            )
+        if self.whole:
+            return InvokeResult(False, {"errorMessage": "every record failed"}, 1.0, "request")
+        failures = [{"itemIdentifier": r["messageId"]} for r in event["Records"]]
+        return InvokeResult(True, {"batchItemFailures": failures}, 1.0, "request")
+
+
+@pytest.mark.parametrize(("whole", "hidden"), [(False, 17), (True, 1)])
+def test_the_poller_keeps_the_handlers_delay_and_retry_delay_only_speeds_up_failed_invocations(
+    aws: Aws, emulator: Emulator, sqs_clock: SqsClock, tmp_path: Path, whole: bool, hidden: int
+) -> None:
+    spec = aws.template.functions()["FirecrawlFunction"]
+    (event,) = spec.sqs_events
+    sqs, url = aws.client("sqs"), aws.queue_url(event.queue)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    poller = SqsPoller(spec, event, url, arn, emulator.local_sqs(), {}, tmp_path / "log", retry_delay=1)
+    message_id = sqs.send_message(QueueUrl=url, MessageBody="{}")["MessageId"]
+    batch = emulator.local_sqs().receive_message(QueueUrl=url, MaxNumberOfMessages=10, **ALL)["Messages"]
+
+    poller._handle(cast(ExecutionEnvironment, DelayingEnvironment(sqs, url, whole)), batch)
+
+    assert poller.stats.failures == 1
+    assert hidden_for(url, message_id, sqs_clock) == hidden
