@@ -10,9 +10,12 @@ invocation fails. What is not deleted becomes visible again after the queue's
 visibility timeout, and moto moves it to the DLQ after ``maxReceiveCount``
 receives, exactly as the redrive policy says.
 
-``retry_delay`` shortens the wait before a failed message is retried (it sets the
-message's visibility instead of waiting the whole queue timeout); tests use it to
-reach the DLQ in seconds. Left at None, the queue's own timeout applies.
+A message the handler reports in ``batchItemFailures`` keeps the visibility the handler gave
+it (``thera.runtime.retry_later``: a short delay that grows with its receive count); the
+poller never changes it. ``retry_delay`` is for the invocations that failed as a whole (the
+handler raised, timed out or was killed, and never got to delay anything): it sets their
+messages' visibility instead of the queue's whole timeout, so the crash drills retry in
+seconds. Left at None, such messages wait the queue's timeout, as in AWS.
 """
 
 from __future__ import annotations
@@ -211,8 +214,8 @@ class SqsPoller:
             )
             if answer.get("Failed"):
                 logging.getLogger("thera_local.pollers").warning("%s: deletes refused: %s", self.name, answer["Failed"])
-        if self.retry_delay is not None and failed:
-            retry = [ids[mid] for mid in failed]
+        if self.retry_delay is not None and not result.ok:
+            retry = list(batch)
             for i in range(0, len(retry), 10):
                 self._sqs.change_message_visibility_batch(
                     QueueUrl=self.queue_url,

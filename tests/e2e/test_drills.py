@@ -185,7 +185,7 @@ def test_crash_anywhere_then_restart_gives_the_uninterrupted_result(
     reference = outcome(running(reference_cli))
     rng = random.Random(seed)
     cli = make_cli("crash")
-    params = ["--data", data, "--retry-delay", "1"]
+    params = ["--data", data, "--retry-delay", "1", "--parameter", "RetryBaseSeconds=1"]
     kills = []
     for _ in range(2):
         proc = cli.popen("run", "daily", *params, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -213,7 +213,7 @@ def test_outages_slow_the_flow_down_and_it_finishes_once_they_clear(demo: tuple[
     reference_cli, data = demo
     reference = outcome(running(reference_cli))
     cli = make_cli("outage")
-    params = ["--data", data, "--retry-delay", "1"]
+    params = ["--data", data, "--retry-delay", "1", "--parameter", "RetryBaseSeconds=1"]
     params += ["--parameter", "EmbeddingProvider=bedrock", "--parameter", "EmbeddingDimensions=256"]
     up = cli.popen("up", *params, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -221,7 +221,7 @@ def test_outages_slow_the_flow_down_and_it_finishes_once_they_clear(demo: tuple[
         # a storm as long as one search's whole retry budget (6 attempts): the pull fails, nothing lands
         cli.run("fault", "apollo", "--status", "429", "--count", "6")
         # throttling, shorter than the retries of the adapter and of SQS can absorb (a longer one dead-letters
-        # the parts here, where retries come after 1 s instead of the queue's 30-minute visibility timeout)
+        # the parts here, where retries come after 1 s, 2, 4, 8 instead of 20 s, 40, 80, 160)
         cli.run("fault", "bedrock", "--status", "429", "--count", "12")
         first = cli.run("run", "daily", *params, timeout=900, check=False)
         assert first.returncode == 1 and "status failed" in first.stdout and "HTTP 429" in first.stdout

@@ -32,6 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
             "BreakerCooldownSeconds": str(COOLDOWN),
             "BreakerFailureThreshold": "3",
             "FirecrawlMaxAttempts": "1",
+            "RetryBaseSeconds": "1",  # a failed message back after 1 s, then 2, 4, ... 64: 8 receives in ~2 min
         },
     )
     info = ensure_stack(config, echo=lambda _: None)
@@ -132,7 +133,7 @@ def test_a_poison_message_lands_in_the_dlq_while_its_batch_mates_succeed(stack: 
     http_json("POST", stack.firecrawl + "/__standin/faults", {"reset": True})
     names = domains.take(3)
     send(stack, ['{"domain": "poison"', *crawl_bodies(names)])
-    wait_until(lambda: dlq_depth(stack) > 0, timeout=120, interval=0.5, message="nothing reached CrawlDLQ")
+    wait_until(lambda: dlq_depth(stack) > 0, timeout=240, interval=0.5, message="nothing reached CrawlDLQ")
     sqs = aws_client("sqs", stack.endpoint)
     got = sqs.receive_message(
         QueueUrl=stack.template_obj().queue_url("CrawlDLQ", stack.endpoint), MaxNumberOfMessages=10

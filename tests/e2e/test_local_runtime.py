@@ -19,8 +19,15 @@ from thera_local.stack import StackConfig, StackInfo, ensure_stack, stop_stack
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[StackInfo]:
-    """A background stack (its own process: moto's backends are per process) that retries after 1 s."""
-    config = StackConfig(home=tmp_path / "home", template=ROOT / "template.yaml", data=SAMPLE, retry_delay=1)
+    """A background stack (its own process: moto's backends are per process) that retries a failed record after
+    1 s, then 2, 4, 8 (RetryBaseSeconds=1), and a failed invocation after 1 s."""
+    config = StackConfig(
+        home=tmp_path / "home",
+        template=ROOT / "template.yaml",
+        data=SAMPLE,
+        retry_delay=1,
+        overrides={"RetryBaseSeconds": "1"},
+    )
     info = ensure_stack(config, echo=lambda _: None)
     yield info
     stop_stack(config.home)

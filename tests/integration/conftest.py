@@ -79,6 +79,7 @@ def handler_env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> HandlerEnv:
         runtime.reset_settings()
         runtime.client.cache_clear()
         runtime.secrets.cache_clear()
+        runtime.source_queue.cache_clear()
         parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
         return env
 

@@ -8,8 +8,9 @@ and the training steps import it without the daily flow's pyarrow and aiohttp.
 from __future__ import annotations
 
 import os
+import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -17,13 +18,15 @@ from zoneinfo import ZoneInfo
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.config import Config
 
 from thera.adapters.aws import DynamoVersionedStore
-from thera.kernel.config import AwsSettings, EmbeddingProviderSettings, api_key_from_secret
+from thera.kernel.config import AwsSettings, EmbeddingProviderSettings, RedeliverySettings, api_key_from_secret
 from thera.kernel.lease import Grant, Lease
 from thera.kernel.ports import EmbeddingProvider
+from thera.kernel.retry import redelivery_delay
 from thera.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -110,6 +113,68 @@ def report_lease_held(grant: Grant) -> None:
 def each_record(
     event: dict[str, Any], context: Any, handle: Callable[[SQSRecord], object]
 ) -> PartialItemFailureResponse:
-    """An SQS batch a record at a time: one that raises is reported in ``batchItemFailures``, alone."""
+    """An SQS batch a record at a time: one that raises is reported in ``batchItemFailures``, alone, and comes
+    back after a short, growing delay (``retry_later``)."""
+    return process_each(event, context, handle)[1]
+
+
+def process_each(
+    event: Mapping[str, Any], context: Any, handle: Callable[[SQSRecord], object]
+) -> tuple[list[Any], PartialItemFailureResponse]:
+    """Powertools' ``BatchProcessor`` over the batch: each record's (status, result, record) and the response
+    that reports the failed ones. Each failed record is hidden for its ``retry_later`` delay; when every record
+    failed, the invocation fails as Powertools makes it (BatchProcessingError), after the delays are set."""
     processor = BatchProcessor(event_type=EventType.SQS)
-    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+    records = list(event.get("Records") or [])
+    try:
+        with processor(records, handle, context):
+            results = processor.process()
+    except BatchProcessingError:
+        retry_later(event, [str(r.get("messageId")) for r in records])
+        raise
+    response = processor.response()
+    retry_later(event, [str(item["itemIdentifier"]) for item in response["batchItemFailures"]])
+    return results, response
+
+
+@cache
+def source_queue(arn: str) -> tuple[str, int]:
+    """The URL and visibility timeout of the queue an event source mapping reads, asked once per execution
+    environment (the URL's host differs between AWS and the local stack, so it is asked, not built)."""
+    _, _, _, _, account, name = arn.split(":", 5)
+    sqs = client("sqs")
+    url = str(sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+    return url, int(attributes["VisibilityTimeout"])
+
+
+def retry_later(event: Mapping[str, Any], failed: Iterable[str], draw: Callable[[], float] = random.random) -> None:
+    """Hide each failed record of the batch for ``redelivery_delay`` of its receive count, instead of the
+    queue's whole visibility timeout: the first retry within RETRY_BASE_SECONDS, later ones longer.
+
+    Best effort: a change that fails is logged, and the message comes back after the visibility timeout,
+    as without this. It never deletes: a failed message stays failed.
+    """
+    ids = set(failed)
+    by_queue: dict[str, list[Mapping[str, Any]]] = {}
+    for record in event.get("Records") or []:
+        if record.get("messageId") in ids:
+            by_queue.setdefault(str(record.get("eventSourceARN")), []).append(record)
+    for arn, records in by_queue.items():
+        try:
+            base = settings(RedeliverySettings).base_seconds
+            url, timeout = source_queue(arn)
+            delays = [
+                redelivery_delay(int(r["attributes"]["ApproximateReceiveCount"]), base, timeout, draw) for r in records
+            ]
+            for i in range(0, len(records), 10):
+                entries = [
+                    {"Id": str(n), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": d}
+                    for n, (r, d) in enumerate(zip(records[i : i + 10], delays[i : i + 10], strict=True))
+                ]
+                answer = client("sqs").change_message_visibility_batch(QueueUrl=url, Entries=entries)
+                if answer.get("Failed"):
+                    logger.warning("visibility changes refused", extra={"queue": arn, "failed": answer["Failed"]})
+            logger.info("failed messages retried later", extra={"queue": arn, "delays": delays})
+        except Exception:  # the messages wait out the visibility timeout instead
+            logger.exception("could not delay the retry of failed messages", extra={"queue": arn})

@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "--retry-delay",
                 type=int,
                 default=None,
-                help="seconds before a failed message is retried (default: the running stack's, else the queue's "
-                "visibility timeout)",
+                help="seconds before the messages of an invocation that failed as a whole (crashed, timed out) are "
+                "retried (default: the running stack's, else the queue's visibility timeout); a message the handler "
+                "reports failed comes back after the handler's delay (parameter RetryBaseSeconds)",
             )
 
     def command(name: str, func: Command, stack: bool = True, **options: Any) -> argparse.ArgumentParser:

@@ -138,6 +138,13 @@ class OnLake(FromEnv):
     bucket: str = required("DATA_LAKE_BUCKET")
 
 
+@dataclass(frozen=True)
+class RedeliverySettings(FromEnv):
+    """How soon a queued message that failed comes back, in every SQS consumer (``kernel.retry.redelivery_delay``)."""
+
+    base_seconds: int = integer("RETRY_BASE_SECONDS", 20, minimum=1, maximum=900)
+
+
 def _windows(env: Mapping[str, str]) -> tuple[Window, ...]:
     return default_windows(
         per_minute=_int(env, "QUOTA_PER_MINUTE", 50, minimum=1),

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from thera.adapters.aws import S3ObjectStore, SqsQueue
@@ -16,7 +15,7 @@ from thera.enrichment.health import Observations
 from thera.kernel.config import DomainHealthSettings
 from thera.kernel.messages import HealthRequest
 from thera.observability import logger, metrics
-from thera.runtime import business_date, client, settings
+from thera.runtime import business_date, client, process_each, settings
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -34,13 +33,11 @@ async def _check(settings: DomainHealthSettings, requests: list[HealthRequest]) 
 
 def health_batch(settings: DomainHealthSettings, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Parse every record (a malformed one fails alone), check all domains concurrently, record, pass on."""
-    processor = BatchProcessor(event_type=EventType.SQS)
 
     def parse(record: SQSRecord) -> HealthRequest:
         return HealthRequest.parse(record.body)
 
-    with processor(event.get("Records", []), parse, context):
-        parsed = processor.process()
+    parsed, response = process_each(event, context, parse)
     requests = [result for status, result, _ in parsed if status == "success"]
     observations = asyncio.run(_check(settings, requests)) if requests else []
     outcome: GateOutcome = record_health(
@@ -66,4 +63,4 @@ def health_batch(settings: DomainHealthSettings, event: dict[str, Any], context:
     metrics.add_metric("DomainsChecked", MetricUnit.Count, len(outcome.results))
     metrics.add_metric("DomainsPassed", MetricUnit.Count, len(outcome.passed))
     metrics.add_metric("DomainsSentToProfile", MetricUnit.Count, outcome.sent_to_profile)
-    return dict(processor.response())
+    return dict(response)
