@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FakeContext, load_event, load_handler_module
+from tests.conftest import FakeContext, emitted_metrics, load_event, load_handler_module
 from tests.integration.conftest import Aws
 from tests.unit.test_silver import row, table
 from thera.kernel import keys
@@ -53,6 +53,17 @@ def test_a_bronze_page_becomes_silver_and_quarantine(aws: Aws, handler_env: Any)
     assert silver["source_position"].to_pylist() == [1]
     quarantine = read(aws, keys.quarantine_for_bronze(KEY))
     assert quarantine["reason"].to_pylist() == ["missing_name"]
+
+
+def test_each_refined_object_reports_its_quarantined_share_and_a_replay_none(
+    aws: Aws, handler_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put_bronze(aws)  # three rows: one silver, one duplicate, one quarantined
+    event = lambda_sqs_event(notifications(aws), aws.template.arn("BronzeQueue"))
+    run(handler_env, event)
+    assert emitted_metrics(capsys.readouterr().out)["QuarantinedShare"] == [33.33]
+    run(handler_env, copy.deepcopy(event))
+    assert "QuarantinedShare" not in emitted_metrics(capsys.readouterr().out)
 
 
 def test_the_sample_event_file_drives_the_handler(aws: Aws, handler_env: Any) -> None:
