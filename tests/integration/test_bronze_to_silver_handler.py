@@ -95,7 +95,9 @@ def test_poison_messages_fail_alone_and_good_records_in_the_batch_succeed(aws: A
     assert read(aws, keys.silver_for_bronze(KEY)).num_rows == 1
 
 
-def test_a_bronze_file_with_the_wrong_schema_is_quarantined_whole(aws: Aws, handler_env: Any) -> None:
+def test_a_bronze_file_with_the_wrong_schema_is_quarantined_whole(
+    aws: Aws, handler_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = table(row(0)).drop_columns(["name"])
     aws.client("s3").put_object(Bucket=aws.bucket, Key=KEY, Body=to_parquet(broken))
     assert run(handler_env, load_event("bronze_to_silver_sqs.json")) == {"batchItemFailures": []}
@@ -103,6 +105,7 @@ def test_a_bronze_file_with_the_wrong_schema_is_quarantined_whole(aws: Aws, hand
     assert rejected_key.startswith("quarantine/bronze/date=") and rejected_key.endswith(".json")
     rejected = json.loads(aws.client("s3").get_object(Bucket=aws.bucket, Key=rejected_key)["Body"].read())
     assert rejected["reason"] == "schema_mismatch" and "name" in rejected["detail"]
+    assert emitted_metrics(capsys.readouterr().out)["QuarantinedShare"] == [100.0]  # the whole object
 
 
 def test_a_missing_bronze_object_fails_its_record_so_it_is_retried(aws: Aws, handler_env: Any) -> None:
