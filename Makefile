@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv demo check test lint typecheck template catalog checkov build sizes pytest pytest-fast bench bench-more down clean
+.PHONY: venv demo check test lint typecheck template catalog alarms checkov build sizes pytest pytest-fast bench bench-more down clean
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: Python 3.13 is needed: install it (python.org, your package manager, or pyenv install 3.13) so that python3.13 is on PATH"; exit 2; }
@@ -62,6 +62,10 @@ template: venv
 # the Glue tables, named queries and analyst role of template.yaml, rewritten from thera.lake.catalog and .queries
 catalog: venv
 	$(BIN)/python -m thera_local.catalog_template --write
+
+# the per-function, per-table and per-schedule alarms (and the schedules' DLQs) of template.yaml, rewritten
+alarms: venv
+	$(BIN)/python -m thera_local.alarms_template --write
 
 # every check passes or is skipped in template.yaml with a written reason (Metadata: checkov: skip)
 checkov: $(CHECKOV_VENV)/.installed

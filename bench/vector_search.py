@@ -278,6 +278,9 @@ class FileStore:
     def list(self, prefix: str) -> list[str]:
         return sorted(k for k in self.paths if k.startswith(prefix))
 
+    def tag(self, key: str, tags: dict[str, str]) -> None:
+        raise NotImplementedError("the bench store is read-only")
+
 
 def exact(rows: int, dims: int, queries: int) -> npt.NDArray[np.int64]:
     """The true top 20 row ids per query (as a set): all dot products, float32 GEMM by chunks."""

@@ -146,6 +146,19 @@ def load_handler_module(function_dir: str) -> ModuleType:
     return module
 
 
+def emitted_metrics(out: str) -> dict[str, list[float]]:
+    """The metrics a handler flushed to stdout (Embedded Metric Format), each with its values."""
+    values: dict[str, list[float]] = {}
+    for line in out.splitlines():
+        if line.startswith("{") and "_aws" in line:
+            doc = json.loads(line)
+            for directive in doc["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    value = doc[metric["Name"]]
+                    values.setdefault(metric["Name"], []).extend(value if isinstance(value, list) else [value])
+    return values
+
+
 @pytest.fixture(autouse=True)
 def _reset_metrics() -> Iterator[None]:
     yield

@@ -29,6 +29,7 @@ def _as_json(doc: dict[str, Any]) -> dict[str, Any]:
 class MemoryObjectStore:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self.object_tags: dict[str, dict[str, str]] = {}
         self.puts = 0
 
     def put(self, key: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
@@ -48,6 +49,14 @@ class MemoryObjectStore:
 
     def list(self, prefix: str) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def tag(self, key: str, tags: dict[str, str]) -> None:
+        if key not in self.objects:
+            raise KeyError(f"no such object: {key}")  # S3 answers NoSuchKey
+        self.object_tags[key] = dict(tags)
+
+    def tags(self, key: str) -> dict[str, str]:
+        return dict(self.object_tags.get(key, {}))
 
 
 class MemoryStateStore:

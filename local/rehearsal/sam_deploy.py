@@ -19,6 +19,7 @@ from stack_checks import (
     expected_resources,
     fallback_resources,
     first_failure,
+    monitoring_gaps,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +85,11 @@ def verify_stack(boto: Any, plan: StackPlan, packaged: Path) -> StackReport:
     if stack["StackStatus"] != "CREATE_COMPLETE":
         reason = first_failure(events) or stack.get("StackStatusReason", "no reason given")
         raise RehearsalError(f"{name} is {stack['StackStatus']}: {reason}")
-    expected, conditional = expected_resources(transform(packaged, plan.parameters))
+    transformed = transform(packaged, plan.parameters)
+    gaps = monitoring_gaps(transformed)
+    if gaps:
+        raise RehearsalError(f"{name}'s template leaves {len(gaps)} unwatched: {'; '.join(gaps[:5])}")
+    expected, conditional = expected_resources(transformed)
     deployed = all_pages(cfn, "list_stack_resources", "StackResourceSummaries", StackName=name)
     comparison = compare_resources(expected, conditional, deployed)
     if not comparison.ok:

@@ -62,6 +62,52 @@ def expected_resources(transformed: Mapping[str, Any]) -> tuple[dict[str, str], 
     return types, conditional
 
 
+def _alarm_metrics(resources: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every metric an alarm of the template watches: its own, and those of its metric-math queries."""
+    found: list[Mapping[str, Any]] = []
+    for res in resources.values():
+        if res.get("Type") == "AWS::CloudWatch::Alarm":
+            props = res.get("Properties", {})
+            found.append(props)
+            found += [q["MetricStat"]["Metric"] for q in props.get("Metrics", []) if "MetricStat" in q]
+    return found
+
+
+def _watched(metrics: list[Mapping[str, Any]], name: str, dimension: str, value: Any) -> bool:
+    return any(
+        m.get("MetricName") == name and {"Name": dimension, "Value": value} in m.get("Dimensions", []) for m in metrics
+    )
+
+
+def monitoring_gaps(transformed: Mapping[str, Any]) -> list[str]:
+    """What issue 20 asks of a stack and its transformed template lacks: a duration alarm per function, a
+    throttling alarm per table, a dead-letter queue per schedule with an alarm on its depth. A stack that
+    holds every resource of a template without gaps holds them all."""
+    resources = transformed.get("Resources", {})
+    metrics = _alarm_metrics(resources)
+    gaps = []
+    for logical, res in sorted(resources.items()):
+        kind = res.get("Type")
+        if "Condition" in res:
+            continue
+        if kind == "AWS::Lambda::Function" and not _watched(metrics, "Duration", "FunctionName", {"Ref": logical}):
+            gaps.append(f"{logical} has no duration alarm")
+        elif kind == "AWS::DynamoDB::Table" and not _watched(
+            metrics, "WriteThrottleEvents", "TableName", {"Ref": logical}
+        ):
+            gaps.append(f"{logical} has no throttling alarm")
+        elif kind == "AWS::Scheduler::Schedule":
+            arn = res.get("Properties", {}).get("Target", {}).get("DeadLetterConfig", {}).get("Arn")
+            queue = arn.get("Fn::GetAtt", [None])[0] if isinstance(arn, Mapping) else None
+            if resources.get(queue, {}).get("Type") != "AWS::SQS::Queue":
+                gaps.append(f"{logical} has no dead-letter queue")
+            elif not _watched(
+                metrics, "ApproximateNumberOfMessagesVisible", "QueueName", {"Fn::GetAtt": [queue, "QueueName"]}
+            ):
+                gaps.append(f"{logical}'s dead-letter queue {queue} has no depth alarm")
+    return gaps
+
+
 @dataclass
 class Comparison:
     missing: list[str] = field(default_factory=list)

@@ -11,16 +11,12 @@ the catalog's prefixes, and a new table must widen it in the same change.
 
 from __future__ import annotations
 
-import argparse
-import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from thera.lake import catalog, queries
+from thera_local import template_block
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 BEGIN = "  # BEGIN generated lake catalog: python -m thera_local.catalog_template --write"
@@ -236,104 +232,16 @@ def resources() -> dict[str, dict[str, Any]]:
     return out
 
 
-# ------------------------------------------------------------ rendering
-_TAGS = {"Ref": "!Ref", "Fn::Sub": "!Sub"}
-_PLAIN = re.compile(r"[A-Za-z0-9_/.($][A-Za-z0-9 _./:,<>=()+'%*${}!-]*")
-
-
-def _scalar(value: str | bool | int) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    plain = _PLAIN.fullmatch(value) and ": " not in value and not value.endswith((" ", ":"))
-    if plain and yaml.safe_load(value) == value:
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _literal(value: str, indent: int) -> str | None:
-    """A multi-line string as a ``|-`` block, when that reads back to the same string."""
-    lines = value.split("\n")
-    if len(lines) < 2 or lines[0].startswith(" ") or any(line != line.rstrip() or "\t" in line for line in lines):
-        return None
-    pad = " " * indent
-    return "|-\n" + "\n".join(f"{pad}{line}" if line else "" for line in lines)
-
-
-def _tagged(value: Any) -> str | None:
-    if isinstance(value, dict) and len(value) == 1:
-        ((key, arg),) = value.items()
-        if key in _TAGS and isinstance(arg, str):
-            return f"{_TAGS[key]} {_scalar(arg)}"
-        if key == "Fn::GetAtt" and isinstance(arg, list):
-            return f"!GetAtt {arg[0]}.{arg[1]}"
-        if key == "Fn::Join" and isinstance(arg, list) and isinstance(arg[1], list):
-            items = ", ".join(_tagged(v) or json.dumps(v) for v in arg[1])
-            return f"!Join [{json.dumps(arg[0])}, [{items}]]"
-    return None
-
-
-def _inline(value: Any, indent: int) -> str | None:
-    """The text after ``key: `` or ``- `` when the value fits on the line (or is a literal block)."""
-    tagged = _tagged(value)
-    if tagged is not None:
-        return tagged
-    if isinstance(value, str):
-        return _literal(value, indent) or _scalar(value)
-    if isinstance(value, bool | int):
-        return _scalar(value)
-    if isinstance(value, list) and all(isinstance(v, str) and not _literal(v, 0) for v in value):
-        line = "[" + ", ".join(_scalar(v) for v in value) + "]"
-        return line if indent + len(line) <= 100 else None
-    return None
-
-
-def _lines(value: Any, indent: int) -> list[str]:
-    pad = " " * indent
-    out: list[str] = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            inline = _inline(item, indent + 2)
-            if inline is not None:
-                out.append(f"{pad}{_scalar(key)}: {inline}")
-            else:
-                out.append(f"{pad}{_scalar(key)}:")
-                out.extend(_lines(item, indent + 2))
-    elif isinstance(value, list):
-        for item in value:
-            inline = _inline(item, indent + 2)
-            if inline is not None:
-                out.append(f"{pad}- {inline}")
-            else:
-                nested = _lines(item, indent + 2)
-                out.append(f"{pad}- {nested[0].lstrip()}")
-                out.extend(nested[1:])
-    else:
-        raise TypeError(f"cannot render {value!r}")
-    return out
-
-
 def render() -> str:
     """The block between (and including) the marker lines, newline-terminated."""
-    parts = [BEGIN, "  # From thera.lake.catalog and thera.lake.queries; edit those, not these lines."]
-    for logical, resource in resources().items():
-        parts.append(f"  {logical}:")
-        parts.extend(_lines(resource, 4))
-        parts.append("")
-    parts.append(END)
-    return "\n".join(parts) + "\n"
+    return template_block.render_block(
+        BEGIN, "From thera.lake.catalog and thera.lake.queries; edit those, not these lines.", END, resources()
+    )
 
 
 def current_block(text: str) -> str:
     """The block template.yaml holds now, marker lines included."""
-    lines = text.splitlines(keepends=True)
-    try:
-        start = lines.index(BEGIN + "\n")
-        end = lines.index(END + "\n", start)
-    except ValueError:
-        raise SystemExit(f"template.yaml lacks the marker lines {BEGIN.strip()!r} and {END.strip()!r}") from None
-    return "".join(lines[start : end + 1])
+    return template_block.current_block(text, BEGIN, END)
 
 
 def rewritten(text: str) -> str:
@@ -341,23 +249,7 @@ def rewritten(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true", help="rewrite the generated block of template.yaml")
-    mode.add_argument("--check", action="store_true", help="exit 1 if template.yaml's block is not current")
-    parser.add_argument("--template", type=Path, default=TEMPLATE)
-    args = parser.parse_args(argv)
-    text = args.template.read_text()
-    new = rewritten(text)
-    if args.check:
-        if new != text:
-            print(f"{args.template}: the lake catalog block is stale: run make catalog", file=sys.stderr)
-            return 1
-        return 0
-    if new != text:
-        args.template.write_text(new)
-        print(f"{args.template}: lake catalog block rewritten")
-    return 0
+    return template_block.main(argv, __doc__.splitlines()[0], TEMPLATE, rewritten, "lake catalog", "make catalog")
 
 
 if __name__ == "__main__":

@@ -75,9 +75,13 @@ for _fn in (
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    doc = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return parse_yaml(path.read_text(), str(path))
+
+
+def parse_yaml(text: str, source: str = "the text") -> dict[str, Any]:
+    doc = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(doc, dict):
-        raise TemplateError(f"{path} is not a template")
+        raise TemplateError(f"{source} is not a template")
     return doc
 
 

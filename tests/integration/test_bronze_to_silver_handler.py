@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FakeContext, load_event, load_handler_module
+from tests.conftest import FakeContext, emitted_metrics, load_event, load_handler_module
 from tests.integration.conftest import Aws
 from tests.unit.test_silver import row, table
 from thera.kernel import keys
@@ -55,6 +55,17 @@ def test_a_bronze_page_becomes_silver_and_quarantine(aws: Aws, handler_env: Any)
     assert quarantine["reason"].to_pylist() == ["missing_name"]
 
 
+def test_each_refined_object_reports_its_quarantined_share_and_a_replay_none(
+    aws: Aws, handler_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    put_bronze(aws)  # three rows: one silver, one duplicate, one quarantined
+    event = lambda_sqs_event(notifications(aws), aws.template.arn("BronzeQueue"))
+    run(handler_env, event)
+    assert emitted_metrics(capsys.readouterr().out)["QuarantinedShare"] == [33.33]
+    run(handler_env, copy.deepcopy(event))
+    assert "QuarantinedShare" not in emitted_metrics(capsys.readouterr().out)
+
+
 def test_the_sample_event_file_drives_the_handler(aws: Aws, handler_env: Any) -> None:
     put_bronze(aws)
     assert run(handler_env, load_event("bronze_to_silver_sqs.json")) == {"batchItemFailures": []}
@@ -84,7 +95,9 @@ def test_poison_messages_fail_alone_and_good_records_in_the_batch_succeed(aws: A
     assert read(aws, keys.silver_for_bronze(KEY)).num_rows == 1
 
 
-def test_a_bronze_file_with_the_wrong_schema_is_quarantined_whole(aws: Aws, handler_env: Any) -> None:
+def test_a_bronze_file_with_the_wrong_schema_is_quarantined_whole(
+    aws: Aws, handler_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = table(row(0)).drop_columns(["name"])
     aws.client("s3").put_object(Bucket=aws.bucket, Key=KEY, Body=to_parquet(broken))
     assert run(handler_env, load_event("bronze_to_silver_sqs.json")) == {"batchItemFailures": []}
@@ -92,6 +105,7 @@ def test_a_bronze_file_with_the_wrong_schema_is_quarantined_whole(aws: Aws, hand
     assert rejected_key.startswith("quarantine/bronze/date=") and rejected_key.endswith(".json")
     rejected = json.loads(aws.client("s3").get_object(Bucket=aws.bucket, Key=rejected_key)["Body"].read())
     assert rejected["reason"] == "schema_mismatch" and "name" in rejected["detail"]
+    assert emitted_metrics(capsys.readouterr().out)["QuarantinedShare"] == [100.0]  # the whole object
 
 
 def test_a_missing_bronze_object_fails_its_record_so_it_is_retried(aws: Aws, handler_env: Any) -> None:

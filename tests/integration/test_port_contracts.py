@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
@@ -175,6 +175,19 @@ def test_list_gives_every_key_under_a_prefix_sorted(objects: ObjectStore, ns: st
     assert objects.list(root) == sorted(keys[:4])
     assert objects.list(f"{root}date=2026-11-22/sweep=t") == []
     assert objects.get(keys[3]) == keys[3].encode()
+
+
+def test_tagging_replaces_an_objects_tags_and_leaves_its_bytes(objects: ObjectStore, ns: str) -> None:
+    key, other = f"contract-{ns}/index/v=1/vectors.npy", f"contract-{ns}/index/v=2/vectors.npy"
+    objects.put(key, b"old", {"rows": "3"})
+    objects.put(other, b"new")
+    objects.tag(key, {"superseded": "true", "by": "v=2"})
+    objects.tag(key, {"superseded": "true"})
+    readable = cast("MemoryObjectStore | S3ObjectStore", objects)  # reading tags back is not the core's business
+    assert (readable.tags(key), readable.tags(other)) == ({"superseded": "true"}, {})
+    assert (objects.get(key), objects.metadata(key)) == (b"old", {"rows": "3"})
+    with pytest.raises((KeyError, ClientError)):
+        objects.tag(f"contract-{ns}/index/v=3/missing.npy", {"superseded": "true"})
 
 
 # ---------------------------------------------------------------- StateStore

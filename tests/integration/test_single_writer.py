@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SAMPLE, FakeContext, load_event, load_handler_module
+from tests.conftest import SAMPLE, FakeContext, emitted_metrics, load_event, load_handler_module
 from tests.integration.conftest import API_KEY, Aws
 from thera.adapters.aws import DynamoVersionedStore
 from thera.kernel.lease import Lease, lease_key
@@ -30,15 +29,6 @@ def slow_standin() -> Iterator[ApolloStandIn]:
 
 def lease_store(aws: Aws) -> DynamoVersionedStore:
     return DynamoVersionedStore(aws.client("dynamodb"), aws.template.physical("StateTable"))
-
-
-def emitted_metrics(out: str) -> set[str]:
-    names = set()
-    for line in out.splitlines():
-        if line.startswith("{") and "_aws" in line:
-            doc = json.loads(line)
-            names |= {m["Name"] for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
-    return names
 
 
 def test_of_two_pulls_started_together_exactly_one_walks_the_pages(

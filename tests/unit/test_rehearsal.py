@@ -226,3 +226,38 @@ def test_a_missing_prerequisite_is_one_line_on_stderr(tmp_path: Path, capsys: py
     assert code == 1
     assert err.count("\n") == 1
     assert err.startswith(f"rehearsal failed: {tmp_path / 'python'} is missing")
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict[str, Any]:
+    from thera_local.cloudformation import translate
+
+    return translate(ROOT / "template.yaml")
+
+
+def test_the_transformed_template_watches_every_function_table_and_schedule(transformed: dict[str, Any]) -> None:
+    assert stack_checks.monitoring_gaps(transformed) == []
+    kinds = [r["Type"] for r in transformed["Resources"].values()]
+    assert kinds.count("AWS::Scheduler::Schedule") == 5  # each checked for its dead-letter queue
+
+
+def test_a_missing_alarm_or_dead_letter_queue_is_named(transformed: dict[str, Any]) -> None:
+    import copy
+
+    doc = copy.deepcopy(transformed)
+    resources = doc["Resources"]
+    del resources["QuotaTableThrottleAlarm"], resources["AmsFunctionDurationAlarm"]
+    del resources["IndexRefreshScheduleDLQDepthAlarm"]
+    (daily,) = [
+        k for k, r in resources.items() if r["Properties"].get("Name") == {"Fn::Sub": "thera-${Stage}-apollo-pull"}
+    ]
+    del resources[daily]["Properties"]["Target"]["DeadLetterConfig"]
+    refresh = next(k for k, r in resources.items() if r["Type"] == "AWS::Scheduler::Schedule" and "IndexRefresh" in k)
+    assert stack_checks.monitoring_gaps(doc) == sorted(
+        [
+            "AmsFunction has no duration alarm",
+            f"{daily} has no dead-letter queue",
+            f"{refresh}'s dead-letter queue IndexRefreshScheduleDLQ has no depth alarm",
+            "QuotaTable has no throttling alarm",
+        ]
+    )

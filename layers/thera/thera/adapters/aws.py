@@ -52,6 +52,15 @@ class S3ObjectStore:
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return sorted(keys)
 
+    def tag(self, key: str, tags: dict[str, str]) -> None:
+        self._s3.put_object_tagging(
+            Bucket=self.bucket, Key=key, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        )
+
+    def tags(self, key: str) -> dict[str, str]:
+        got = self._s3.get_object_tagging(Bucket=self.bucket, Key=key)
+        return {t["Key"]: t["Value"] for t in got["TagSet"]}
+
 
 class DynamoStateStore:
     """JSON documents in a table keyed by ``pk`` (string)."""

@@ -105,6 +105,9 @@ def is_silver_firecrawl(key: str) -> bool:
 
 INDEX = "index/"
 INDEX_POINTER = "index/current.json"
+# on the objects of an index version the pointer no longer names: template.yaml's lifecycle rule
+# expire-superseded-index-versions filters on it
+SUPERSEDED_TAG = {"superseded": "true"}
 SHORTLISTS = "shortlists/"
 FEEDBACK = "feedback/"
 AMS_METRICS = "metrics/ams/"

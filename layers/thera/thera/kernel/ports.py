@@ -25,6 +25,10 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str) -> list[str]: ...
 
+    def tag(self, key: str, tags: dict[str, str]) -> None:
+        """Replace the object's tags (what lifecycle rules filter on)."""
+        ...
+
 
 class StateStore(Protocol):
     """Small JSON documents by key (a DynamoDB table in AWS): cursors and watermarks."""

@@ -49,6 +49,15 @@ class RefineOutcome(AsDict):
     silver_key: str = ""
     sent_to_health: int = 0
 
+    @property
+    def quarantined_percent(self) -> float | None:
+        """The object's rows quarantined, in % of its rows; None when nothing was refined now (a replay)."""
+        quarantined = sum(self.quarantined.values())
+        rows = self.silver_rows + quarantined + self.duplicates
+        if self.status == "already_processed" or not rows:
+            return None
+        return round(100 * quarantined / rows, 2)
+
 
 def record_hashes(silver: pa.Table) -> dict[str, str]:
     """Content hash per domain over ``HASHED_FIELDS`` (lineage excluded: a re-pull of the same data is no change)."""

@@ -110,9 +110,19 @@ def build_index(store: ObjectStore, now: datetime) -> IndexOutcome:
         **({"search": search} if search else {}),
     }
     store.put(keys.INDEX_POINTER, json.dumps(pointer, indent=2).encode())
+    if current and current["version"] != version:
+        mark_superseded(store, current["version"])
     outcome.status, outcome.version, outcome.model_id = "built", version, newest_model
     outcome.profiles, outcome.tags = len(rows), len(names)
     return outcome
+
+
+def mark_superseded(store: ObjectStore, version: str) -> None:
+    """Tag a replaced version's objects: the bucket's lifecycle rule expires them days later, while a
+    matcher that loaded the version just before the pointer moved still reads it. After the pointer's
+    write: a crash in between leaves the old version untagged (kept), never the current one tagged."""
+    for key in store.list(keys.index_object(version, "")):
+        store.tag(key, keys.SUPERSEDED_TAG)
 
 
 def write_vectors(

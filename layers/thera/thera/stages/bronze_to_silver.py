@@ -36,5 +36,7 @@ def refine_message(record: SQSRecord) -> list[dict[str, object]]:
         metrics.add_metric("QuarantinedRows", MetricUnit.Count, sum(outcome.quarantined.values()))
         metrics.add_metric("DuplicateRows", MetricUnit.Count, outcome.duplicates)
         metrics.add_metric("DomainsSentToHealth", MetricUnit.Count, outcome.sent_to_health)
+        if (share := outcome.quarantined_percent) is not None:  # QuarantinedShareAlarm averages it
+            metrics.add_metric("QuarantinedShare", MetricUnit.Percent, share)
         outcomes.append(outcome.as_dict())
     return outcomes
