@@ -4,7 +4,10 @@ at it), the stack ``thera-local`` resolved through its CloudFormation."""
 from __future__ import annotations
 
 import json
+import threading
 import time
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -12,8 +15,10 @@ from tests.conftest import SAMPLE
 from tests.integration.conftest import Aws
 from thera.kernel import keys
 from thera.lake.ingest import encode_raw_page
+from thera_local.cli import stack_flows
 from thera_local.cli.main import main
 from thera_local.standins.apollo import load_companies, organization_from_company
+from thera_local.stepfunctions import routed_lambda
 from thera_local.template import REGION, STACK_NAME
 
 
@@ -132,6 +137,28 @@ def test_replay_rebuilds_a_days_silver_from_the_stacks_raw_pages(
     assert code == 1 and len(report["silver_differing"]) == 1  # the lake holds no silver of that day to compare
     written = as_aws.client("s3").list_objects_v2(Bucket=as_aws.bucket, Prefix=f"replay/date={day}/")["Contents"]
     assert {o["Key"] for o in written} >= set(report["written"])
+
+
+def test_run_daily_invokes_the_daily_schedules_functions_asynchronously_with_their_input(
+    as_aws: Aws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoked: list[tuple[str, dict[str, Any]]] = []
+    done = threading.Event()
+
+    def route(arn: str, event: dict[str, Any]) -> tuple[bool, Any]:
+        invoked.append((arn, event))
+        done.set()
+        return True, {}
+
+    monkeypatch.setattr(stack_flows, "wait_for_queues", lambda *a, **k: done.wait(10))
+    with routed_lambda(route):
+        code, out, err = thera(capsys, "run", "daily", "--timeout", "30")
+    assert code == 0, err
+    functions = {arn.rsplit(":", 1)[1]: event for arn, event in invoked}
+    pull = functions[as_aws.template.physical("ApolloPullFunction")]
+    assert datetime.fromisoformat(pull["scheduled_time"].replace("Z", "+00:00")) <= datetime.now(UTC)
+    assert functions[as_aws.template.physical("IndexBuilderFunction")] == {"action": "refresh_index"}
+    assert "CrawlDLQ" in out
 
 
 def test_an_unknown_stack_is_one_line_on_stderr(as_aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:

@@ -44,7 +44,7 @@ from thera_local.stack import StackStartError
 from thera_local.standins.apollo import CompanyFileError
 
 Command = Callable[[argparse.Namespace], int]
-ON_DEPLOYED_STACKS = ("status", "logs", "redrive", "replay")  # the commands `thera --stack NAME` runs
+ON_DEPLOYED_STACKS = ("status", "logs", "redrive", "replay", "run", "match")  # the commands `thera --stack NAME` runs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--industry", help="only startups in this industry")
     p.add_argument("--country", help="only startups in this country")
     p.add_argument("--json", action="store_true", help="print the matches as a JSON list")
+    p.add_argument(
+        "--token", help="with --stack and ApiAuth=Cognito: a user's ID token (else requests are SigV4-signed)"
+    )
 
     p = command("labels", cmd_labels, help="import accept/reject decisions made before Thera, for the weekly training")
     p.add_argument("action", choices=["import"], help="import: post a CSV file's rows to POST /feedback/batch")
