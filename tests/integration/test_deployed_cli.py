@@ -18,7 +18,7 @@ from thera.lake.ingest import encode_raw_page
 from thera_local.cli import stack_flows
 from thera_local.cli.main import main
 from thera_local.standins.apollo import load_companies, organization_from_company
-from thera_local.stepfunctions import routed_lambda
+from thera_local.stepfunctions import routed_lambda, state_machine_arn
 from thera_local.template import REGION, STACK_NAME
 
 
@@ -159,6 +159,25 @@ def test_run_daily_invokes_the_daily_schedules_functions_asynchronously_with_the
     assert datetime.fromisoformat(pull["scheduled_time"].replace("Z", "+00:00")) <= datetime.now(UTC)
     assert functions[as_aws.template.physical("IndexBuilderFunction")] == {"action": "refresh_index"}
     assert "CrawlDLQ" in out
+
+
+def test_run_weekly_starts_the_training_state_machine_and_reports_how_its_execution_ended(
+    as_aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tasks: list[str] = []
+
+    def route(arn: str, event: Any) -> tuple[bool, Any]:  # every Lambda task fails, as a broken deploy would
+        tasks.append(arn)
+        return False, {"errorType": "BrokenDeploy", "errorMessage": "no module named thera"}
+
+    with routed_lambda(route):
+        code, out, err = thera(capsys, "run", "weekly", "--timeout", "120")
+    sfn = as_aws.client("stepfunctions")
+    machine = state_machine_arn(as_aws.template, "WeeklyTrainingStateMachine")
+    executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert [e["status"] for e in executions] == ["FAILED"] and tasks
+    assert code == 1 and f"execution {executions[0]['name']}: FAILED" in out.splitlines()
+    assert err.startswith("thera: the weekly training failed") and len(err.strip().splitlines()) == 1
 
 
 def test_an_unknown_stack_is_one_line_on_stderr(as_aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
