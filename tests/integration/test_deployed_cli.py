@@ -4,8 +4,8 @@ at it), the stack ``thera-local`` resolved through its CloudFormation."""
 from __future__ import annotations
 
 import json
-import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,6 @@ from tests.conftest import SAMPLE
 from tests.integration.conftest import Aws
 from thera.kernel import keys
 from thera.lake.ingest import encode_raw_page
-from thera_local.cli import stack_flows
 from thera_local.cli.main import main
 from thera_local.standins.apollo import load_companies, organization_from_company
 from thera_local.stepfunctions import routed_lambda, state_machine_arn
@@ -140,20 +139,30 @@ def test_replay_rebuilds_a_days_silver_from_the_stacks_raw_pages(
 
 
 def test_run_daily_invokes_the_daily_schedules_functions_asynchronously_with_their_input(
-    as_aws: Aws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    as_aws: Aws, capsys: pytest.CaptureFixture[str]
 ) -> None:
     invoked: list[tuple[str, dict[str, Any]]] = []
-    done = threading.Event()
+    logs = as_aws.client("logs")
 
     def route(arn: str, event: dict[str, Any]) -> tuple[bool, Any]:
+        """Lambda, as far as the flow sees it: the invocation, then its REPORT line in the log group."""
         invoked.append((arn, event))
-        done.set()
+        group, stream = f"/aws/lambda/{arn.rsplit(':', 1)[1]}", uuid.uuid4().hex
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        report = f"REPORT RequestId: {stream}\tDuration: 12.00 ms\tBilled Duration: 12 ms"
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": report}],
+        )
         return True, {}
 
-    monkeypatch.setattr(stack_flows, "wait_for_queues", lambda *a, **k: done.wait(10))
+    sqs = as_aws.client("sqs")
+    for queue in ("BronzeQueue", "EmbedQueue", "ProfileQueue"):  # S3's test events: no poller consumes them here
+        sqs.purge_queue(QueueUrl=as_aws.queue_url(queue))
     with routed_lambda(route):
-        code, out, err = thera(capsys, "run", "daily", "--timeout", "30")
-    assert code == 0, err
+        code, out, err = thera(capsys, "run", "daily", "--timeout", "60")
+    assert code == 0, out + err
     functions = {arn.rsplit(":", 1)[1]: event for arn, event in invoked}
     pull = functions[as_aws.template.physical("ApolloPullFunction")]
     assert datetime.fromisoformat(pull["scheduled_time"].replace("Z", "+00:00")) <= datetime.now(UTC)

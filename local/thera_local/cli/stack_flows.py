@@ -2,7 +2,8 @@
 
 ``run daily`` does what the daily schedules do: it invokes each schedule's function asynchronously
 (InvocationType Event) with the schedule's input, as EventBridge Scheduler would, then waits while
-the queues drain and prints their depths. The schedules are read from the stack's template
+the queues drain and prints their depths. An invocation has ended when its function's log group holds
+its REPORT line. The schedules are read from the stack's template
 (GetTemplate), which names each one's target and input. ``run weekly`` starts the training state
 machine and waits for its execution to end.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,13 +54,31 @@ def fire(resources: StackResources, prefix: str, now: datetime) -> list[str]:
     return fired
 
 
-def wait_for_queues(
-    resources: StackResources, timeout: float, settle: float, sleep: Callable[[float], None] = time.sleep
+def wait_for_invocations(
+    resources: StackResources, functions: list[str], since: datetime, timeout: float, poll: float = 2.0
 ) -> bool:
-    """True once every queue but the DLQs is empty (nothing visible, in flight or delayed) twice in a row,
-    the first check after ``settle`` seconds (the asynchronous invocations start sending)."""
+    """True once each function has logged a REPORT line (an invocation's end) since ``since``."""
+    logs = resources.client("logs")
+    start, deadline = int(since.timestamp() * 1000), time.monotonic() + timeout
+    waiting = set(functions)
+    while waiting and time.monotonic() < deadline:
+        for function in sorted(waiting):
+            try:
+                events = logs.filter_log_events(
+                    logGroupName=resources.log_group(function), startTime=start, filterPattern="REPORT"
+                )["events"]
+            except logs.exceptions.ResourceNotFoundException:
+                events = []
+            if any(e["message"].startswith("REPORT ") for e in events):
+                waiting.discard(function)
+        if waiting:
+            time.sleep(poll)
+    return not waiting
+
+
+def wait_for_queues(resources: StackResources, timeout: float, poll: float = 2.0) -> bool:
+    """True once every queue but the DLQs is empty (nothing visible, in flight or delayed) twice in a row."""
     dlqs = set(redrive_sources(resources)) | {q for q in resources.of_type("AWS::SQS::Queue") if q.endswith("DLQ")}
-    sleep(settle)
     idle, deadline, last = 0, time.monotonic() + timeout, ""
     while time.monotonic() < deadline:
         depths: dict[str, int] = {q: sum(c.values()) for q, c in queue_depths(resources).items() if q not in dlqs}
@@ -72,19 +90,25 @@ def wait_for_queues(
         if line != last and waiting:
             print(line, flush=True)
             last = line
-        sleep(2.0)
+        time.sleep(poll)
     return False
 
 
-def run_daily(resources: StackResources, timeout: float, settle: float = 20.0) -> int:
-    if not fire(resources, "Daily", datetime.now(UTC)):
+def run_daily(resources: StackResources, timeout: float) -> int:
+    """Fire the Daily schedules, wait for their invocations to end and the queues to drain, then IndexRefresh."""
+    started = datetime.now(UTC)
+    pulled = fire(resources, "Daily", started)
+    if not pulled:
         raise UsageError(f"stack {resources.name} has no Daily schedule")
-    drained = wait_for_queues(resources, timeout, settle)
+    deadline = time.monotonic() + timeout
+    drained = wait_for_invocations(resources, pulled, started, timeout) and wait_for_queues(
+        resources, max(0.0, deadline - time.monotonic())
+    )
     if drained:  # the index builder runs every few minutes; here as soon as the flow is done
         fire(resources, "IndexRefresh", datetime.now(UTC))
     print("\n".join(depth_lines(queue_depths(resources), set(redrive_sources(resources)))), flush=True)
     if not drained:
-        _err(f"thera: queues did not drain within {timeout:.0f}s")
+        _err(f"thera: the daily flow did not finish within {timeout:.0f}s")
         return 1
     return 0
 
