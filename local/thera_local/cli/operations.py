@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from thera_local.stack import (
     http_call,
     http_json,
 )
+
+REDRIVE_WAIT_SECONDS = 60  # SQS moves in the background; past this the task is reported RUNNING
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
@@ -37,8 +40,13 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
     source_arn, destination_arn = arn(dlq), arn(sources[dlq])
     handle = sqs.start_message_move_task(SourceArn=source_arn, DestinationArn=destination_arn)["TaskHandle"]
-    tasks = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=10)["Results"]
-    task = next((t for t in tasks if t.get("TaskHandle") == handle), tasks[0] if tasks else {})
+    deadline = time.monotonic() + REDRIVE_WAIT_SECONDS  # SQS moves asynchronously: follow the task a while
+    while True:
+        tasks = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=10)["Results"]
+        task = next((t for t in tasks if t.get("TaskHandle") == handle), tasks[0] if tasks else {})
+        if task.get("Status") != "RUNNING" or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
     moved, to_move = task.get("ApproximateNumberOfMessagesMoved", 0), task.get("ApproximateNumberOfMessagesToMove")
     print(
         f"message move task {task.get('Status', 'STARTED')}: {moved} of {to_move if to_move is not None else '?'} "
