@@ -11,7 +11,7 @@ thera replay --from raw --date D  rebuild silver and gold of day D from raw file
 thera fault SERVICE ...      faults for drills: apollo/firecrawl/bedrock answers, lambda --kill
 thera redrive QUEUE          move a DLQ's messages back to their queue
 thera status [--watch]       progress per stage, queue and DLQ depths, breaker, quota left, spend, last runs
-thera --stack NAME status    the same commands on a deployed stack (status, logs, redrive), through AWS APIs
+thera --stack NAME CMD       status, logs, redrive, replay, run daily|weekly, match on a deployed stack (AWS APIs)
 thera sql "SELECT ..."       query the lake (the Glue tables' names) with DuckDB; --named NAME, --checks, --list
 thera down                   stop the background stack (its state is kept under .thera/)
 thera reset                  stop it and forget all local state

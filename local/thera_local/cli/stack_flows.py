@@ -138,6 +138,7 @@ def run_weekly(resources: StackResources, timeout: float, poll: float = 2.0) -> 
         _err(f"thera: {name} still running after {timeout:.0f}s")
         return 1
     if described["status"] != "SUCCEEDED":
-        _err(f"thera: the weekly training {described['status'].lower()}: {described.get('error', '')}")
+        reason = ": ".join(x for x in (described.get("error"), described.get("cause")) if x)
+        _err(f"thera: the weekly training {described['status'].lower()}: {reason}")
         return 1
     return 0
