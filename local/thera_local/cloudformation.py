@@ -176,3 +176,23 @@ def sam_hint(endpoint: str, function: str = "ApolloPullFunction") -> str:
         f"SAM CLI on this stack:\n  {env} {sam} logs -n {function} --stack-name {STACK_NAME} --tail\n"
         f"  {env} {sam} list resources --stack-name {STACK_NAME}"
     )
+
+
+def publish_api_url(url: str) -> str:
+    """Give stack ``thera-local`` the HTTP API's outputs (MatcherApiUrl, ExplorerUrl) at the local API.
+
+    moto's CloudFormation creates no HTTP API, so the outputs that name one keep ``${MatcherApi}``
+    unresolved; ``thera --stack thera-local match`` reads MatcherApiUrl as it would in AWS. Runs in
+    the emulator's process; returns ``url``."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    from thera_local.template import ACCOUNT_ID
+
+    for stack in cloudformation_backends[ACCOUNT_ID][REGION].stacks.values():
+        if stack.name != STACK_NAME:
+            continue
+        for key in stack.output_map:
+            output = stack.output_map[key]
+            if output is not None and "${MatcherApi}" in str(output.value):
+                output.value = f"{url}/"
+    return url

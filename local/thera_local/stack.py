@@ -29,7 +29,7 @@ from typing import Any
 
 from thera_local.api import LocalHttpApi
 from thera_local.cognito import JwtAuthorizer, public_routes, set_callback_urls
-from thera_local.emulator import Emulator, provision, snapshot
+from thera_local.emulator import Emulator, provision, publish_api_url, snapshot
 from thera_local.function_logs import LogShipper, report_failure
 from thera_local.lambda_env import ExecutionEnvironment, InvokeResult, function_environment
 from thera_local.models import local_embedding_model
@@ -319,7 +319,7 @@ class Stack:
                 authorizer=authorizer,
                 public=public_routes(self.template),
             )
-            self.api.start()
+            publish_api_url(self.api.start())  # the stack's MatcherApiUrl output, as in AWS
             if user_pool:  # what the custom resource ExplorerCallbackUrls does in AWS
                 set_callback_urls(self.emulator.client("cognito-idp"), user_pool, f"{self.api.url}/")
                 self.hosted_ui.pool = user_pool

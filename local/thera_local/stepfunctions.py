@@ -141,7 +141,8 @@ _route: LambdaRoute | None = None
 
 
 def route_lambda(route: LambdaRoute | None) -> None:
-    """Send moto's Lambda ``Invoke`` (the engine's Lambda tasks) to ``route``; None restores moto's."""
+    """Send moto's Lambda ``Invoke`` (the engine's Lambda tasks, and ``thera --stack`` invoking a stack
+    function with InvocationType Event, run in a thread) to ``route``; None restores moto's."""
     global _route
     from moto.awslambda.models import LambdaBackend
 
@@ -152,7 +153,13 @@ def route_lambda(route: LambdaRoute | None) -> None:
             def invoke(
                 self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
             ) -> Any:
-                answer = _route(function_name, json.loads(body or "{}")) if _route else None
+                route = _route
+                if route is not None and headers.get("X-Amz-Invocation-Type") == "Event":
+                    # asynchronous, as Lambda queues it: accepted (202) now, the handler runs in the stack
+                    event = json.loads(body or "{}")
+                    threading.Thread(target=route, args=(function_name, event), daemon=True).start()
+                    return b""
+                answer = route(function_name, json.loads(body or "{}")) if route else None
                 if answer is None:
                     return original(self, function_name, qualifier, body, headers, response_headers)
                 ok, payload = answer

@@ -181,6 +181,7 @@ class Template:
             "AWS::DynamoDB::Table": "TableName",
             "AWS::SecretsManager::Secret": "Name",
             "AWS::Serverless::Function": "FunctionName",
+            "AWS::Serverless::StateMachine": "Name",
             "AWS::SNS::Topic": "TopicName",
             "AWS::Logs::LogGroup": "LogGroupName",
         }.get(kind)

@@ -68,7 +68,7 @@ def test_poison_message_lands_in_the_dlq_after_max_receives_while_good_ones_are_
         timeout=120,
         check=True,
     )
-    assert "moved 1 message(s) from BronzeDLQ back to BronzeQueue" in done.stdout
+    assert "1 of 1 message(s) moved from BronzeDLQ back to BronzeQueue" in done.stdout
     wait_until(lambda: depth(sqs, dlq) > 0, timeout=60, interval=0.5, message="the redriven message never came back")
     again = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in again] == ["{this is not an S3 notification"]

@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from thera_local.cli.common import UsageError, _config, _err, _function, default_home, project_root
+from thera_local.cli.resources import StackResources
 from thera_local.lambda_env import invoke_once
 from thera_local.stack import (
     ensure_stack,
@@ -21,13 +22,20 @@ from thera_local.stack import (
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    info = ensure_stack(_config(args), echo=_err)  # stdout is the answer (--json)
-    if not info.api:
-        _err("thera: the template declares no HTTP API")
-        return 2
     body: dict[str, Any] = {"challenge_text": args.challenge, "top_k": args.top}
     body.update({k: v for k, v in (("industry", args.industry), ("country", args.country)) if v})
-    status, answer = http_call("POST", info.api + "/match", body)
+    if getattr(args, "stack", None):
+        explorer = StackResources.deployed(args.stack).outputs.get("MatcherApiUrl", "").rstrip("/")
+        if not explorer:
+            raise UsageError(f"stack {args.stack} has no MatcherApiUrl output")
+        status, answer = api_call(explorer + "/match", body, args.token)
+    else:
+        info = ensure_stack(_config(args), echo=_err)  # stdout is the answer (--json)
+        if not info.api:
+            _err("thera: the template declares no HTTP API")
+            return 2
+        explorer = info.api
+        status, answer = http_call("POST", info.api + "/match", body)
     if status != 200:
         _err(f"thera: {status}: {answer.get('error') or answer.get('message') or answer}")
         return 1
@@ -45,8 +53,43 @@ def cmd_match(args: argparse.Namespace) -> int:
             print(f"       - {reason}")
     if left:
         print(floor)
-    print(f"explorer: {info.api}/")
+    print(f"explorer: {explorer}/")
     return 0
+
+
+def api_call(url: str, body: Any, token: str | None) -> tuple[int, Any]:
+    """POST to a deployed matcher API: with a Cognito ID token, else SigV4-signed (execute-api) with
+    boto3's default credentials, as ApiAuth=IAM requires."""
+    import urllib.error
+    import urllib.request
+
+    import boto3
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    if not url.startswith(("https://", "http://127.0.0.1:")):
+        raise UsageError(f"refusing to send a signed request to {url}")
+    data = json.dumps(body).encode()
+    request = AWSRequest("POST", url, data=data, headers={"Content-Type": "application/json"})
+    if token:
+        request.headers["Authorization"] = token
+    else:
+        session = boto3.session.Session()
+        credentials = session.get_credentials()
+        if credentials is None:
+            raise UsageError("no AWS credentials to sign the request with (or pass --token, for ApiAuth=Cognito)")
+        SigV4Auth(credentials, "execute-api", session.region_name or "us-east-1").add_auth(request)
+    prepared = urllib.request.Request(url, data=data, method="POST", headers=dict(request.headers.items()))  # noqa: S310
+    try:
+        with urllib.request.urlopen(prepared, timeout=60) as resp:  # noqa: S310 - https or loopback, checked above
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read() or b"null")
+        except ValueError:
+            return exc.code, {"message": exc.reason}
+    except urllib.error.URLError as exc:
+        raise UsageError(f"{url}: {exc.reason}") from exc
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:

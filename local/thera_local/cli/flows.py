@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from thera_local.async_invocations import fire
-from thera_local.cli.common import _config, _err
+from thera_local.cli.common import UsageError, _config, _err
 from thera_local.cloudformation import sam_hint
 from thera_local.lambda_env import invoke_once
 from thera_local.schedules import scheduler_input
@@ -129,6 +129,14 @@ def fire_schedules(info: StackInfo, prefix: str) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if getattr(args, "stack", None):
+        from thera_local.cli.resources import StackResources
+        from thera_local.cli.stack_flows import run_daily, run_weekly
+
+        if args.flow not in ("daily", "weekly"):
+            raise UsageError(f"--stack runs the daily and weekly flows, not {args.flow}")
+        resources = StackResources.deployed(args.stack)
+        return run_daily(resources, args.timeout) if args.flow == "daily" else run_weekly(resources, args.timeout)
     config = _config(args)
     info = ensure_stack(config)
     template = info.template_obj()

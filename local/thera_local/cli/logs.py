@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from thera_local.cli.common import _err, _function, default_home, project_root
+from thera_local.cli.resources import StackResources
 from thera_local.template import Template
 
 _SINCE = re.compile(r"^(\d+)([smhd])$")
@@ -37,6 +38,8 @@ def _line_time(line: str) -> datetime | None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    if getattr(args, "stack", None):
+        return log_group_lines(StackResources.deployed(args.stack), args)
     root = project_root()
     home = Path(args.home).resolve() if args.home else default_home(root)
     spec = _function(Template(root / "template.yaml"), args.function)
@@ -63,3 +66,37 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 continue
             sys.stdout.write(line)
             sys.stdout.flush()
+
+
+def log_group_lines(resources: StackResources, args: argparse.Namespace, poll: float = 2.0) -> int:
+    """A function's log group through FilterLogEvents (``--filter`` as a quoted term), followed with ``--tail``."""
+    from botocore.exceptions import ClientError
+
+    function = resources.function(args.function)
+    group = resources.log_group(function)
+    logs = resources.client("logs")
+    since = _since(args.since)
+    query: dict[str, object] = {"logGroupName": group}
+    if since:
+        query["startTime"] = int(since.timestamp() * 1000)
+    if args.filter:
+        query["filterPattern"] = '"' + args.filter.replace('"', '\\"') + '"'
+    seen: set[str] = set()
+    while True:
+        try:
+            for page in logs.get_paginator("filter_log_events").paginate(**query):
+                for event in page.get("events", []):
+                    if event["eventId"] in seen:
+                        continue
+                    seen.add(event["eventId"])
+                    query["startTime"] = max(int(str(query.get("startTime", 0))), event["timestamp"])
+                    message = event["message"]
+                    sys.stdout.write(message if message.endswith("\n") else message + "\n")
+            sys.stdout.flush()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException" or not args.tail:
+                _err(f"thera: {group}: {exc.response['Error'].get('Message') or exc}")
+                return 1
+        if not args.tail:
+            return 0
+        time.sleep(poll)

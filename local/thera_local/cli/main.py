@@ -11,6 +11,7 @@ thera replay --from raw --date D  rebuild silver and gold of day D from raw file
 thera fault SERVICE ...      faults for drills: apollo/firecrawl/bedrock answers, lambda --kill
 thera redrive QUEUE          move a DLQ's messages back to their queue
 thera status [--watch]       progress per stage, queue and DLQ depths, breaker, quota left, spend, last runs
+thera --stack NAME CMD       status, logs, redrive, replay, run daily|weekly, match on a deployed stack (AWS APIs)
 thera sql "SELECT ..."       query the lake (the Glue tables' names) with DuckDB; --named NAME, --checks, --list
 thera down                   stop the background stack (its state is kept under .thera/)
 thera reset                  stop it and forget all local state
@@ -43,11 +44,18 @@ from thera_local.stack import StackStartError
 from thera_local.standins.apollo import CompanyFileError
 
 Command = Callable[[argparse.Namespace], int]
+ON_DEPLOYED_STACKS = ("status", "logs", "redrive", "replay", "run", "match")  # the commands `thera --stack NAME` runs
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="thera", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="operate a deployed CloudFormation stack through AWS APIs (boto3's credentials, region and "
+        "AWS_ENDPOINT_URL): status, logs, redrive, replay, run, match",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -108,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--industry", help="only startups in this industry")
     p.add_argument("--country", help="only startups in this country")
     p.add_argument("--json", action="store_true", help="print the matches as a JSON list")
+    p.add_argument(
+        "--token", help="with --stack and ApiAuth=Cognito: a user's ID token (else requests are SigV4-signed)"
+    )
 
     p = command("labels", cmd_labels, help="import accept/reject decisions made before Thera, for the weekly training")
     p.add_argument("action", choices=["import"], help="import: post a CSV file's rows to POST /feedback/batch")
@@ -195,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.stack and args.command not in ON_DEPLOYED_STACKS:
+            raise UsageError(
+                f"--stack works with {', '.join(ON_DEPLOYED_STACKS)}; `thera {args.command}` is local only"
+            )
         return int(args.func(args))
     except (UsageError, CompanyFileError) as exc:
         _err(f"thera: {exc}")

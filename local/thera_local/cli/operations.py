@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from thera_local.cli.common import _config, _err, _function, _running
-from thera_local.lambda_env import function_environment
+from thera_local.cli.common import _config, _err, _running
+from thera_local.cli.resources import StackResources
 from thera_local.stack import (
     StackInfo,
     ensure_stack,
@@ -16,34 +17,51 @@ from thera_local.stack import (
     http_json,
 )
 
+REDRIVE_WAIT_SECONDS = 60  # SQS moves in the background; past this the task is reported RUNNING
+
 
 def cmd_redrive(args: argparse.Namespace) -> int:
-    """Move a DLQ's messages back to the queue that feeds it (the local stand-in for SQS redrive)."""
-    info = _running(args)
-    if info is None:
-        return 1
-    from thera.adapters.aws import SqsQueue
-    from thera.profiles.embed import move_messages
-    from thera_local.emulator import aws_client
+    """Move a DLQ's messages back to the queue that feeds it: SQS StartMessageMoveTask, then the task's report."""
+    from thera_local.cli.status import redrive_sources
 
-    template = info.template_obj()
-    sources = {}
-    for logical, res in template.of_type("AWS::SQS::Queue").items():
-        policy = res.get("Properties", {}).get("RedrivePolicy")
-        if policy:
-            sources[policy["deadLetterTargetArn"]["Fn::GetAtt"][0]] = logical
+    resources = _resources(args)
+    if resources is None:
+        return 1
+    sources = redrive_sources(resources)
     dlq = args.queue if args.queue in sources else next((d for d, q in sources.items() if q == args.queue), None)
     if dlq is None:
         _err(f"thera: {args.queue} is neither a DLQ nor a queue with one; DLQs: {', '.join(sorted(sources))}")
         return 2
-    sqs = aws_client("sqs", info.endpoint)
-    moved = move_messages(
-        SqsQueue(sqs, template.queue_url(dlq, info.endpoint)),
-        SqsQueue(sqs, template.queue_url(sources[dlq], info.endpoint)),
-        lambda: 3600.0,
+    sqs = resources.client("sqs")
+
+    def arn(logical: str) -> str:
+        url = resources.physical[logical]
+        return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+    source_arn, destination_arn = arn(dlq), arn(sources[dlq])
+    handle = sqs.start_message_move_task(SourceArn=source_arn, DestinationArn=destination_arn)["TaskHandle"]
+    deadline = time.monotonic() + REDRIVE_WAIT_SECONDS  # SQS moves asynchronously: follow the task a while
+    while True:
+        tasks = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=10)["Results"]
+        task = next((t for t in tasks if t.get("TaskHandle") == handle), tasks[0] if tasks else {})
+        if task.get("Status") != "RUNNING" or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    moved, to_move = task.get("ApproximateNumberOfMessagesMoved", 0), task.get("ApproximateNumberOfMessagesToMove")
+    print(
+        f"message move task {task.get('Status', 'STARTED')}: {moved} of {to_move if to_move is not None else '?'} "
+        f"message(s) moved from {dlq} back to {sources[dlq]}"
+        + (f" ({task['FailureReason']})" if task.get("FailureReason") else "")
     )
-    print(f"moved {moved} message(s) from {dlq} back to {sources[dlq]}")
-    return 0
+    return 0 if task.get("Status") != "FAILED" else 1
+
+
+def _resources(args: argparse.Namespace) -> StackResources | None:
+    """The stack a command operates: ``--stack NAME`` through CloudFormation, else the running local stack."""
+    if getattr(args, "stack", None):
+        return StackResources.deployed(args.stack)
+    info = _running(args)
+    return StackResources.local(info) if info else None
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -52,16 +70,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from thera.kernel.config import BronzeToSilverSettings
     from thera.lake.replay import replay_from_raw
     from thera.lake.silver import QualityRules
-    from thera_local.emulator import aws_client
 
-    config = _config(args)
-    running = StackInfo.read(config.home)  # the lake of the running stack, whatever company file it runs
-    info = running if running and running.alive() else ensure_stack(config, echo=_err)
-    template = info.template_obj()
-    env = function_environment(_function(template, "BronzeToSilverFunction"), info.endpoint)
-    settings = BronzeToSilverSettings.from_env(env)
+    if getattr(args, "stack", None):
+        resources = StackResources.deployed(args.stack)
+    else:
+        config = _config(args)
+        running = StackInfo.read(config.home)  # the lake of the running stack, whatever company file it runs
+        resources = StackResources.local(running if running and running.alive() else ensure_stack(config, echo=_err))
+    settings = BronzeToSilverSettings.from_env(resources.environment(resources.function("BronzeToSilverFunction")))
     rules = QualityRules.of(settings)
-    store = S3ObjectStore(aws_client("s3", info.endpoint), settings.bucket)
+    store = S3ObjectStore(resources.client("s3"), settings.bucket)
     report = replay_from_raw(store, args.date, rules, datetime.now(UTC))
     if args.json:
         print(json.dumps(report.__dict__, indent=2))

@@ -1,28 +1,36 @@
-"""``thera status``: progress per stage, queue and DLQ depths, breaker, quota, spend and last runs."""
+"""``thera status``: progress per stage, queue and DLQ depths, breaker, quota, spend and last runs.
+
+The queue, breaker, quota and cursor lines read the stack through AWS APIs only, by the names a
+``StackResources`` resolves, so ``thera --stack NAME status`` prints them for a deployed stack
+too; the progress bars and poller lines need the local stack's control API.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from thera_local.cli.common import _running
 from thera_local.cli.flows import message_counts
-from thera_local.lambda_env import function_environment
-from thera_local.stack import (
-    StackInfo,
-)
-from thera_local.summary import dead_letter_queues
-from thera_local.template import Template
+from thera_local.cli.resources import StackResources
+from thera_local.stack import StackInfo
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    info = _running(args)
-    if info is None:
-        return 1
+    if getattr(args, "stack", None):
+        resources = StackResources.deployed(args.stack)
+        picture: Callable[[], list[str]] = lambda: deployed_status_lines(resources)  # noqa: E731
+    else:
+        info = _running(args)
+        if info is None:
+            return 1
+        picture = lambda: status_lines(info)  # noqa: E731
     while True:
-        text = "\n".join(status_lines(info))
+        text = "\n".join(picture())
         if not args.watch:
             print(text)
             return 0
@@ -35,23 +43,44 @@ def bar(done: int, total: int, width: int = 24) -> str:
     return f"[{'#' * filled}{'-' * (width - filled)}] {done:>6,}/{total:<6,}"
 
 
-def status_lines(info: StackInfo) -> list[str]:
-    """Progress per stage, queue and DLQ depths, pollers, and the operations lines."""
+def redrive_sources(resources: StackResources) -> dict[str, str]:
+    """DLQ logical id -> the queue whose RedrivePolicy sends its failures there (read from SQS)."""
+    sqs = resources.client("sqs")
+    queues = resources.of_type("AWS::SQS::Queue")
+    by_arn: dict[str, str] = {}
+    policies: dict[str, str] = {}
+    for q in queues:
+        attrs = sqs.get_queue_attributes(QueueUrl=resources.physical[q], AttributeNames=["QueueArn", "RedrivePolicy"])
+        by_arn[attrs["Attributes"]["QueueArn"]] = q
+        if attrs["Attributes"].get("RedrivePolicy"):
+            policies[q] = json.loads(attrs["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"]
+    return {by_arn[target]: q for q, target in policies.items() if target in by_arn}
+
+
+def queue_depths(resources: StackResources) -> dict[str, dict[str, int]]:
+    sqs = resources.client("sqs")
+    return {q: message_counts(sqs, resources.physical[q]) for q in resources.of_type("AWS::SQS::Queue")}
+
+
+def depth_lines(depths: dict[str, dict[str, int]], dlqs: set[str]) -> list[str]:
+    lines = []
+    for q, counts in depths.items():
+        kind = "DLQ  " if q in dlqs or q.endswith("DLQ") else "queue"
+        lines.append(
+            f"  {kind} {q:<24} visible {counts['ApproximateNumberOfMessages']:>5}  "
+            f"in flight {counts['ApproximateNumberOfMessagesNotVisible']:>5}"
+        )
+    return lines
+
+
+def cursor_lines(resources: StackResources) -> list[str]:
     from thera.adapters.aws import DynamoStateStore
     from thera.kernel.config import ApolloPullSettings
     from thera.lake.ingest import cursor_key
-    from thera_local.emulator import aws_client
 
-    template = info.template_obj()
-    sqs = aws_client("sqs", info.endpoint)
-    dlqs = dead_letter_queues(template)
-    status = info.call("GET", "/status")
-    lines = [
-        f"local stack pid {info.pid}, emulator {info.endpoint}",
-        "progress (messages handled since the stack started)",
-    ]
-    pull = ApolloPullSettings.from_env(function_environment(template.functions()["ApolloPullFunction"], info.endpoint))
-    cursors = DynamoStateStore(aws_client("dynamodb", info.endpoint), template.physical("StateTable"))
+    pull = ApolloPullSettings.from_env(resources.environment("ApolloPullFunction"))
+    cursors = DynamoStateStore(resources.client("dynamodb"), resources.physical["StateTable"])
+    lines = []
     for segment in pull.segments:  # one line per saved search (ApolloSearchSegments)
         cursor = cursors.get(cursor_key(segment.name)) or {}
         if cursor:
@@ -60,19 +89,35 @@ def status_lines(info: StackInfo) -> list[str]:
                 f"{bar(int(cursor.get('companies', 0)), int(cursor.get('total_entries') or 0))} companies"
                 f"{' (complete)' if cursor.get('complete') else ''}"
             )
+    return lines
+
+
+def deployed_status_lines(resources: StackResources) -> list[str]:
+    """What AWS APIs tell of a stack: the Apollo cursor, queue and DLQ depths, the operations lines."""
+    lines = [f"stack {resources.name}", *cursor_lines(resources)]
+    lines.extend(depth_lines(queue_depths(resources), set(redrive_sources(resources))))
+    lines.extend(operations_lines(resources, lambda: last_runs_from_log_groups(resources)))
+    return lines
+
+
+def status_lines(info: StackInfo) -> list[str]:
+    """Progress per stage, queue and DLQ depths, pollers, and the operations lines."""
+    resources = StackResources.local(info)
+    status = info.call("GET", "/status")
+    lines = [
+        f"local stack pid {info.pid}, emulator {info.endpoint}",
+        "progress (messages handled since the stack started)",
+        *cursor_lines(resources),
+    ]
     pollers = {p["queue"]: p for p in status["pollers"].values()}
-    depths: list[str] = []
-    for q in template.of_type("AWS::SQS::Queue"):
-        counts = message_counts(sqs, template.queue_url(q, info.endpoint))
-        visible, in_flight = counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]
-        kind = "DLQ  " if q in dlqs else "queue"
-        depths.append(f"  {kind} {q:<24} visible {visible:>5}  in flight {in_flight:>5}")
+    depths = queue_depths(resources)
+    for q, counts in depths.items():
         stats = pollers.get(q)
         if stats:
             handled = stats["messages"] - stats["failures"]
-            waiting = visible + in_flight + counts["ApproximateNumberOfMessagesDelayed"]
+            waiting = sum(counts.values())
             lines.append(f"  {q:<28} {bar(handled, handled + waiting)} messages")
-    lines.extend(depths)
+    lines.extend(depth_lines(depths, set(redrive_sources(resources))))
     for name, stats in status["pollers"].items():
         lines.append(
             f"  poller {name}: {stats['batches']} batches, {stats['messages']} messages, "
@@ -83,11 +128,53 @@ def status_lines(info: StackInfo) -> list[str]:
         lines.append(
             f"  bedrock stand-in: {bedrock['answered']} InvokeModel answered, {bedrock['injected']} faults injected"
         )
-    lines.extend(operations_lines(template, info.endpoint, Path(info.home) / "logs"))
+    logs = Path(info.home) / "logs"
+    lines.extend(operations_lines(resources, lambda: last_runs_from_files(resources, logs)))
     return lines
 
 
-def operations_lines(template: Template, endpoint: str, logs: Path) -> list[str]:
+def last_runs_from_files(resources: StackResources, logs: Path) -> dict[str, str]:
+    """Each function's last REPORT line in the local stack's log files."""
+    runs = {}
+    for logical in resources.of_type("AWS::Lambda::Function"):
+        path = logs / f"{logical}.log"
+        if path.exists():
+            with path.open("rb") as fh:
+                fh.seek(max(0, path.stat().st_size - 65536))
+                reports = [ln for ln in fh.read().decode(errors="replace").splitlines() if ln.startswith("REPORT ")]
+            if reports:
+                when = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+                runs[logical] = f"last run {when}: {reports[-1].split(chr(9), 1)[1].split(chr(9))[0]}"
+    return runs
+
+
+def last_runs_from_log_groups(resources: StackResources, days: int = 2) -> dict[str, str]:
+    """Each function's last REPORT line of the last ``days`` days in its log group (FilterLogEvents)."""
+    from botocore.exceptions import ClientError
+
+    logs = resources.client("logs")
+    start = int((datetime.now(UTC) - timedelta(days=days)).timestamp() * 1000)
+    runs = {}
+    for logical in resources.of_type("AWS::Lambda::Function"):
+        last = None
+        try:
+            pages = logs.get_paginator("filter_log_events").paginate(
+                logGroupName=resources.log_group(logical), startTime=start, filterPattern="REPORT"
+            )
+            for page in pages:
+                for event in page.get("events", []):
+                    later = last is None or event["timestamp"] >= last["timestamp"]
+                    if event["message"].startswith("REPORT ") and later:
+                        last = event
+        except ClientError:  # no log group yet: the function never ran
+            continue
+        if last:
+            when = datetime.fromtimestamp(last["timestamp"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            runs[logical] = f"last run {when}: {last['message'].split(chr(9), 1)[1].split(chr(9))[0]}"
+    return runs
+
+
+def operations_lines(resources: StackResources, last_runs: Callable[[], dict[str, str]]) -> list[str]:
     """Breaker state, Apollo quota left per window, today's embedding spend, and each function's last run."""
     from thera.adapters.aws import DynamoVersionedStore
     from thera.enrichment.breaker import open_since
@@ -97,38 +184,28 @@ def operations_lines(template: Template, endpoint: str, logs: Path) -> list[str]
     from thera.runtime import business_date
     from thera.stages.apollo_pull import APOLLO_BUCKET
     from thera.stages.firecrawl import FIRECRAWL_BREAKER
-    from thera_local.emulator import aws_client
 
-    ddb = aws_client("dynamodb", endpoint)
-    functions = template.functions()
+    ddb = resources.client("dynamodb")
     lines = []
-    breaker_table = functions["FirecrawlFunction"].environment["BREAKER_TABLE"]
+    breaker_table = resources.environment("FirecrawlFunction")["BREAKER_TABLE"]
     stored = DynamoVersionedStore(ddb, breaker_table).load(FIRECRAWL_BREAKER)
     doc = stored.doc if stored else {"state": "closed"}
     since = open_since(doc)
     opened = f", open for {time.time() - since:.0f} s" if since is not None else ""
     lines.append(f"  breaker firecrawl: {doc['state']}{opened}")
-    pull = ApolloPullSettings.from_env(function_environment(functions["ApolloPullFunction"], endpoint))
+    pull = ApolloPullSettings.from_env(resources.environment("ApolloPullFunction"))
     usage = TokenBucket(DynamoVersionedStore(ddb, pull.quota_table), APOLLO_BUCKET, pull.windows).usage()
     lines.append(
         "  apollo quota left: " + ", ".join(f"{w} {limit - used}/{limit}" for w, (used, limit) in usage.items())
     )
-    embed = EmbeddingsSettings.from_env(function_environment(functions["EmbeddingsFunction"], endpoint))
+    embed = EmbeddingsSettings.from_env(resources.environment("EmbeddingsFunction"))
     ledger = SpendLedger(DynamoVersionedStore(ddb, embed.quota_table), embed.budget_usd, 0.0, time.time)
     spend = ledger.spent(business_date(embed.timezone))
     lines.append(
         f"  embedding spend today: ${spend.usd:.6f} of ${embed.budget_usd:.2f} ({spend.tokens:,} tokens, "
         f"{spend.parked} part(s) parked)"
     )
-    for logical in functions:
-        path = logs / f"{logical}.log"
-        last = ""
-        if path.exists():
-            with path.open("rb") as fh:
-                fh.seek(max(0, path.stat().st_size - 65536))
-                reports = [ln for ln in fh.read().decode(errors="replace").splitlines() if ln.startswith("REPORT ")]
-            if reports:
-                when = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-                last = f"last run {when}: {reports[-1].split(chr(9), 1)[1].split(chr(9))[0]}"
-        lines.append(f"  {logical:<28} {last or 'not run yet'}")
+    runs = last_runs()
+    for logical in resources.of_type("AWS::Lambda::Function"):
+        lines.append(f"  {logical:<28} {runs.get(logical) or 'not run yet'}")
     return lines

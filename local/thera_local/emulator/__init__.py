@@ -8,6 +8,7 @@ in place by the stack's own process) and ``persistence`` (snapshot and restore).
 
 from __future__ import annotations
 
+from thera_local.cloudformation import publish_api_url
 from thera_local.emulator.clients import CREDENTIALS, aws_client
 from thera_local.emulator.in_process import InProcess, LocalLogs, LocalSqs
 from thera_local.emulator.persistence import restore, snapshot
@@ -23,6 +24,7 @@ __all__ = [
     "SerializedRequests",
     "aws_client",
     "provision",
+    "publish_api_url",
     "restore",
     "snapshot",
 ]

@@ -21,9 +21,9 @@ def provision(
     cache: Path | None = None,
 ) -> UserPool | None:
     """Create the template's stack in the emulator's CloudFormation, then what moto's CloudFormation
-    leaves out: secret values, queue policies, TTL, versioning, public access blocks, notifications,
-    state machines in moto's executing Step Functions engine, the user pool (ApiAuth=Cognito; it
-    is returned, None otherwise).
+    leaves out: the functions' environment variables it cannot resolve, secret values, queue
+    policies, TTL, versioning, public access blocks, notifications, state machines in moto's
+    executing Step Functions engine, the user pool (ApiAuth=Cognito; it is returned, None otherwise).
 
     Objects and items saved by ``snapshot`` are put back before the bucket
     notifications are wired, so restoring state does not re-trigger the stages. ``cache`` keeps
@@ -32,6 +32,9 @@ def provision(
     s3, sqs, ddb = aws_client("s3", endpoint), aws_client("sqs", endpoint), aws_client("dynamodb", endpoint)
     secrets = aws_client("secretsmanager", endpoint)
     create_stack(template, aws_client("cloudformation", endpoint), s3, cache)
+    lam = aws_client("lambda", endpoint)
+    for spec in template.functions().values():  # moto's CloudFormation drops the variables it cannot resolve
+        lam.update_function_configuration(FunctionName=spec.name, Environment={"Variables": spec.environment})
     deploy_state_machines(template, endpoint, aws_client("stepfunctions", endpoint))
 
     for res in template.of_type("AWS::SQS::QueuePolicy").values():

@@ -25,6 +25,7 @@ from thera_local.cloudformation import quiet_left_out
 from thera_local.emulator.clients import CREDENTIALS
 from thera_local.emulator.in_process import InProcess, LocalLogs, LocalSqs
 from thera_local.emulator.moto_patches import check_moto_version, fast_moto, fast_sqs_clock
+from thera_local.emulator.sqs_moves import message_move_tasks
 from thera_local.standins.bedrock import INVOKE_PATH, BedrockStandIn
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -36,6 +37,7 @@ _SQS_SERIAL = {
     "AmazonSQS.DeleteMessageBatch",
     "AmazonSQS.ChangeMessageVisibility",
     "AmazonSQS.ChangeMessageVisibilityBatch",
+    "AmazonSQS.StartMessageMoveTask",
 }
 
 
@@ -93,6 +95,7 @@ class Emulator:
         check_moto_version()
         fast_sqs_clock()
         fast_moto()
+        message_move_tasks()
         quiet_left_out()
         app = SerializedRequests(DomainDispatcherApplication(create_backend_app), bedrock)
         self._app = app
