@@ -25,6 +25,7 @@ from thera_local.stack import (
 from thera_local.standins.apollo import load_companies
 from thera_local.summary import dead_letter_queues, read_funnel, render
 from thera_local.template import Template
+from thera_local.usage import Probe
 from thera_local.weekly import run_weekly, synthetic_feedback
 
 
@@ -138,10 +139,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = fire_schedules(info, "Ams")
         print(json.dumps(results, indent=2), flush=True)
         return 0 if all(r.get("status") != "failed" for r in results.values()) else 1
+    probe = Probe(info).start()  # what the run uses, for `thera cost`
     pulls = fire_schedules(info, "Daily")
     drained = wait_for_drain(info, template, args.timeout)
     if drained:  # the index builder runs every few minutes in AWS; here, as soon as the flow is done
         pulls.update(fire_schedules(info, "IndexRefresh"))
+    companies = int((pulls.get("ApolloPullFunction") or {}).get("companies") or 0)
+    probe.record("daily", companies, data=json.loads((Path(info.home) / "state.json").read_text()).get("data"))
     info.call("POST", "/snapshot", timeout=300)
     funnel = read_funnel(template, info.endpoint)
     apollo = info.call("GET", "/status").get("apollo")
