@@ -12,7 +12,8 @@ from thera_local.stack import http_json
 
 
 def _counts(emulator: Emulator) -> dict[str, Any]:
-    return http_json("GET", emulator.endpoint + COUNTS_PATH)
+    doc: dict[str, Any] = http_json("GET", emulator.endpoint + COUNTS_PATH)
+    return doc
 
 
 def _function_client(emulator: Emulator, service: str) -> Any:
