@@ -364,6 +364,8 @@ def estimate(
         "SQS: each receive that returned messages, each delete and visibility change; Lambda's idle pollers "
         f"at {IDLE_RECEIVES_PER_MAPPING_MONTH:,} long polls per mapping a month",
         "CloudWatch Logs: the bytes the functions printed, kept at least a month",
+        "Lambda: durations as measured locally (a busy laptop is slower than Lambda: an upper bound); "
+        "the weekly training (Step Functions and its functions) is not in the measured run",
         "permanent free tiers " + ("taken off" if free_tier else "not taken off"),
     ]
     return Estimate(lines, assumptions, p.date, p.region)
