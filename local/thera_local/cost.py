@@ -11,7 +11,7 @@ Prices are a dated table with each price's source (``PRICES``); the permanent fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 DAYS_PER_MONTH = 30  # one daily run a day, weekends included (the schedule fires every day)
@@ -115,7 +115,7 @@ class Measured:
 
     units: int
     gb_seconds: float = 0.0
-    invocations: int = 0
+    invocations: float = 0
     requests: dict[str, dict[str, float]] = field(default_factory=dict)
     log_bytes: float = 0.0
     s3_added_bytes: float = 0.0
@@ -135,16 +135,8 @@ class Measured:
         k = units / self.units if self.units else 0.0
         return Measured(
             units=round(units),
-            gb_seconds=self.gb_seconds * k,
-            invocations=round(self.invocations * k),
             requests={s: {a: n * k for a, n in acts.items()} for s, acts in self.requests.items()},
-            log_bytes=self.log_bytes * k,
-            s3_added_bytes=self.s3_added_bytes * k,
-            bedrock_tokens=self.bedrock_tokens * k,
-            firecrawl_credits=self.firecrawl_credits * k,
-            apollo_calls=self.apollo_calls * k,
-            api_requests=self.api_requests * k,
-            state_transitions=self.state_transitions * k,
+            **{name: getattr(self, name) * k for name in _AMOUNTS},
         )
 
     def plus(self, other: Measured) -> Measured:
@@ -152,20 +144,14 @@ class Measured:
         for s, acts in other.requests.items():
             for a, n in acts.items():
                 requests.setdefault(s, {})[a] = requests.get(s, {}).get(a, 0) + n
-        return replace(
-            self,
+        return Measured(
             units=self.units + other.units,
-            gb_seconds=self.gb_seconds + other.gb_seconds,
-            invocations=self.invocations + other.invocations,
             requests=requests,
-            log_bytes=self.log_bytes + other.log_bytes,
-            s3_added_bytes=self.s3_added_bytes + other.s3_added_bytes,
-            bedrock_tokens=self.bedrock_tokens + other.bedrock_tokens,
-            firecrawl_credits=self.firecrawl_credits + other.firecrawl_credits,
-            apollo_calls=self.apollo_calls + other.apollo_calls,
-            api_requests=self.api_requests + other.api_requests,
-            state_transitions=self.state_transitions + other.state_transitions,
+            **{name: getattr(self, name) + getattr(other, name) for name in _AMOUNTS},
         )
+
+
+_AMOUNTS = tuple(f.name for f in fields(Measured) if f.name not in ("units", "requests"))
 
 
 @dataclass(frozen=True)
