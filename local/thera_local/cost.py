@@ -216,11 +216,20 @@ def charge(price: Price, quantity: float, free_tier: bool = True) -> float:
     return billable / price.per * price.usd
 
 
-def monthly(daily: Measured, companies_per_day: float, match: Measured | None, challenges_per_day: float) -> Measured:
-    """A month's work: the daily run scaled to ``companies_per_day``, plus the matches, times the days."""
+def monthly(
+    daily: Measured,
+    companies_per_day: float,
+    match: Measured | None,
+    challenges_per_day: float,
+    weekly: Measured | None = None,
+) -> Measured:
+    """A month's work: the daily run scaled to ``companies_per_day``, plus the matches, times the days;
+    plus the weekly training, ``DAYS_PER_MONTH / 7`` times."""
     month = daily.scaled(companies_per_day * DAYS_PER_MONTH)
     if match is not None and challenges_per_day:
         month = month.plus(match.scaled(challenges_per_day * DAYS_PER_MONTH))
+    if weekly is not None:
+        month = month.plus(weekly.scaled(weekly.units * DAYS_PER_MONTH / 7))
     return month
 
 
@@ -350,8 +359,8 @@ def estimate(
         "SQS: each receive that returned messages, each delete and visibility change; Lambda's idle pollers "
         f"at {IDLE_RECEIVES_PER_MAPPING_MONTH:,} long polls per mapping a month",
         "CloudWatch Logs: the bytes the functions printed, kept at least a month",
-        "Lambda: durations as measured locally (a busy laptop is slower than Lambda: an upper bound); "
-        "the weekly training (Step Functions and its functions) is not in the measured run",
+        "Lambda: durations as measured locally (a busy laptop is slower than Lambda: an upper bound)",
+        "Step Functions: one transition per state an execution of the weekly training went through",
         "permanent free tiers " + ("taken off" if free_tier else "not taken off"),
     ]
     return Estimate(lines, assumptions, p.date, p.region)

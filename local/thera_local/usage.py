@@ -161,7 +161,7 @@ class Probe:
         self.before = self._state()
         return self
 
-    def finish(self, units: int, api_requests: int = 0, tokens: int = 0) -> tuple[Measured, int]:
+    def finish(self, units: int, api_requests: int = 0, tokens: int = 0, transitions: int = 0) -> tuple[Measured, int]:
         """What the work used, and how many distinct custom metrics it emitted."""
         after = self._state()
         invocations, gb_s, log_bytes = 0, 0.0, 0
@@ -190,12 +190,16 @@ class Probe:
             firecrawl_credits=after["firecrawl_ok"] - self.before["firecrawl_ok"],
             apollo_calls=after["apollo_calls"] - self.before["apollo_calls"],
             api_requests=api_requests,
+            state_transitions=transitions,
         )
         return measured, len(metrics)
 
-    def record(self, name: str, units: int, api_requests: int = 0, tokens: int = 0, **extra: Any) -> Path:
-        """Finish and write the record ``<home>/usage/<name>.json`` (``tokens``: embedded outside the ledger)."""
-        measured, metrics = self.finish(units, api_requests, tokens)
+    def record(
+        self, name: str, units: int, api_requests: int = 0, tokens: int = 0, transitions: int = 0, **extra: Any
+    ) -> Path:
+        """Finish and write the record ``<home>/usage/<name>.json`` (``tokens``: embedded outside the ledger;
+        ``transitions``: the states a state machine's execution went through)."""
+        measured, metrics = self.finish(units, api_requests, tokens, transitions)
         return write_record(Path(self.info.home), name, measured, fixed_costs(self.template, metrics), extra)
 
 

@@ -244,3 +244,14 @@ def test_cost_scales_a_recorded_run(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert lines["Firecrawl"] == "15,000 credits: plan Standard"
     assert doc["basis"]["companies_in_run"] == 100 and doc["basis"]["matches_measured"] == 0
     assert doc["total_usd"] == round(doc["aws_usd"] + doc["third_party_usd"], 2)
+
+
+def test_the_weekly_training_counts_thirty_sevenths_of_a_run_a_month() -> None:
+    weekly = Measured(units=1, gb_seconds=70, invocations=7, state_transitions=700)
+    month = monthly(RUN, 0, None, 0, weekly)
+    # 30 days / 7 = 4.2857 runs: 300 GB-s, 3,000 transitions ($1 per 1,000), 30 invocations ($1 per 1,000)
+    result = estimate(month, Fixed(), TABLE, free_tier=False)
+    lines = {line.service: round(line.usd, 4) for line in result.lines}
+    assert lines["Step Functions"] == 3.0
+    assert lines["Lambda compute"] == 0.3
+    assert lines["Lambda requests"] == 0.03

@@ -39,7 +39,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
     if args.challenges_per_day and match_doc is None:
         match_doc = measure_matches(home)
     match = Measured.from_doc(match_doc["measured"]) if match_doc else None
-    month = monthly(run, companies, match, args.challenges_per_day)
+    weekly_doc = read_record(home, "weekly")
+    weekly = Measured.from_doc(weekly_doc["measured"]) if weekly_doc else None
+    month = monthly(run, companies, match, args.challenges_per_day, weekly)
     result = estimate(month, Fixed.from_doc(daily["fixed"]), PRICES, args.architecture, not args.no_free_tier)
     basis = {
         "run": daily.get("measured_at"),
@@ -48,6 +50,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
         "companies_per_day": companies,
         "challenges_per_day": args.challenges_per_day,
         "matches_measured": match.units if match else 0,
+        "weekly_training": weekly_doc.get("measured_at") if weekly_doc else None,
     }
     if args.json:
         print(json.dumps({**result.to_doc(), "basis": basis}, indent=2))
@@ -91,6 +94,8 @@ def render(result: Estimate, basis: dict[str, Any]) -> list[str]:
         "assumptions:",
     ]
     lines += [f"  - {a}" for a in result.assumptions]
+    if not basis["weekly_training"]:
+        lines.append("  - weekly training not measured (`thera run weekly` measures it): not in the estimate")
     if basis["challenges_per_day"] and not basis["matches_measured"]:
         lines.append("  - matches not measured (no stack running): challenges priced at $0")
     return lines

@@ -174,7 +174,9 @@ def run_weekly_flow(info: StackInfo, args: argparse.Namespace) -> int:
         print(f"synthetic feedback from the dataset's tags: {counts}", flush=True)
     name = "weekly-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     print(f"running {template.physical('WeeklyTrainingStateMachine')} (execution {name})", flush=True)
+    probe = Probe(info).start()  # what the training uses, for `thera cost`
     execution = run_weekly(info, name)
+    probe.record("weekly", 1, transitions=len(execution.history))
     for record in execution.history:
         detail = f" {record.error}" if record.status == "failed" and record.error else ""
         print(f"  {record.name:<42} {record.type:<9} {record.status:<9} {record.seconds:6.1f} s{detail}", flush=True)
