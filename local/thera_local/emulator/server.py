@@ -7,6 +7,8 @@ whose ``X-Amz-Target`` names a DynamoDB or CloudWatch Logs operation, or an SQS 
 visibility change, are therefore served one at a time (body read and response
 materialized inside one lock). S3, SQS sends and any receive that long-polls
 (``WaitTimeSeconds`` > 0) stay concurrent; the runtime's own pollers do not long-poll.
+The middleware also counts every request by service and action (``counting``), served at
+``/__thera/requests`` for ``thera cost``.
 """
 
 from __future__ import annotations
