@@ -89,8 +89,8 @@ PRICES = PriceTable(
         "scheduler_invocations": Price(
             1.00, 1_000_000, "invocations", _AWS.format("eventbridge") + " [not re-checked here]", free=14_000_000
         ),
-        "secrets": Price(0.40, 1, "secret-month", "tencentcloud doc 38595 quotes the same $0.40 [3p, recheck]"),
-        "secrets_api": Price(0.05, 10_000, "API calls", "tencentcloud doc 38595 [3p, recheck]"),
+        "secrets": Price(0.40, 1, "secret-month", _AWS.format("secrets-manager") + " [not found here: recheck]"),
+        "secrets_api": Price(0.05, 10_000, "API calls", _AWS.format("secrets-manager") + " [not found here: recheck]"),
         "kms_keys": Price(1.00, 1, "key-month", "cloudburn.io/blog/aws-kms-pricing (March 2026)"),
         "kms_requests": Price(0.03, 10_000, "requests", "factualminds.com aws-kms-pricing (2026-06-13)", free=20_000),
         "bedrock_titan_v2_tokens": Price(0.00002, 1_000, "input tokens", "../shared/FACTS.md §3 (AWS blog example)"),
