@@ -25,6 +25,7 @@ from thera_local.stack import (
 from thera_local.standins.apollo import load_companies
 from thera_local.summary import dead_letter_queues, read_funnel, render
 from thera_local.template import Template
+from thera_local.usage import Probe
 from thera_local.weekly import run_weekly, synthetic_feedback
 
 
@@ -146,10 +147,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         results = fire_schedules(info, "Ams")
         print(json.dumps(results, indent=2), flush=True)
         return 0 if all(r.get("status") != "failed" for r in results.values()) else 1
+    probe = Probe(info).start()  # what the run uses, for `thera cost`
     pulls = fire_schedules(info, "Daily")
     drained = wait_for_drain(info, template, args.timeout)
     if drained:  # the index builder runs every few minutes in AWS; here, as soon as the flow is done
         pulls.update(fire_schedules(info, "IndexRefresh"))
+    companies = int((pulls.get("ApolloPullFunction") or {}).get("companies") or 0)
+    probe.record("daily", companies, data=json.loads((Path(info.home) / "state.json").read_text()).get("data"))
     info.call("POST", "/snapshot", timeout=300)
     funnel = read_funnel(template, info.endpoint)
     apollo = info.call("GET", "/status").get("apollo")
@@ -178,7 +182,9 @@ def run_weekly_flow(info: StackInfo, args: argparse.Namespace) -> int:
         print(f"synthetic feedback from the dataset's tags: {counts}", flush=True)
     name = "weekly-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     print(f"running {template.physical('WeeklyTrainingStateMachine')} (execution {name})", flush=True)
+    probe = Probe(info).start()  # what the training uses, for `thera cost`
     execution = run_weekly(info, name)
+    probe.record("weekly", 1, transitions=len(execution.history))
     for record in execution.history:
         detail = f" {record.error}" if record.status == "failed" and record.error else ""
         print(f"  {record.name:<42} {record.type:<9} {record.status:<9} {record.seconds:6.1f} s{detail}", flush=True)

@@ -12,6 +12,7 @@ thera fault SERVICE ...      faults for drills: apollo/firecrawl/bedrock answers
 thera redrive QUEUE          move a DLQ's messages back to their queue
 thera status [--watch]       progress per stage, queue and DLQ depths, breaker, quota left, spend, last runs
 thera --stack NAME CMD       status, logs, redrive, replay, run daily|weekly, match on a deployed stack (AWS APIs)
+thera cost [--companies-per-day N]  the monthly bill estimated from the last `thera run daily`
 thera sql "SELECT ..."       query the lake (the Glue tables' names) with DuckDB; --named NAME, --checks, --list
 thera down                   stop the background stack (its state is kept under .thera/)
 thera reset                  stop it and forget all local state
@@ -34,6 +35,7 @@ from thera_local.cli.commands import (
     cmd_user,
 )
 from thera_local.cli.common import UsageError, _err
+from thera_local.cli.cost import cmd_cost
 from thera_local.cli.flows import SYNTHETIC_BELOW, cmd_run, cmd_up
 from thera_local.cli.labels import cmd_labels
 from thera_local.cli.logs import cmd_logs
@@ -197,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     output = p.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the rows as a JSON list of objects")
     output.add_argument("--csv", action="store_true", help="print the rows as CSV")
+
+    p = command("cost", cmd_cost, stack=False, help="the monthly bill estimated from the last measured daily run")
+    p.add_argument("--companies-per-day", type=int, help="companies pulled a day (default: as many as the run)")
+    p.add_argument("--challenges-per-day", type=int, default=0, help="matches a day (measured on the stack once)")
+    p.add_argument("--architecture", choices=["x86_64", "arm64"], default="x86_64", help="the functions' processor")
+    p.add_argument("--no-free-tier", action="store_true", help="do not take the permanent free tiers off")
+    p.add_argument("--json", action="store_true", help="print the estimate as JSON")
 
     command("down", cmd_down, stack=False, help="stop the background stack")
     command("reset", cmd_reset, stack=False, help="stop the stack and forget local state")

@@ -3,7 +3,8 @@
 ``server`` (the WSGI server and the middleware that serialises what moto does not make atomic),
 ``moto_patches`` (moto's hot paths, and the check of the moto version they were written against),
 ``provisioning`` (the stack from the template), ``in_process`` (moto's backends read and written
-in place by the stack's own process) and ``persistence`` (snapshot and restore).
+in place by the stack's own process), ``persistence`` (snapshot and restore) and ``counting`` (the
+requests served, per service and action, for ``thera cost``).
 """
 
 from __future__ import annotations

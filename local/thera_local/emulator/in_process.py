@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from thera_local.emulator.counting import RequestCounts
 from thera_local.template import REGION
 
 
@@ -44,8 +45,13 @@ class LocalSqs:
     Each call holds the lock the emulator serves SQS receives, deletes and visibility changes under.
     """
 
-    def __init__(self, lock: threading.Lock) -> None:
+    def __init__(self, lock: threading.Lock, counts: RequestCounts | None = None) -> None:
         self._lock = lock
+        self._counts = counts
+
+    def _count(self, action: str) -> None:
+        if self._counts is not None:
+            self._counts.add("sqs", action)
 
     @staticmethod
     def _backend() -> Any:
@@ -72,14 +78,18 @@ class LocalSqs:
                 name, MaxNumberOfMessages, 0, queue.visibility_timeout, list(MessageAttributeNames)
             )
             messages = [_received(m, set(AttributeNames)) for m in got]
+        if messages:  # Lambda's pollers long-poll; the local ones short-poll, so their empty receives are not AWS's
+            self._count("ReceiveMessage")
         return {"Messages": messages} if messages else {}
 
     def delete_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self._count("DeleteMessageBatch")
         with self._lock:
             done, failed = self._backend().delete_message_batch(_queue_name(QueueUrl), Entries)
         return _batch_answer(done, failed)
 
     def change_message_visibility_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self._count("ChangeMessageVisibilityBatch")
         with self._lock:
             done, failed = self._backend().change_message_visibility_batch(_queue_name(QueueUrl), Entries)
         return _batch_answer(done, failed)

@@ -7,6 +7,8 @@ whose ``X-Amz-Target`` names a DynamoDB or CloudWatch Logs operation, or an SQS 
 visibility change, are therefore served one at a time (body read and response
 materialized inside one lock). S3, SQS sends and any receive that long-polls
 (``WaitTimeSeconds`` > 0) stay concurrent; the runtime's own pollers do not long-poll.
+The middleware also counts every request by service and action (``counting``), served at
+``/__thera/requests`` for ``thera cost``.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import boto3
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from thera_local.cloudformation import quiet_left_out
-from thera_local.emulator.clients import CREDENTIALS
+from thera_local.emulator.clients import aws_client
+from thera_local.emulator.counting import RequestCounts
 from thera_local.emulator.in_process import InProcess, LocalLogs, LocalSqs
 from thera_local.emulator.moto_patches import check_moto_version, fast_moto, fast_sqs_clock
 from thera_local.emulator.sqs_moves import message_move_tasks
@@ -41,6 +43,9 @@ _SQS_SERIAL = {
 }
 
 
+COUNTS_PATH = "/__thera/requests"
+
+
 class SerializedRequests:
     """WSGI middleware: DynamoDB and CloudWatch Logs requests and SQS receives/deletes one at a time,
     Bedrock's InvokeModel to its stand-in, the rest untouched."""
@@ -49,8 +54,13 @@ class SerializedRequests:
         self._app = app
         self.lock = threading.Lock()
         self.bedrock = bedrock
+        self.counts = RequestCounts()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == COUNTS_PATH:  # what `thera cost` prices
+            data = json.dumps({"requests": self.counts.snapshot(), "tool_requests": self.counts.tool}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+            return [data]
         if self.bedrock is not None and environ.get("REQUEST_METHOD") == "POST":
             path = environ.get("RAW_URI", "").split("?", 1)[0] or environ.get("PATH_INFO", "")
             if INVOKE_PATH.match(path):
@@ -62,10 +72,12 @@ class SerializedRequests:
                 return [data]
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not (target.startswith(("DynamoDB_", "Logs_")) or target in _SQS_SERIAL):
+            self.counts.add_request(environ)
             return self._app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)
+        self.counts.add_request(environ, body)
         if target == "AmazonSQS.ReceiveMessage" and _long_poll(body):
             return self._app(environ, start_response)
         with self.lock:
@@ -120,7 +132,7 @@ class Emulator:
         """SQS for code running in this emulator's process (the runtime's pollers)."""
         if self._app is None:
             raise RuntimeError("emulator not started")
-        return LocalSqs(self._app.lock)
+        return LocalSqs(self._app.lock, self._app.counts)
 
     def local_logs(self) -> LocalLogs:
         """CloudWatch Logs for code running in this emulator's process (the stack's log shipper)."""
@@ -137,4 +149,4 @@ class Emulator:
         self._server = None
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, **CREDENTIALS)  # type: ignore[call-overload]
+        return aws_client(service, self.endpoint)
