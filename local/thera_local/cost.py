@@ -57,7 +57,6 @@ class PriceTable:
         return self.prices[name]
 
 
-_AWS = "aws.amazon.com/{}/pricing, us-east-1"
 PRICES = PriceTable(
     date="2026-12-06",
     region="us-east-1",
@@ -80,17 +79,17 @@ PRICES = PriceTable(
         "s3_tier2_requests": Price(0.0004, 1_000, "GET/HEAD", "c3x.dev/blog/s3-request-fees-explained"),
         "s3_storage": Price(0.023, 1, "GB-month", "devnotes.tech S3 pricing (Standard, first 50 TB)"),
         "logs_ingestion": Price(0.50, 1, "GB", "factualminds.com CloudWatch pricing (2026-06-13)", free=5),
-        "logs_storage": Price(0.03, 1, "GB-month", _AWS.format("cloudwatch") + " [not re-checked here]"),
+        "logs_storage": Price(0.03, 1, "GB-month", "infracost.io CloudWatch retention policy (us-east-1)"),
         "custom_metrics": Price(0.30, 1, "metric-month", "signoz.io/guides/cloudwatch-pricing (Feb 2026)", free=10),
-        "alarms": Price(0.10, 1, "alarm-month", _AWS.format("cloudwatch") + " [not re-checked here]", free=10),
+        "alarms": Price(0.10, 1, "alarm-month", "c3x.dev aws_cloudwatch_metric_alarm (standard resolution)", free=10),
         "dashboards": Price(3.00, 1, "dashboard-month", "factualminds.com CloudWatch pricing (2026-06-13)", free=3),
         "state_transitions": Price(0.025, 1_000, "transitions", "aws.amazon.com/step-functions/pricing", free=4_000),
-        "http_api_requests": Price(1.00, 1_000_000, "requests", _AWS.format("api-gateway") + " [not re-checked here]"),
+        "http_api_requests": Price(1.00, 1_000_000, "requests", "apigatewaycost.com/aws (HTTP API, first 300 M)"),
         "scheduler_invocations": Price(
-            1.00, 1_000_000, "invocations", _AWS.format("eventbridge") + " [not re-checked here]", free=14_000_000
+            1.00, 1_000_000, "invocations", "cloudburn.io/blog/amazon-eventbridge-pricing (March 2026)", free=14_000_000
         ),
-        "secrets": Price(0.40, 1, "secret-month", _AWS.format("secrets-manager") + " [not found here: recheck]"),
-        "secrets_api": Price(0.05, 10_000, "API calls", _AWS.format("secrets-manager") + " [not found here: recheck]"),
+        "secrets": Price(0.40, 1, "secret-month", "hivebook.wiki aws-secrets-manager [3p]"),
+        "secrets_api": Price(0.05, 10_000, "API calls", "hivebook.wiki aws-secrets-manager [3p]"),
         "kms_keys": Price(1.00, 1, "key-month", "cloudburn.io/blog/aws-kms-pricing (March 2026)"),
         "kms_requests": Price(0.03, 10_000, "requests", "factualminds.com aws-kms-pricing (2026-06-13)", free=20_000),
         "bedrock_titan_v2_tokens": Price(0.00002, 1_000, "input tokens", "../shared/FACTS.md §3 (AWS blog example)"),
@@ -100,7 +99,7 @@ PRICES = PriceTable(
         Plan("Standard", 83.0, 100_000),
         Plan("Growth", 333.0, 500_000),
     ),
-    firecrawl_source="firecrawl.dev/pricing, yearly billing [from memory of the 2025 page, not found here: recheck]; "
+    firecrawl_source="firecrawl.dev/pricing, yearly billing [plan prices unverified here: recheck]; "
     "1 credit per scrape: docs.firecrawl.dev/billing",
     apollo_seat_month=149.0,
     apollo_seats=5,
@@ -301,7 +300,7 @@ def estimate(
         Line(
             "CloudWatch metrics",
             c("custom_metrics", fixed.custom_metrics),
-            f"{fixed.custom_metrics} custom metrics (EMF)",
+            f"{fixed.custom_metrics} custom metrics (EMF, S3 request metrics)",
         ),
         Line(
             "CloudWatch alarms, dashboard",
@@ -354,7 +353,7 @@ def estimate(
     assumptions = [
         f"{DAYS_PER_MONTH} days a month, one daily run a day",
         "S3 storage: the bytes a month of runs adds, all Standard, billed as if stored the whole month "
-        "(no lifecycle rule; each month adds as much again)",
+        "(the first month: raw/ moves to Glacier IR only after RawToGlacierIrDays; each month adds as much again)",
         "DynamoDB: one request unit per item read or written (items under 1 KB written, 4 KB read)",
         "SQS: each receive that returned messages, each delete and visibility change; Lambda's idle pollers "
         f"at {IDLE_RECEIVES_PER_MAPPING_MONTH:,} long polls per mapping a month",

@@ -86,15 +86,25 @@ def schedule_invocations(template: Template, days: int = DAYS_PER_MONTH) -> int:
     return count
 
 
+# The request metrics one S3 metrics configuration turns on (AllRequests ... TotalRequestLatency, the 4xx/5xx
+# errors among them), billed as custom metrics (S3 user guide, "Monitoring metrics with CloudWatch").
+S3_REQUEST_METRICS = 16
+
+
 def fixed_costs(template: Template, metrics: int) -> Fixed:
+    """What the template costs whatever the volume; ``metrics`` are the custom metrics the code emitted."""
     functions = template.functions()
+    request_metrics = S3_REQUEST_METRICS * sum(
+        len(bucket.get("Properties", {}).get("MetricsConfigurations", []))
+        for bucket in template.of_type("AWS::S3::Bucket").values()
+    )
     return Fixed(
         alarms=len(template.of_type("AWS::CloudWatch::Alarm")),
         dashboards=len(template.of_type("AWS::CloudWatch::Dashboard")),
         secrets=len(template.of_type("AWS::SecretsManager::Secret")),
         kms_keys=len(template.of_type("AWS::KMS::Key")),
         sqs_mappings=sum(len(spec.sqs_events) for spec in functions.values()),
-        custom_metrics=metrics,
+        custom_metrics=metrics + request_metrics,
         schedule_invocations=schedule_invocations(template),
     )
 
@@ -200,7 +210,8 @@ class Probe:
         """Finish and write the record ``<home>/usage/<name>.json`` (``tokens``: embedded outside the ledger;
         ``transitions``: the states a state machine's execution went through)."""
         measured, metrics = self.finish(units, api_requests, tokens, transitions)
-        return write_record(Path(self.info.home), name, measured, fixed_costs(self.template, metrics), extra)
+        fixed = fixed_costs(self.template, metrics)
+        return write_record(Path(self.info.home), name, measured, fixed, {**extra, "emitted_metrics": metrics})
 
 
 def write_record(home: Path, name: str, measured: Measured, fixed: Fixed, extra: dict[str, Any]) -> Path:

@@ -11,7 +11,8 @@ from typing import Any
 from thera_local.cli.common import UsageError, default_home, project_root
 from thera_local.cost import DAYS_PER_MONTH, PRICES, Estimate, Fixed, Measured, estimate, monthly
 from thera_local.stack import StackInfo, http_call
-from thera_local.usage import Probe, read_record
+from thera_local.template import Template
+from thera_local.usage import Probe, fixed_costs, read_record
 
 CHARS_PER_TOKEN = 4.7
 # Matches measured when none are: challenges of the kinds the sample's companies answer.
@@ -42,7 +43,10 @@ def cmd_cost(args: argparse.Namespace) -> int:
     weekly_doc = read_record(home, "weekly")
     weekly = Measured.from_doc(weekly_doc["measured"]) if weekly_doc else None
     month = monthly(run, companies, match, args.challenges_per_day, weekly)
-    result = estimate(month, Fixed.from_doc(daily["fixed"]), PRICES, args.architecture, not args.no_free_tier)
+    # the template as it stands is what a deploy creates (alarms, keys, schedules); the metrics are the run's
+    measured_metrics = int(daily.get("emitted_metrics", Fixed.from_doc(daily["fixed"]).custom_metrics))
+    fixed = fixed_costs(Template(project_root() / "template.yaml"), measured_metrics)
+    result = estimate(month, fixed, PRICES, args.architecture, not args.no_free_tier)
     basis = {
         "run": daily.get("measured_at"),
         "data": daily.get("data"),
