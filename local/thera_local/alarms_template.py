@@ -106,20 +106,25 @@ def _alarm(name: str, description: str, body: dict[str, Any], missing: str = "no
     }
 
 
-def _lambda_metric(metric_id: str, name: str, function: str) -> dict[str, Any]:
+def _sum_of(metric_id: str, namespace: str, name: str, dimension: str, resource: str) -> dict[str, Any]:
+    """A 5-minute Sum of one AWS metric of one resource (its ``Ref``), as a metric-math input."""
     return {
         "Id": metric_id,
         "ReturnData": False,
         "MetricStat": {
             "Metric": {
-                "Namespace": "AWS/Lambda",
+                "Namespace": namespace,
                 "MetricName": name,
-                "Dimensions": [{"Name": "FunctionName", "Value": _ref(function)}],
+                "Dimensions": [{"Name": dimension, "Value": _ref(resource)}],
             },
             "Period": 300,
             "Stat": "Sum",
         },
     }
+
+
+def _lambda_metric(metric_id: str, name: str, function: str) -> dict[str, Any]:
+    return _sum_of(metric_id, "AWS/Lambda", name, "FunctionName", function)
 
 
 def error_rate_alarm(fn: Function) -> dict[str, Any]:
@@ -169,19 +174,7 @@ def duration_alarm(fn: Function) -> dict[str, Any]:
 
 
 def _table_metric(metric_id: str, name: str, table: str) -> dict[str, Any]:
-    return {
-        "Id": metric_id,
-        "ReturnData": False,
-        "MetricStat": {
-            "Metric": {
-                "Namespace": "AWS/DynamoDB",
-                "MetricName": name,
-                "Dimensions": [{"Name": "TableName", "Value": _ref(table)}],
-            },
-            "Period": 300,
-            "Stat": "Sum",
-        },
-    }
+    return _sum_of(metric_id, "AWS/DynamoDB", name, "TableName", table)
 
 
 def throttle_alarm(table: str) -> dict[str, Any]:

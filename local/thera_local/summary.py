@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -20,9 +20,10 @@ from thera.lake.silver import current_companies
 from thera.profiles.embed import SPEND_KEY_PREFIX, Spend
 from thera.stages.apollo_pull import APOLLO_BUCKET
 from thera.stages.firecrawl import FIRECRAWL_BREAKER
-from thera_local.emulator import aws_client
-from thera_local.lambda_env import function_environment
 from thera_local.template import Template
+
+if TYPE_CHECKING:
+    from thera_local.cli.resources import StackResources
 
 
 @dataclass
@@ -63,10 +64,11 @@ class Funnel:
         return self.bronze_rows - sum(self.quarantined.values()) - self.silver_current
 
 
-def read_funnel(template: Template, endpoint: str) -> Funnel:
-    functions = template.functions()
-    settings = ApolloPullSettings.from_env(function_environment(functions["ApolloPullFunction"], endpoint))
-    s3, ddb, sqs = aws_client("s3", endpoint), aws_client("dynamodb", endpoint), aws_client("sqs", endpoint)
+def read_funnel(resources: StackResources) -> Funnel:
+    """Every stage's counts, read from the stack's lake and tables (local, or deployed: the same AWS calls)."""
+    env = resources.environment
+    settings = ApolloPullSettings.from_env(env("ApolloPullFunction"))
+    s3, ddb = resources.client("s3"), resources.client("dynamodb")
     store = S3ObjectStore(s3, settings.bucket)
     funnel = Funnel()
     cursors = DynamoStateStore(ddb, settings.state_table)
@@ -107,7 +109,7 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
     funnel.crawl_failures = dict(
         Counter(json.loads(store.get(k))["reason"] for k in store.list(keys.QUARANTINE_FIRECRAWL)).most_common()
     )
-    crawl = FirecrawlSettings.from_env(function_environment(functions["FirecrawlFunction"], endpoint))
+    crawl = FirecrawlSettings.from_env(env("FirecrawlFunction"))
     funnel.cache_skips = sum(int(item.get("skips", {"N": "0"})["N"]) for item in _scan(ddb, crawl.cache_table))
     breaker = DynamoVersionedStore(ddb, crawl.breaker_table).load(FIRECRAWL_BREAKER)
     funnel.breaker = breaker.doc if breaker else {"state": "closed", "transitions": []}
@@ -130,21 +132,20 @@ def read_funnel(template: Template, endpoint: str) -> Funnel:
         funnel.embedded += part.num_rows
         models.update(part["model_id"].to_pylist())
     funnel.embedding_models = [f"{m} ×{n}" for m, n in models.most_common()]
-    embed = EmbeddingsSettings.from_env(function_environment(functions["EmbeddingsFunction"], endpoint))
+    embed = EmbeddingsSettings.from_env(env("EmbeddingsFunction"))
     for item in _scan(ddb, embed.quota_table):
         day = DynamoVersionedStore.decode(item) if item["pk"]["S"].startswith(SPEND_KEY_PREFIX) else None
         if day:
             funnel.spend = funnel.spend.plus(Spend(**day.doc))
-    publish = PublisherSettings.from_env(function_environment(functions["PublisherFunction"], endpoint))
+    publish = PublisherSettings.from_env(env("PublisherFunction"))
     funnel.public_rows = _count(ddb, publish.public_table)
     funnel.private_rows = _count(ddb, publish.private_table)
 
-    dlqs = dead_letter_queues(template)
-    for logical in template.of_type("AWS::SQS::Queue"):
-        url = template.queue_url(logical, endpoint)
-        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-        depth = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
-        (funnel.dead_letters if logical in dlqs else funnel.queues)[logical] = depth
+    from thera_local.cli.status import queue_depths, redrive_sources  # the status command reads them the same way
+
+    dlqs = set(redrive_sources(resources)) | {q for q in resources.of_type("AWS::SQS::Queue") if q.endswith("DLQ")}
+    for logical, counts in queue_depths(resources).items():
+        (funnel.dead_letters if logical in dlqs else funnel.queues)[logical] = counts["ApproximateNumberOfMessages"]
     return funnel
 
 

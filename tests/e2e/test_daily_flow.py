@@ -14,6 +14,7 @@ import pyarrow as pa
 from tests.conftest import ROOT, SAMPLE
 from tests.waiting import wait_until
 from thera.lake.silver import normalize_domain, valid_domain_mask
+from thera_local.cli.resources import StackResources
 from thera_local.stack import StackInfo, http_json
 from thera_local.summary import read_funnel
 
@@ -21,7 +22,7 @@ from thera_local.summary import read_funnel
 def silver_of(home: Path) -> tuple[pa.Table, Any]:
     info = StackInfo.read(home)
     assert info is not None and info.alive()
-    funnel = read_funnel(info.template_obj(), info.endpoint)
+    funnel = read_funnel(StackResources.local(info))
     assert funnel.silver_table is not None
     return funnel.silver_table, funnel
 

@@ -20,6 +20,7 @@ from tests.e2e.conftest import TheraCli
 from tests.waiting import wait_until
 from thera.kernel.tables import from_parquet, to_parquet
 from thera.lake.silver import normalize_domain
+from thera_local.cli.resources import StackResources
 from thera_local.emulator import aws_client
 from thera_local.stack import StackInfo
 from thera_local.summary import read_funnel
@@ -80,7 +81,7 @@ def assert_same_as(reference: dict[str, tuple[Any, ...]], info: StackInfo, data:
     assert set(got) == set(reference), note
     differing = {d for d in reference if d not in ambiguous and got[d] != reference[d]}
     assert differing == set(), f"{note}: {sorted(differing)[:5]}"
-    funnel = read_funnel(info.template_obj(), info.endpoint)
+    funnel = read_funnel(StackResources.local(info))
     assert set(funnel.dead_letters.values()) == {0}, f"{note}: {funnel.dead_letters}"
     assert funnel.public_rows == funnel.private_rows == len(reference), note
 
@@ -232,7 +233,7 @@ def test_outages_slow_the_flow_down_and_it_finishes_once_they_clear(demo: tuple[
         assert status["apollo"]["requests"] == status["apollo"]["calls"] + 6 + 3
         bedrock = status["bedrock"]
         assert bedrock["injected"] == 12 and bedrock["fault"]["left"] == 0  # every throttled call was retried
-        funnel = read_funnel(info.template_obj(), info.endpoint)
+        funnel = read_funnel(StackResources.local(info))
         # every profile embedded once: no text was embedded (nor charged) twice through the retries
         assert bedrock["answered"] == funnel.embedded == funnel.spend.calls
         assert bedrock["tokens"] == funnel.spend.tokens

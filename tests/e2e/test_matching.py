@@ -15,6 +15,7 @@ from tests.waiting import wait_until
 from thera.lake.catalog import PARTITION, TABLES, glue_type
 from thera.lake.queries import CHECKS, QUERIES
 from thera_local import lake_sql
+from thera_local.cli.resources import StackResources
 from thera_local.emulator import aws_client
 from thera_local.stack import StackInfo
 from thera_local.summary import read_funnel
@@ -118,7 +119,7 @@ def test_the_lake_answers_sql_with_the_columns_the_stages_write(demo: tuple[Ther
     counted = json.loads(
         cli.run("sql", "SELECT count(*) AS n, count(DISTINCT domain) AS domains FROM silver_companies", "--json").stdout
     )
-    funnel = read_funnel(info.template_obj(), info.endpoint)
+    funnel = read_funnel(StackResources.local(info))
     assert funnel.silver_table is not None
     assert counted == [{"n": funnel.silver_rows, "domains": funnel.silver_table.num_rows}]
 

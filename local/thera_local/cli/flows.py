@@ -155,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     companies = int((pulls.get("ApolloPullFunction") or {}).get("companies") or 0)
     probe.record("daily", companies, data=json.loads((Path(info.home) / "state.json").read_text()).get("data"))
     info.call("POST", "/snapshot", timeout=300)
-    funnel = read_funnel(template, info.endpoint)
+    funnel = read_funnel(StackResources.local(info))
     apollo = info.call("GET", "/status").get("apollo")
     print(render(funnel, pulls.get("ApolloPullFunction"), apollo), flush=True)
     print(sam_hint(info.endpoint), flush=True)

@@ -2,10 +2,11 @@
 
 ``run daily`` does what the daily schedules do: it invokes each schedule's function asynchronously
 (InvocationType Event) with the schedule's input, as EventBridge Scheduler would, then waits while
-the queues drain and prints their depths. An invocation has ended when its function's log group holds
-its REPORT line. The schedules are read from the stack's template
-(GetTemplate), which names each one's target and input. ``run weekly`` starts the training state
-machine and waits for its execution to end.
+the queues drain and prints the funnel, read from the stack's lake and tables as the local
+``thera run daily`` reads it. An invocation has ended when its function's log group holds its
+REPORT line. The schedules are read from the stack's template (GetTemplate), which names each
+one's target and input. ``run weekly`` starts the training state machine and waits for its
+execution to end.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 
 from thera_local.cli.common import UsageError, _err
 from thera_local.cli.resources import StackResources
-from thera_local.cli.status import depth_lines, queue_depths, redrive_sources
+from thera_local.cli.status import queue_depths, redrive_sources
 from thera_local.schedules import scheduler_input
+from thera_local.summary import read_funnel, render
 
 STATE_MACHINE = "WeeklyTrainingStateMachine"
 
@@ -106,7 +108,7 @@ def run_daily(resources: StackResources, timeout: float) -> int:
     )
     if drained:  # the index builder runs every few minutes; here as soon as the flow is done
         fire(resources, "IndexRefresh", datetime.now(UTC))
-    print("\n".join(depth_lines(queue_depths(resources), set(redrive_sources(resources)))), flush=True)
+    print(render(read_funnel(resources), None, None), flush=True)
     if not drained:
         _err(f"thera: the daily flow did not finish within {timeout:.0f}s")
         return 1
