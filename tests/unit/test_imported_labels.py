@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -138,7 +139,6 @@ def test_imported_decisions_get_the_features_the_matcher_computes_and_unknown_do
         "rejected": 1,
         "replaced": 1,
         "skipped_unknown_domain": 1,
-        "skipped_not_candidate": 0,
         "skipped_no_index": 0,
     }
     by_domain = {r["domain"]: (r["decision"], f) for r, f in resolved.decisions}
@@ -154,6 +154,29 @@ def test_imported_decisions_get_the_features_the_matcher_computes_and_unknown_do
     assert len(labelled.labels) == 3 and labelled.imported == 2
     assert labelled.at == sorted(labelled.at) and labelled.domains == [shown[0].domain, shown[2].domain, "x.io"]
     assert labelled.labels.tolist() == [1, 0, 1] and labelled.features[2].tolist() == [0.5] * len(FEATURES)
+
+
+def test_a_decision_on_a_startup_the_first_stage_passes_over_still_gets_its_features(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a million profiles the first stage keeps a few hundred candidates; a startup someone rejected
+    before Thera is often not among them, and its decision is a label all the same."""
+    ranking = importlib.import_module("thera.matching.rank")  # the module: the package exports its function
+
+    matcher = featurizer(served)
+    query, variants = challenge_vectors(matcher.index, TEXT, matcher.embed)
+    monkeypatch.setattr(ranking, "CANDIDATES", 5)  # a first stage that keeps 5 of the sample's startups
+    few = {m.domain for m in rank(matcher.index, query, MatchRequest(TEXT, top_k=100), PRIOR_MODEL, variants)}
+    outside = next(d for d in reversed(matcher.index.domains) if d not in few)
+    store = MemoryObjectStore()
+    import_batch(store, {"rows": [row(domain=outside, decision="reject")]}, NOW, "d1")
+    resolved = resolve(list(stored(store)), lambda: matcher)
+    assert resolved.counts()["labels"] == 1 and resolved.counts()["rejected"] == 1
+    ((record, features),) = resolved.decisions
+    assert record["domain"] == outside and len(features) == len(FEATURES)
+    position = matcher.index.domains.index(outside)
+    alone = rank(matcher.index, query, MatchRequest(TEXT, top_k=100), PRIOR_MODEL, variants, include=[position])
+    assert features == [float(next(m for m in alone if m.domain == outside).features[f]) for f in FEATURES]
 
 
 def test_without_an_index_imported_decisions_are_counted_not_guessed() -> None:

@@ -31,7 +31,7 @@ fashion agency wants to book models") is rarer than the average word and keeps i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -249,11 +249,18 @@ class Evidence:
 
 
 def rank(
-    index: Index, query: Floats, request: MatchRequest, model: Model, variants: Floats | None = None
+    index: Index,
+    query: Floats,
+    request: MatchRequest,
+    model: Model,
+    variants: Floats | None = None,
+    include: Sequence[int] = (),
 ) -> list[Match]:
     """Candidates by the prior's linear score (whatever model serves) and by cosine, then the
     serving model re-scores them. ``variants``: the challenge embedded with one word left out each
-    (``challenge_vectors``); topics and similarity count as much as they hold in all of them."""
+    (``challenge_vectors``); topics and similarity count as much as they hold in all of them.
+    ``include``: index positions scored as candidates whatever the first stage says (a decision
+    imported on a startup the first stage would pass over still gets its features)."""
     keep = index.mask(request)
     similarity, exact = index.first_pass(query)
     every = query[None, :] if variants is None or not len(variants) else np.vstack([query[None, :], variants])
@@ -272,6 +279,7 @@ def rank(
         quick[~keep] = -np.inf
     pools = [top(quick, count, exact), nearest(similarity, exact, keep, count)]
     pools.append(lexical(index, said, keep))
+    pools.append(np.asarray(include, dtype=np.int64))
     candidates = sorted_unique(np.concatenate(pools))
     cosines = index.vectors_at(candidates) @ every.T  # exact, whatever the first pass was
     close = (cosines[:, reading] + cosines.min(axis=1)) / 2  # as read; what one word alone lends counts half

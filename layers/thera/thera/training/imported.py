@@ -8,8 +8,9 @@ new rows of a batch are one JSON-lines object under ``labels/imported/``.
 
 Imported decisions have no shortlist, so no logged features: at training time the features are
 computed as the matcher would compute them for that challenge and startup now (the current index,
-the same embedding provider), for the startups the matcher would consider for that text. A domain
-the index does not hold is skipped and counted.
+the same embedding provider), whether or not its first stage would have picked that startup for
+the text: a rejected startup is often one it would pass over, and that is a label worth having.
+A domain the index does not hold is skipped and counted.
 """
 
 from __future__ import annotations
@@ -158,7 +159,6 @@ class Resolved:
     decisions: list[tuple[dict[str, Any], list[float]]] = field(default_factory=list)
     replaced: int = 0  # an older decision on the same challenge and startup
     unknown_domain: int = 0  # the index holds no such startup
-    not_candidate: int = 0  # the matcher would not consider this startup for this text
     no_index: int = 0  # no index built yet
 
     def counts(self) -> dict[str, int]:
@@ -169,7 +169,6 @@ class Resolved:
             "rejected": len(self.decisions) - accepted,
             "replaced": self.replaced,
             "skipped_unknown_domain": self.unknown_domain,
-            "skipped_not_candidate": self.not_candidate,
             "skipped_no_index": self.no_index,
         }
 
@@ -193,11 +192,11 @@ def resolve(records: list[dict[str, Any]], featurizer: Callable[[], Featurizer |
         raise ValueError(
             f"the index holds {matcher.index.model_id} vectors; the training embeds with {matcher.model_id}"
         )
-    known = set(matcher.index.domains)
+    position = {domain: i for i, domain in enumerate(matcher.index.domains)}
     by_text: dict[str, list[dict[str, Any]]] = {}
     for pair in sorted(latest):
         record = latest[pair]
-        if record["domain"] in known:
+        if record["domain"] in position:
             by_text.setdefault(record["text_hash"], []).append(record)
         else:
             out.unknown_domain += 1
@@ -205,10 +204,9 @@ def resolve(records: list[dict[str, Any]], featurizer: Callable[[], Featurizer |
         text = decisions[0]["challenge_text"]
         query, variants = challenge_vectors(matcher.index, text, matcher.embed)
         every = MatchRequest(text, top_k=len(matcher.index))  # every candidate, with its features
-        features = {m.domain: m.features for m in rank(matcher.index, query, every, PRIOR_MODEL, variants)}
+        named = [position[r["domain"]] for r in decisions]  # scored even where the first stage passes them over
+        ranked = rank(matcher.index, query, every, PRIOR_MODEL, variants, include=named)
+        features = {m.domain: m.features for m in ranked}
         for record in decisions:
-            if record["domain"] in features:
-                out.decisions.append((record, [float(features[record["domain"]][f]) for f in FEATURES]))
-            else:
-                out.not_candidate += 1
+            out.decisions.append((record, [float(features[record["domain"]][f]) for f in FEATURES]))
     return out
