@@ -107,8 +107,9 @@ class Cursor:
 
 
 @dataclass
-class SegmentReport(AsDict):
-    segment: str
+class _Progress(AsDict):
+    """How far a sweep got in one run: a segment's, or the run's over all its segments."""
+
     sweep: str
     status: str
     pages_fetched: int = 0
@@ -117,19 +118,16 @@ class SegmentReport(AsDict):
     api_calls: int = 0
     next_page: int = 1
     total_pages: int | None = None
+
+
+@dataclass
+class SegmentReport(_Progress):
+    segment: str = ""
     total_entries: int | None = None
 
 
 @dataclass
-class PullReport(AsDict):
-    sweep: str
-    status: str
-    pages_fetched: int = 0
-    pages_from_raw: int = 0
-    companies: int = 0
-    api_calls: int = 0
-    next_page: int = 1
-    total_pages: int | None = None
+class PullReport(_Progress):
     stop_reason: str = ""
     bronze_keys: list[str] = field(default_factory=list)
     segments: list[SegmentReport] = field(default_factory=list)
@@ -182,7 +180,8 @@ async def pull_companies(
     done or the run must stop; save each segment's cursor as it goes."""
     state = {s.name: _open_cursor(cursors, s, business_date, now()) for s in segments}
     reports = {
-        name: SegmentReport(name, c.sweep, "already_complete" if c.complete else "running") for name, c in state.items()
+        name: SegmentReport(c.sweep, "already_complete" if c.complete else "running", segment=name)
+        for name, c in state.items()
     }
     open_names = {name for name, c in state.items() if not c.complete}
     report = PullReport(",".join(c.sweep for c in state.values()), "running")
