@@ -14,6 +14,7 @@ from typing import Any
 
 from thera_local.async_invocations import fire
 from thera_local.cli.common import UsageError, _config, _err
+from thera_local.cli.resources import StackResources
 from thera_local.cloudformation import sam_hint
 from thera_local.lambda_env import invoke_once
 from thera_local.schedules import scheduler_input
@@ -131,7 +132,6 @@ def fire_schedules(info: StackInfo, prefix: str) -> dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "stack", None):
-        from thera_local.cli.resources import StackResources
         from thera_local.cli.stack_flows import run_daily, run_weekly
 
         if args.flow not in ("daily", "weekly"):
