@@ -20,7 +20,6 @@ from thera.lake.silver import current_companies
 from thera.profiles.embed import SPEND_KEY_PREFIX, Spend
 from thera.stages.apollo_pull import APOLLO_BUCKET
 from thera.stages.firecrawl import FIRECRAWL_BREAKER
-from thera_local.template import Template
 
 if TYPE_CHECKING:
     from thera_local.cli.resources import StackResources
@@ -141,9 +140,9 @@ def read_funnel(resources: StackResources) -> Funnel:
     funnel.public_rows = _count(ddb, publish.public_table)
     funnel.private_rows = _count(ddb, publish.private_table)
 
-    from thera_local.cli.status import queue_depths, redrive_sources  # the status command reads them the same way
+    from thera_local.cli.status import dead_letter_queues, queue_depths  # as the status command reads them
 
-    dlqs = set(redrive_sources(resources)) | {q for q in resources.of_type("AWS::SQS::Queue") if q.endswith("DLQ")}
+    dlqs = dead_letter_queues(resources)
     for logical, counts in queue_depths(resources).items():
         (funnel.dead_letters if logical in dlqs else funnel.queues)[logical] = counts["ApproximateNumberOfMessages"]
     return funnel
@@ -155,17 +154,6 @@ def _scan(ddb: Any, table: str) -> list[dict[str, Any]]:
 
 def _count(ddb: Any, table: str) -> int:
     return sum(page["Count"] for page in ddb.get_paginator("scan").paginate(TableName=table, Select="COUNT"))
-
-
-def dead_letter_queues(template: Template) -> set[str]:
-    """Queues that redrive policies target, and the functions' own DLQ for failed asynchronous invocations."""
-    targets = {q for q in template.of_type("AWS::SQS::Queue") if q.endswith("DLQ")}
-    for res in template.of_type("AWS::SQS::Queue").values():
-        policy = res.get("Properties", {}).get("RedrivePolicy")
-        if policy:
-            target = policy["deadLetterTargetArn"]
-            targets.add(target["Fn::GetAtt"][0] if isinstance(target, dict) else str(target))
-    return targets
 
 
 def histogram(scores: list[int], width: int = 40) -> list[str]:

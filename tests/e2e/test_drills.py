@@ -21,9 +21,10 @@ from tests.waiting import wait_until
 from thera.kernel.tables import from_parquet, to_parquet
 from thera.lake.silver import normalize_domain
 from thera_local.cli.resources import StackResources
+from thera_local.cli.status import dead_letter_queues
 from thera_local.emulator import aws_client
 from thera_local.stack import StackInfo
-from thera_local.summary import dead_letter_queues, read_funnel
+from thera_local.summary import read_funnel
 
 
 def running(cli: TheraCli, timeout: float = 120) -> StackInfo:
@@ -131,7 +132,7 @@ def test_drill_every_message_delivered_again_writes_nothing_twice(demo: tuple[Th
     assert {k for k in before if after.get(k) != before[k]} <= set(again)  # only the objects put again, same bytes
     assert rows("PublicStartupsTable") == public and rows("PrivateStartupsTable") == private
     dead_letters = done.stdout.split("Dead-letter queues ", 1)[1].splitlines()[0].split(", ")
-    assert len(dead_letters) == len(dead_letter_queues(template))  # the stages' DLQs and the schedules'
+    assert len(dead_letters) == len(dead_letter_queues(StackResources.local(info)))  # the stages' and schedules'
     assert all(q.endswith(" 0") for q in dead_letters), dead_letters
 
 

@@ -24,7 +24,7 @@ from thera_local.stack import (
     ensure_stack,
 )
 from thera_local.standins.apollo import load_companies
-from thera_local.summary import dead_letter_queues, read_funnel, render
+from thera_local.summary import read_funnel, render
 from thera_local.template import Template
 from thera_local.usage import Probe
 from thera_local.weekly import run_weekly, synthetic_feedback
@@ -64,10 +64,11 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def wait_for_drain(info: StackInfo, template: Template, timeout: float, echo: Any = print) -> bool:
     """True once every non-DLQ queue is empty and no batch is being handled, twice in a row."""
+    from thera_local.cli.status import dead_letter_queues  # status imports this module
     from thera_local.emulator import aws_client
 
     sqs = aws_client("sqs", info.endpoint)
-    dlqs = dead_letter_queues(template)
+    dlqs = dead_letter_queues(StackResources.local(info))
     queues = [q for q in template.of_type("AWS::SQS::Queue") if q not in dlqs]
     idle_checks, deadline, last = 0, time.monotonic() + timeout, ""
     while time.monotonic() < deadline:

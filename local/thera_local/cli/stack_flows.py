@@ -18,7 +18,7 @@ from typing import Any
 
 from thera_local.cli.common import UsageError, _err
 from thera_local.cli.resources import StackResources
-from thera_local.cli.status import queue_depths, redrive_sources
+from thera_local.cli.status import dead_letter_queues, queue_depths
 from thera_local.schedules import scheduler_input
 from thera_local.summary import read_funnel, render
 
@@ -80,7 +80,7 @@ def wait_for_invocations(
 
 def wait_for_queues(resources: StackResources, timeout: float, poll: float = 2.0) -> bool:
     """True once every queue but the DLQs is empty (nothing visible, in flight or delayed) twice in a row."""
-    dlqs = set(redrive_sources(resources)) | {q for q in resources.of_type("AWS::SQS::Queue") if q.endswith("DLQ")}
+    dlqs = dead_letter_queues(resources)
     idle, deadline, last = 0, time.monotonic() + timeout, ""
     while time.monotonic() < deadline:
         depths: dict[str, int] = {q: sum(c.values()) for q, c in queue_depths(resources).items() if q not in dlqs}

@@ -57,6 +57,12 @@ def redrive_sources(resources: StackResources) -> dict[str, str]:
     return {by_arn[target]: q for q, target in policies.items() if target in by_arn}
 
 
+def dead_letter_queues(resources: StackResources) -> set[str]:
+    """The queues that hold failures: redrive targets, and the DLQs no queue redrives to (failed asynchronous
+    invocations, the schedules' failed deliveries), named ...DLQ."""
+    return set(redrive_sources(resources)) | {q for q in resources.of_type("AWS::SQS::Queue") if q.endswith("DLQ")}
+
+
 def queue_depths(resources: StackResources) -> dict[str, dict[str, int]]:
     sqs = resources.client("sqs")
     return {q: message_counts(sqs, resources.physical[q]) for q in resources.of_type("AWS::SQS::Queue")}
@@ -65,7 +71,7 @@ def queue_depths(resources: StackResources) -> dict[str, dict[str, int]]:
 def depth_lines(depths: dict[str, dict[str, int]], dlqs: set[str]) -> list[str]:
     lines = []
     for q, counts in depths.items():
-        kind = "DLQ  " if q in dlqs or q.endswith("DLQ") else "queue"
+        kind = "DLQ  " if q in dlqs else "queue"
         lines.append(
             f"  {kind} {q:<24} visible {counts['ApproximateNumberOfMessages']:>5}  "
             f"in flight {counts['ApproximateNumberOfMessagesNotVisible']:>5}"
@@ -95,7 +101,7 @@ def cursor_lines(resources: StackResources) -> list[str]:
 def deployed_status_lines(resources: StackResources) -> list[str]:
     """What AWS APIs tell of a stack: the Apollo cursor, queue and DLQ depths, the operations lines."""
     lines = [f"stack {resources.name}", *cursor_lines(resources)]
-    lines.extend(depth_lines(queue_depths(resources), set(redrive_sources(resources))))
+    lines.extend(depth_lines(queue_depths(resources), dead_letter_queues(resources)))
     lines.extend(operations_lines(resources, lambda: last_runs_from_log_groups(resources)))
     return lines
 
@@ -117,7 +123,7 @@ def status_lines(info: StackInfo) -> list[str]:
             handled = stats["messages"] - stats["failures"]
             waiting = sum(counts.values())
             lines.append(f"  {q:<28} {bar(handled, handled + waiting)} messages")
-    lines.extend(depth_lines(depths, set(redrive_sources(resources))))
+    lines.extend(depth_lines(depths, dead_letter_queues(resources)))
     for name, stats in status["pollers"].items():
         lines.append(
             f"  poller {name}: {stats['batches']} batches, {stats['messages']} messages, "
@@ -133,6 +139,11 @@ def status_lines(info: StackInfo) -> list[str]:
     return lines
 
 
+def last_run(when: datetime, report: str) -> str:
+    """A status line of a function's last REPORT line: when, and its first field (the duration)."""
+    return f"last run {when.strftime('%Y-%m-%d %H:%M:%S UTC')}: {report.split(chr(9), 1)[1].split(chr(9))[0]}"
+
+
 def last_runs_from_files(resources: StackResources, logs: Path) -> dict[str, str]:
     """Each function's last REPORT line in the local stack's log files."""
     runs = {}
@@ -143,8 +154,7 @@ def last_runs_from_files(resources: StackResources, logs: Path) -> dict[str, str
                 fh.seek(max(0, path.stat().st_size - 65536))
                 reports = [ln for ln in fh.read().decode(errors="replace").splitlines() if ln.startswith("REPORT ")]
             if reports:
-                when = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-                runs[logical] = f"last run {when}: {reports[-1].split(chr(9), 1)[1].split(chr(9))[0]}"
+                runs[logical] = last_run(datetime.fromtimestamp(path.stat().st_mtime, UTC), reports[-1])
     return runs
 
 
@@ -169,8 +179,7 @@ def last_runs_from_log_groups(resources: StackResources, days: int = 2) -> dict[
         except ClientError:  # no log group yet: the function never ran
             continue
         if last:
-            when = datetime.fromtimestamp(last["timestamp"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-            runs[logical] = f"last run {when}: {last['message'].split(chr(9), 1)[1].split(chr(9))[0]}"
+            runs[logical] = last_run(datetime.fromtimestamp(last["timestamp"] / 1000, UTC), last["message"])
     return runs
 
 
