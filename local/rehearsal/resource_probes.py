@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from stack_checks import ApiAuthState
+
 Probe = Callable[[Callable[[str], Any], str], object]
 
 PROBES: dict[str, Probe] = {
@@ -25,6 +27,11 @@ PROBES: dict[str, Probe] = {
         g for g in c("logs").describe_log_groups(logGroupNamePrefix=pid)["logGroups"] if g["logGroupName"] == pid
     ),
     "AWS::CloudWatch::Alarm": lambda c, pid: _one(c("cloudwatch").describe_alarms(AlarmNames=[pid])["MetricAlarms"]),
+    "AWS::ApiGatewayV2::Api": lambda c, pid: c("apigatewayv2").get_api(ApiId=pid),
+    "AWS::Cognito::UserPool": lambda c, pid: c("cognito-idp").describe_user_pool(UserPoolId=pid),
+    "AWS::Cognito::UserPoolDomain": lambda c, pid: _one(
+        [d] if (d := c("cognito-idp").describe_user_pool_domain(Domain=pid)["DomainDescription"]) else []
+    ),
 }
 
 
@@ -50,3 +57,36 @@ def probe_resources(
         except Exception as e:  # any client error means the service does not know the resource
             absent.append(f"{r['LogicalResourceId']} ({type(e).__name__})")
     return answered, absent
+
+
+def read_api_auth(
+    client: Callable[[str], Any], resources: Iterable[Mapping[str, Any]], outputs: Mapping[str, str]
+) -> ApiAuthState:
+    """The matcher API's routes and authorizers, and the user pool, client and domain if the stack has them."""
+    physical = {r["ResourceType"]: r["PhysicalResourceId"] for r in resources}
+    api = client("apigatewayv2")
+    api_id = physical["AWS::ApiGatewayV2::Api"]
+    routes = {
+        r["RouteKey"]: (r.get("AuthorizationType", "NONE"), r.get("AuthorizerId"))
+        for r in api.get_routes(ApiId=api_id)["Items"]
+    }
+    authorizers = {
+        a: api.get_authorizer(ApiId=api_id, AuthorizerId=a) for a in sorted({a for _, a in routes.values() if a})
+    }
+    state = ApiAuthState(routes, authorizers, outputs.get("MatcherApiUrl"))
+    pool_id = physical.get("AWS::Cognito::UserPool")
+    if pool_id is None:
+        return state
+    idp = client("cognito-idp")
+    client_id = physical.get("AWS::Cognito::UserPoolClient")
+    domain = physical.get("AWS::Cognito::UserPoolDomain")
+    return ApiAuthState(
+        routes,
+        authorizers,
+        outputs.get("MatcherApiUrl"),
+        pool=idp.describe_user_pool(UserPoolId=pool_id)["UserPool"],
+        client=idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+        if client_id
+        else None,
+        domain=idp.describe_user_pool_domain(Domain=domain)["DomainDescription"] if domain else None,
+    )

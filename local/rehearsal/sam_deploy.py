@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resource_probes import probe_resources
+from resource_probes import probe_resources, read_api_auth
 from stack_checks import (
     RehearsalError,
     StackPlan,
+    api_auth_problems,
+    api_auth_summary,
     compare_resources,
     expected_resources,
     fallback_resources,
@@ -75,6 +77,7 @@ class StackReport:
     resources: int
     probed: int
     faked: list[tuple[str, str]]
+    auth: str  # how the matcher API signs callers in, as deployed
 
 
 def verify_stack(boto: Any, plan: StackPlan, packaged: Path) -> StackReport:
@@ -105,7 +108,12 @@ def verify_stack(boto: Any, plan: StackPlan, packaged: Path) -> StackReport:
     probed, absent = probe_resources(client, deployed, {logical for logical, _ in faked})
     if absent:
         raise RehearsalError(f"{name}: {len(absent)} resources do not answer their service: {', '.join(absent[:5])}")
-    return StackReport(plan, len(deployed), probed, faked)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    auth = read_api_auth(client, deployed, outputs)
+    problems = api_auth_problems(plan.api_auth, auth, boto.region_name)
+    if problems:
+        raise RehearsalError(f"{name}'s API sign-in: {'; '.join(problems[:5])}")
+    return StackReport(plan, len(deployed), probed, faked, api_auth_summary(plan.api_auth, auth))
 
 
 def delete_stack(boto: Any, name: str) -> None:

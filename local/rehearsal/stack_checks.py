@@ -36,6 +36,14 @@ class StackPlan:
     config_env: str
     stack_name: str
     parameters: dict[str, str]
+    overridden: bool = False  # parameters differ from samconfig's: sam deploy is given them all
+
+    def with_parameters(self, **extra: str) -> StackPlan:
+        return StackPlan(self.config_env, self.stack_name, {**self.parameters, **extra}, overridden=True)
+
+    @property
+    def api_auth(self) -> str:
+        return self.parameters.get("ApiAuth", "IAM")
 
 
 def stack_plan(samconfig: Mapping[str, Any], config_env: str) -> StackPlan:
@@ -208,3 +216,71 @@ def find_java_home(java_home_env: str | None, java_on_path: str | None) -> Path:
     if java_on_path:
         return Path(java_on_path).resolve().parent.parent
     raise RehearsalError("no Java found (JAVA_HOME unset, no java on PATH): install a JDK 17 or newer")
+
+
+# ---------------------------------------------------------------------------------- the API's sign-in
+
+# With ApiAuth=Cognito only the explorer page and how it signs in answer without a token.
+OPEN_ROUTES = frozenset({"GET /", "GET /config"})
+
+
+@dataclass(frozen=True)
+class ApiAuthState:
+    """What the deployed stack's services say about the matcher API's authorization."""
+
+    routes: dict[str, tuple[str, str | None]]  # route key -> (authorization type, authorizer id)
+    authorizers: dict[str, Mapping[str, Any]]  # authorizer id -> GetAuthorizer's answer
+    explorer_url: str | None  # the MatcherApiUrl output
+    pool: Mapping[str, Any] | None = None  # DescribeUserPool's UserPool
+    client: Mapping[str, Any] | None = None  # DescribeUserPoolClient's UserPoolClient
+    domain: Mapping[str, Any] | None = None  # DescribeUserPoolDomain's DomainDescription
+
+
+def api_auth_problems(mode: str, state: ApiAuthState, region: str) -> list[str]:
+    """What is wrong with the API's sign-in for ApiAuth=``mode``: empty when every route is guarded as meant."""
+    if not state.routes:
+        return ["the matcher API has no routes"]
+    if mode == "IAM":
+        routes = sorted(state.routes.items())
+        problems = [f"{key} is {kind}, not AWS_IAM" for key, (kind, _) in routes if kind != "AWS_IAM"]
+        if state.authorizers or state.pool:
+            problems.append("ApiAuth=IAM yet the stack has a JWT authorizer or a user pool")
+        return problems
+    pool, client = state.pool, state.client
+    if pool is None or client is None or not state.domain:
+        return ["ApiAuth=Cognito yet the user pool, its explorer client or its hosted UI domain is missing"]
+    problems = []
+    if not pool.get("AdminCreateUserConfig", {}).get("AllowAdminCreateUserOnly"):
+        problems.append("the user pool lets people sign themselves up")
+    if pool.get("Policies", {}).get("PasswordPolicy", {}).get("MinimumLength", 0) < 12:
+        problems.append("the user pool accepts passwords under 12 characters")
+    if client.get("ClientSecret") or client.get("AllowedOAuthFlows") != ["code"]:
+        problems.append("the explorer client is not a public authorization-code client")
+    if state.explorer_url is None or client.get("CallbackURLs") != [state.explorer_url]:
+        problems.append(f"the explorer client's callback URLs {client.get('CallbackURLs')} are not the explorer's URL")
+    issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool.get('Id')}"
+    for key, (kind, authorizer) in sorted(state.routes.items()):
+        if key in OPEN_ROUTES:
+            if kind != "NONE":
+                problems.append(f"{key} wants {kind}: the page cannot sign in before it loads")
+            continue
+        config = state.authorizers.get(authorizer or "", {})
+        jwt = config.get("JwtConfiguration", {})
+        if kind != "JWT" or config.get("AuthorizerType") != "JWT":
+            problems.append(f"{key} is {kind}, not JWT")
+        elif jwt.get("Issuer") != issuer or jwt.get("Audience") != [client.get("ClientId")]:
+            trusted = f"{jwt.get('Issuer')} for {jwt.get('Audience')}"
+            problems.append(f"{key}'s authorizer trusts {trusted}, not this pool's client")
+    return problems
+
+
+def api_auth_summary(mode: str, state: ApiAuthState) -> str:
+    guarded = sum(1 for kind, _ in state.routes.values() if kind != "NONE")
+    if mode == "IAM":
+        return f"ApiAuth=IAM: all {guarded} routes want SigV4 (AWS_IAM)"
+    pool = state.pool.get("Name") if state.pool else "?"
+    return (
+        f"ApiAuth=Cognito: user pool {pool}, hosted UI domain, explorer client "
+        f"(code grant, callback = the explorer's URL); JWT authorizer of that pool and client on {guarded} routes, "
+        f"{len(state.routes) - guarded} open ({', '.join(sorted(OPEN_ROUTES))})"
+    )
