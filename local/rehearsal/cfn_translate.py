@@ -42,6 +42,20 @@ def pool_attributes(pool_id: str, region: str, account: str) -> dict[str, str]:
     }
 
 
+def work_group_request(props: Mapping[str, Any]) -> dict[str, Any]:
+    """CreateWorkGroup's arguments from AWS::Athena::WorkGroup's properties (State and RecursiveDeleteOption are
+    CloudFormation's own; a parameter's cutoff arrives as a string, the API wants a number)."""
+    request: dict[str, Any] = {
+        k: v for k, v in props.items() if k not in ("State", "RecursiveDeleteOption", "WorkGroupConfiguration")
+    }
+    configuration = dict(props.get("WorkGroupConfiguration") or {})
+    if "BytesScannedCutoffPerQuery" in configuration:
+        configuration["BytesScannedCutoffPerQuery"] = int(configuration["BytesScannedCutoffPerQuery"])
+    if configuration:
+        request["Configuration"] = configuration
+    return request
+
+
 @dataclass(frozen=True)
 class RouteAuth:
     route_key: str  # "POST /match"

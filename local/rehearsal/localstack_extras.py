@@ -1,17 +1,21 @@
-"""What the rehearsal adds to LocalStack community: Cognito user pools, HTTP APIs and custom resources.
+"""What the rehearsal adds to LocalStack community: the services and resource types it only fakes.
 
-LocalStack community has no Cognito and no API Gateway v2, so a stack with ``ApiAuth=Cognito``
-would only be "deployed as a fallback": nothing created, nothing checked. Its package ships the
-moto backends for both (moto-ext), and its plugin system takes services and CloudFormation
+LocalStack community has no Cognito, API Gateway v2, Glue, Athena or Budgets, no CloudFormation
+type for a dashboard, and runs functions in Docker only, so a stack holding them was partly
+"deployed as a fallback": nothing created, nothing checked. Its package ships moto's backends
+for those services (moto-ext), and its plugin system takes services and CloudFormation
 resource types from any installed distribution. This module is such a plugin set:
 
-- the ``cognito-idp`` and ``apigatewayv2`` APIs, answered by those moto backends;
+- the ``cognito-idp``, ``apigatewayv2``, ``glue``, ``athena`` and ``budgets`` APIs, answered by
+  those moto backends;
 - CloudFormation resource providers for AWS::Cognito::UserPool, UserPoolClient, UserPoolDomain,
   AWS::ApiGatewayV2::Api (imported from its OpenAPI body, with the JWT authorizers and route
-  authorization that body declares, see ``cfn_translate``) and AWS::ApiGatewayV2::Stage;
-- custom resources (``Custom::*``): LocalStack runs functions in Docker only; here a Python
-  function's own code runs in a child process on the request CloudFormation would send, its
-  boto3 calls aimed at LocalStack, and answers as in AWS by a PUT to a presigned S3 URL.
+  authorization that body declares, see ``cfn_translate``) and Stage, AWS::Glue::Database and
+  Table, AWS::Athena::WorkGroup and NamedQuery, AWS::Budgets::Budget and
+  AWS::CloudWatch::Dashboard (on LocalStack's own CloudWatch);
+- custom resources (``Custom::*``): a Python function's own code runs in a child process on
+  the request CloudFormation would send, its boto3 calls aimed at LocalStack, and answers as
+  in AWS by a PUT to a presigned S3 URL.
 
 ``launch_localstack.py`` registers it (an entry-point file on sys.path) before LocalStack starts.
 Runs with the LocalStack virtual environment's Python (3.13), never the project's.
@@ -33,7 +37,13 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cfn_translate import custom_resource_event, http_api_auth, pool_attributes, user_pool_request
+from cfn_translate import (
+    custom_resource_event,
+    http_api_auth,
+    pool_attributes,
+    user_pool_request,
+    work_group_request,
+)
 from localstack import config
 from localstack.aws.skeleton import Skeleton
 from localstack.aws.spec import load_service
@@ -65,6 +75,21 @@ def cognito_idp() -> Service:
 @aws_provider(api="apigatewayv2")
 def apigatewayv2() -> Service:
     return _moto_service("apigatewayv2")
+
+
+@aws_provider(api="glue")
+def glue() -> Service:
+    return _moto_service("glue")
+
+
+@aws_provider(api="athena")
+def athena() -> Service:
+    return _moto_service("athena")
+
+
+@aws_provider(api="budgets")
+def budgets() -> Service:
+    return _moto_service("budgets")
 
 
 # ------------------------------------------------------------------------------- resource providers
@@ -199,6 +224,112 @@ class HttpApiStageProvider(ResourceProvider[dict]):
         with suppress(api_gw.exceptions.NotFoundException):  # gone with its API
             api_gw.delete_stage(ApiId=model["ApiId"], StageName=model["StageName"])
         return _done(model)
+
+
+class GlueDatabaseProvider(ResourceProvider[dict]):
+    TYPE = "AWS::Glue::Database"
+    SCHEMA: ClassVar[dict[str, Any]] = {"primaryIdentifier": ["/properties/DatabaseName"]}
+
+    def create(self, request: ResourceRequest[dict]) -> ProgressEvent:
+        model = dict(request.desired_state)
+        request.aws_client_factory.glue.create_database(**model)
+        return _done({**model, "DatabaseName": model["DatabaseInput"]["Name"]})
+
+    def delete(self, request: ResourceRequest[dict]) -> ProgressEvent:
+        request.aws_client_factory.glue.delete_database(Name=request.desired_state["DatabaseName"])
+        return _done(request.desired_state)
+
+
+class GlueTableProvider(ResourceProvider[dict]):
+    TYPE = "AWS::Glue::Table"
+    SCHEMA: ClassVar[dict[str, Any]] = {"primaryIdentifier": ["/properties/TableName"]}
+
+    def create(self, request: ResourceRequest[dict]) -> ProgressEvent:
+        model = dict(request.desired_state)
+        request.aws_client_factory.glue.create_table(**model)
+        return _done({**model, "TableName": model["TableInput"]["Name"]})
+
+    def delete(self, request: ResourceRequest[dict]) -> ProgressEvent:
+        model = request.desired_state
+        glue_api = request.aws_client_factory.glue
+        with suppress(glue_api.exceptions.EntityNotFoundException):  # gone with its database
+            glue_api.delete_table(DatabaseName=model["DatabaseName"], Name=model["TableName"])
+        return _done(model)
+
+
+class AthenaWorkGroupProvider(ResourceProvider[dict]):
+    TYPE = "AWS::Athena::WorkGroup"
+    SCHEMA: ClassVar[dict[str, Any]] = {"primaryIdentifier": ["/properties/Name"]}
+
+    def create(self, request: ResourceRequest[dict]) -> ProgressEvent:
+        model = dict(request.desired_state)
+        request.aws_client_factory.athena.create_work_group(**work_group_request(model))
+        return _done(model)
+
+    def delete(self, request: ResourceRequest[dict]) -> ProgressEvent:
+        request.aws_client_factory.athena.delete_work_group(
+            WorkGroup=request.desired_state["Name"], RecursiveDeleteOption=True
+        )
+        return _done(request.desired_state)
+
+
+class AthenaNamedQueryProvider(ResourceProvider[dict]):
+    TYPE = "AWS::Athena::NamedQuery"
+    SCHEMA: ClassVar[dict[str, Any]] = {"primaryIdentifier": ["/properties/NamedQueryId"]}
+
+    def create(self, request: ResourceRequest[dict]) -> ProgressEvent:
+        model = dict(request.desired_state)
+        made = request.aws_client_factory.athena.create_named_query(**model)
+        return _done({**model, "NamedQueryId": made["NamedQueryId"]})
+
+    def delete(self, request: ResourceRequest[dict]) -> ProgressEvent:
+        from moto.athena.models import athena_backends  # moto has no DeleteNamedQuery: its backend's own map
+
+        backend = athena_backends[request.account_id][request.region_name]
+        backend.named_queries.pop(request.desired_state["NamedQueryId"], None)
+        return _done(request.desired_state)
+
+
+class BudgetProvider(ResourceProvider[dict]):
+    TYPE = "AWS::Budgets::Budget"
+    SCHEMA: ClassVar[dict[str, Any]] = {"primaryIdentifier": ["/properties/BudgetName"]}
+
+    def create(self, request: ResourceRequest[dict]) -> ProgressEvent:
+        model = dict(request.desired_state)
+        budget = {**model["Budget"], "BudgetLimit": _limit(model["Budget"].get("BudgetLimit"))}
+        request.aws_client_factory.budgets.create_budget(
+            AccountId=request.account_id,
+            Budget={k: v for k, v in budget.items() if v is not None},
+            NotificationsWithSubscribers=model.get("NotificationsWithSubscribers", []),
+        )
+        return _done({**model, "BudgetName": budget["BudgetName"]})
+
+    def delete(self, request: ResourceRequest[dict]) -> ProgressEvent:
+        request.aws_client_factory.budgets.delete_budget(
+            AccountId=request.account_id, BudgetName=request.desired_state["BudgetName"]
+        )
+        return _done(request.desired_state)
+
+
+def _limit(limit: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The API wants the amount as a string; a template's number may arrive as one or the other."""
+    return None if limit is None else {**limit, "Amount": str(limit["Amount"])}
+
+
+class DashboardProvider(ResourceProvider[dict]):
+    TYPE = "AWS::CloudWatch::Dashboard"
+    SCHEMA: ClassVar[dict[str, Any]] = {"primaryIdentifier": ["/properties/DashboardName"]}
+
+    def create(self, request: ResourceRequest[dict]) -> ProgressEvent:
+        model = dict(request.desired_state)
+        answer = request.aws_client_factory.cloudwatch.put_dashboard(**model)
+        if answer.get("DashboardValidationMessages"):
+            return _failed(f"dashboard refused: {answer['DashboardValidationMessages']}")
+        return _done(model)
+
+    def delete(self, request: ResourceRequest[dict]) -> ProgressEvent:
+        request.aws_client_factory.cloudwatch.delete_dashboards(DashboardNames=[request.desired_state["DashboardName"]])
+        return _done(request.desired_state)
 
 
 # --------------------------------------------------------------------------------- custom resources
@@ -342,20 +473,31 @@ UserPoolDomainPlugin = _plugin(UserPoolDomainProvider)
 HttpApiPlugin = _plugin(HttpApiProvider)
 HttpApiStagePlugin = _plugin(HttpApiStageProvider)
 CustomResourcePlugin = _plugin(CustomResourceProvider)
+GlueDatabasePlugin = _plugin(GlueDatabaseProvider)
+GlueTablePlugin = _plugin(GlueTableProvider)
+AthenaWorkGroupPlugin = _plugin(AthenaWorkGroupProvider)
+AthenaNamedQueryPlugin = _plugin(AthenaNamedQueryProvider)
+BudgetPlugin = _plugin(BudgetProvider)
+DashboardPlugin = _plugin(DashboardProvider)
 
+PLUGINS = (
+    UserPoolPlugin,
+    UserPoolClientPlugin,
+    UserPoolDomainPlugin,
+    HttpApiPlugin,
+    HttpApiStagePlugin,
+    CustomResourcePlugin,
+    GlueDatabasePlugin,
+    GlueTablePlugin,
+    AthenaWorkGroupPlugin,
+    AthenaNamedQueryPlugin,
+    BudgetPlugin,
+    DashboardPlugin,
+)
+SERVICES = ("cognito_idp", "apigatewayv2", "glue", "athena", "budgets")
 ENTRY_POINTS = {
-    "localstack.aws.provider": {"cognito-idp:default": "cognito_idp", "apigatewayv2:default": "apigatewayv2"},
-    "localstack.cloudformation.resource_providers": {
-        p.name: p.__name__
-        for p in (
-            UserPoolPlugin,
-            UserPoolClientPlugin,
-            UserPoolDomainPlugin,
-            HttpApiPlugin,
-            HttpApiStagePlugin,
-            CustomResourcePlugin,
-        )
-    },
+    "localstack.aws.provider": {f"{name.replace('_', '-')}:default": name for name in SERVICES},
+    "localstack.cloudformation.resource_providers": {p.name: p.__name__ for p in PLUGINS},
 }
 
 

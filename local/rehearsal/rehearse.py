@@ -52,14 +52,13 @@ NOT_CHECKED = (
     "Functions: created with their layers and event source mappings, never invoked (no Docker); "
     "the Lambda runtime is not exercised (make sizes checks the size limit, tests/integration/test_layers.py "
     "the layers' imports). The one exception, the custom resource's function, runs on the host's Python.",
-    "Cognito and the HTTP API: LocalStack community has neither; localstack_extras creates them on the moto "
-    "backends LocalStack ships, so the user pool, client, domain, routes and JWT authorizer are created and "
-    "read back, but no request goes through the authorizer and no one signs in here (tests/e2e do, locally).",
+    "Cognito, the HTTP API, Glue, Athena and Budgets: LocalStack community has none of them; localstack_extras "
+    "creates them on the moto backends LocalStack ships (the dashboard on LocalStack's CloudWatch). They are "
+    "created and read back, but no request goes through the JWT authorizer and no one signs in here "
+    "(tests/integration/test_cognito_api.py does, locally), and no SQL runs on Athena's engine (DuckDB runs it "
+    "in tests/unit/test_lake_sql.py).",
     "Service quotas and account settings: the account's Lambda concurrency quota, Bedrock model access.",
     "CloudWatch alarms on metric math are stored but not evaluated; schedules are created, not fired.",
-    "Glue and Athena: LocalStack community has neither, so the lake's database, tables, workgroup and named "
-    "queries are only faked; their columns, partition projection, scan cutoff and result encryption are checked "
-    "by tests/unit (test_template.py, test_catalog_template.py), their SQL by no engine here.",
 )
 
 
@@ -135,6 +134,7 @@ def rehearse(args: argparse.Namespace, clock: Clock, localstack: LocalStack) -> 
             f"{report.probed} answered their service's describe call, {len(report.faked)} faked"
         )
         clock.say(f"{plan.stack_name}: {report.auth}")
+        clock.say(f"{plan.stack_name}: {report.lake}")
         reports.append(report)
 
     with clock.step(f"delete {' and '.join(p.stack_name for p in plans)}"), ThreadPoolExecutor(len(plans)) as pool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from stack_checks import ApiAuthState
+from stack_checks import ApiAuthState, LakeState
 
 Probe = Callable[[Callable[[str], Any], str], object]
 
@@ -29,6 +29,13 @@ PROBES: dict[str, Probe] = {
     "AWS::CloudWatch::Alarm": lambda c, pid: _one(c("cloudwatch").describe_alarms(AlarmNames=[pid])["MetricAlarms"]),
     "AWS::ApiGatewayV2::Api": lambda c, pid: c("apigatewayv2").get_api(ApiId=pid),
     "AWS::Cognito::UserPool": lambda c, pid: c("cognito-idp").describe_user_pool(UserPoolId=pid),
+    "AWS::Glue::Database": lambda c, pid: c("glue").get_database(Name=pid),
+    "AWS::Athena::WorkGroup": lambda c, pid: c("athena").get_work_group(WorkGroup=pid),
+    "AWS::Athena::NamedQuery": lambda c, pid: c("athena").get_named_query(NamedQueryId=pid),
+    "AWS::CloudWatch::Dashboard": lambda c, pid: c("cloudwatch").get_dashboard(DashboardName=pid),
+    "AWS::Budgets::Budget": lambda c, pid: c("budgets").describe_budget(
+        AccountId=c("sts").get_caller_identity()["Account"], BudgetName=pid
+    ),
     "AWS::Cognito::UserPoolDomain": lambda c, pid: _one(
         [d] if (d := c("cognito-idp").describe_user_pool_domain(Domain=pid)["DomainDescription"]) else []
     ),
@@ -89,4 +96,25 @@ def read_api_auth(
         if client_id
         else None,
         domain=idp.describe_user_pool_domain(Domain=domain)["DomainDescription"] if domain else None,
+    )
+
+
+def read_lake(client: Callable[[str], Any], resources: Iterable[Mapping[str, Any]]) -> LakeState:
+    """The stack's Glue database with its tables, its Athena workgroup and the named queries in it."""
+    physical = {r["ResourceType"]: r["PhysicalResourceId"] for r in resources}
+    glue, athena = client("glue"), client("athena")
+    database = physical["AWS::Glue::Database"]
+    tables = {
+        t["Name"]: t
+        for page in glue.get_paginator("get_tables").paginate(DatabaseName=database)
+        for t in page["TableList"]
+    }
+    work_group = physical["AWS::Athena::WorkGroup"]
+    ids = athena.list_named_queries(WorkGroup=work_group)["NamedQueryIds"]
+    queries = [athena.get_named_query(NamedQueryId=i)["NamedQuery"] for i in ids]
+    return LakeState(
+        database,
+        tables,
+        athena.get_work_group(WorkGroup=work_group)["WorkGroup"],
+        {q["Name"]: q for q in queries},
     )

@@ -11,16 +11,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resource_probes import probe_resources, read_api_auth
+from resource_probes import probe_resources, read_api_auth, read_lake
 from stack_checks import (
     RehearsalError,
     StackPlan,
     api_auth_problems,
     api_auth_summary,
     compare_resources,
+    declared_lake,
     expected_resources,
     fallback_resources,
     first_failure,
+    lake_problems,
+    lake_summary,
     monitoring_gaps,
 )
 
@@ -78,6 +81,7 @@ class StackReport:
     probed: int
     faked: list[tuple[str, str]]
     auth: str  # how the matcher API signs callers in, as deployed
+    lake: str  # the lake's catalog and workgroup, as deployed
 
 
 def verify_stack(boto: Any, plan: StackPlan, packaged: Path) -> StackReport:
@@ -113,7 +117,12 @@ def verify_stack(boto: Any, plan: StackPlan, packaged: Path) -> StackReport:
     problems = api_auth_problems(plan.api_auth, auth, boto.region_name)
     if problems:
         raise RehearsalError(f"{name}'s API sign-in: {'; '.join(problems[:5])}")
-    return StackReport(plan, len(deployed), probed, faked, api_auth_summary(plan.api_auth, auth))
+    lake = read_lake(client, deployed)
+    bucket = next(r["PhysicalResourceId"] for r in deployed if r["LogicalResourceId"] == "DataLakeBucket")
+    problems = lake_problems(declared_lake(transformed), lake, bucket)
+    if problems:
+        raise RehearsalError(f"{name}'s lake catalog: {'; '.join(problems[:5])}")
+    return StackReport(plan, len(deployed), probed, faked, api_auth_summary(plan.api_auth, auth), lake_summary(lake))
 
 
 def delete_stack(boto: Any, name: str) -> None:

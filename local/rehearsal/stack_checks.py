@@ -284,3 +284,81 @@ def api_auth_summary(mode: str, state: ApiAuthState) -> str:
         f"(code grant, callback = the explorer's URL); JWT authorizer of that pool and client on {guarded} routes, "
         f"{len(state.routes) - guarded} open ({', '.join(sorted(OPEN_ROUTES))})"
     )
+
+
+# ---------------------------------------------------------------------------------------- the lake's SQL
+
+
+@dataclass(frozen=True)
+class LakeState:
+    """The stack's Glue database and Athena workgroup as Glue and Athena describe them."""
+
+    database: str
+    tables: dict[str, Mapping[str, Any]]  # name -> GetTables' Table
+    work_group: Mapping[str, Any]  # GetWorkGroup's WorkGroup
+    named_queries: dict[str, Mapping[str, Any]]  # name -> GetNamedQuery's NamedQuery
+
+
+def declared_lake(transformed: Mapping[str, Any]) -> tuple[dict[str, list[tuple[str, str]]], set[str]]:
+    """Each Glue table the template declares with its (column, type) list, and the named queries' names."""
+    tables, queries = {}, set()
+    for res in transformed.get("Resources", {}).values():
+        props = res.get("Properties", {})
+        if res.get("Type") == "AWS::Glue::Table":
+            table = props["TableInput"]
+            tables[table["Name"]] = _columns(table)
+        elif res.get("Type") == "AWS::Athena::NamedQuery":
+            queries.add(props["Name"])
+    return tables, queries
+
+
+def _columns(table: Mapping[str, Any]) -> list[tuple[str, str]]:
+    columns = table.get("StorageDescriptor", {}).get("Columns", []) + table.get("PartitionKeys", [])
+    return [(c["Name"], c["Type"]) for c in columns]
+
+
+def lake_problems(
+    declared: tuple[dict[str, list[tuple[str, str]]], set[str]], state: LakeState, bucket: str
+) -> list[str]:
+    """What the deployed catalog and workgroup lack of what the template declares: empty when Athena could query it."""
+    tables, queries = declared
+    problems = [f"table {name} is missing" for name in sorted(set(tables) - set(state.tables))]
+    for name, table in sorted(state.tables.items()):
+        if name not in tables:
+            problems.append(f"table {name} is not in the template")
+            continue
+        if _columns(table) != tables[name]:
+            problems.append(f"table {name} has columns {_columns(table)}, not the template's")
+        params = table.get("Parameters", {})
+        location = table.get("StorageDescriptor", {}).get("Location", "")
+        if params.get("projection.enabled") != "true" or not str(
+            params.get("storage.location.template", "")
+        ).startswith(f"s3://{bucket}/"):
+            problems.append(f"table {name} has no partition projection over the lake bucket")
+        if not location.startswith(f"s3://{bucket}/"):
+            problems.append(f"table {name} lies at {location}, outside the lake bucket {bucket}")
+    config = state.work_group.get("Configuration", {})
+    results = config.get("ResultConfiguration", {})
+    if not config.get("EnforceWorkGroupConfiguration") or not config.get("BytesScannedCutoffPerQuery"):
+        problems.append("the workgroup does not enforce its settings with a bytes-scanned cutoff")
+    if (
+        results.get("EncryptionConfiguration", {}).get("EncryptionOption") != "SSE_KMS"
+        or results.get("OutputLocation") != f"s3://{bucket}/athena-results/"
+    ):
+        problems.append(f"the workgroup's results are not SSE_KMS under s3://{bucket}/athena-results/")
+    missing = sorted(queries - set(state.named_queries))
+    if missing:
+        problems.append(f"{len(missing)} named queries missing: {', '.join(missing[:5])}")
+    elsewhere = sorted(n for n, q in state.named_queries.items() if q.get("Database") != state.database)
+    if elsewhere:
+        problems.append(f"named queries on another database: {', '.join(elsewhere[:5])}")
+    return problems
+
+
+def lake_summary(state: LakeState) -> str:
+    cutoff = state.work_group.get("Configuration", {}).get("BytesScannedCutoffPerQuery", 0)
+    return (
+        f"Glue database {state.database} with {len(state.tables)} tables (columns and partition projection as "
+        f"declared), workgroup {state.work_group.get('Name')} (cutoff {cutoff:,} bytes, SSE_KMS results), "
+        f"{len(state.named_queries)} named queries"
+    )

@@ -1,4 +1,4 @@
-"""The rehearsal's sign-in half: what LocalStack is given for Cognito and the HTTP API, and how a stack is judged."""
+"""The rehearsal's checks of what LocalStack community lacks: sign-in, the HTTP API, the lake's catalog."""
 
 from __future__ import annotations
 
@@ -32,11 +32,16 @@ def _choose(node: Any, cognito: bool) -> Any:
 
 
 @pytest.fixture(scope="module")
-def body() -> dict[str, Any]:
+def translated() -> dict[str, Any]:
     from tests.conftest import ROOT
     from thera_local.cloudformation import translate
 
-    api = translate(ROOT / "template.yaml")["Resources"]["MatcherApi"]
+    return translate(ROOT / "template.yaml")
+
+
+@pytest.fixture(scope="module")
+def body(translated: dict[str, Any]) -> dict[str, Any]:
+    api = translated["Resources"]["MatcherApi"]
     assert api["Type"] == "AWS::ApiGatewayV2::Api"
     return dict(api["Properties"]["Body"])
 
@@ -231,3 +236,142 @@ def test_the_cognito_plan_keeps_samconfigs_parameters_and_adds_its_own() -> None
     cognito = plan.with_parameters(ApiAuth="Cognito")
     assert cognito.parameters == {"Stage": "prod", "LogLevel": "INFO", "ApiAuth": "Cognito"}
     assert cognito.api_auth == "Cognito" and cognito.overridden
+
+
+# ------------------------------------------------------------------------------------------- the lake
+
+
+@pytest.fixture(scope="module")
+def declared(translated: dict[str, Any]) -> tuple[dict[str, list[tuple[str, str]]], set[str]]:
+    result: tuple[dict[str, list[tuple[str, str]]], set[str]] = stack_checks.declared_lake(translated)
+    return result
+
+
+BUCKET = "thera-dev-lake-000000000000"
+
+
+def _table(name: str, columns: list[tuple[str, str]]) -> dict[str, Any]:
+    *data, (partition, kind) = columns
+    return {
+        "Name": name,
+        "Parameters": {"projection.enabled": "true", "storage.location.template": f"s3://{BUCKET}/x/date=${{dt}}/"},
+        "PartitionKeys": [{"Name": partition, "Type": kind}],
+        "StorageDescriptor": {"Location": f"s3://{BUCKET}/x/", "Columns": [{"Name": n, "Type": t} for n, t in data]},
+    }
+
+
+def _lake(declared: tuple[dict[str, list[tuple[str, str]]], set[str]], **changes: Any) -> Any:
+    tables, queries = declared
+    state = stack_checks.LakeState(
+        database="thera_dev",
+        tables={name: _table(name, cols) for name, cols in tables.items()},
+        work_group={
+            "Name": "thera-dev",
+            "Configuration": {
+                "EnforceWorkGroupConfiguration": True,
+                "BytesScannedCutoffPerQuery": 10**9,
+                "ResultConfiguration": {
+                    "OutputLocation": f"s3://{BUCKET}/athena-results/",
+                    "EncryptionConfiguration": {"EncryptionOption": "SSE_KMS"},
+                },
+            },
+        },
+        named_queries={q: {"Name": q, "Database": "thera_dev"} for q in queries},
+    )
+    return stack_checks.LakeState(**{**state.__dict__, **changes})
+
+
+def test_the_template_declares_eleven_tables_partitioned_by_day_and_thirteen_queries(
+    declared: tuple[dict[str, list[tuple[str, str]]], set[str]],
+) -> None:
+    tables, queries = declared
+    assert len(tables) == 11 and len(queries) == 13
+    assert all(columns[-1] == ("dt", "string") for columns in tables.values())
+
+
+def test_a_catalog_as_declared_passes_and_says_what_it_holds(
+    declared: tuple[dict[str, list[tuple[str, str]]], set[str]],
+) -> None:
+    state = _lake(declared)
+    assert stack_checks.lake_problems(declared, state, BUCKET) == []
+    assert stack_checks.lake_summary(state) == (
+        "Glue database thera_dev with 11 tables (columns and partition projection as declared), workgroup "
+        "thera-dev (cutoff 1,000,000,000 bytes, SSE_KMS results), 13 named queries"
+    )
+
+
+def test_each_way_the_deployed_lake_can_differ_is_named(
+    declared: tuple[dict[str, list[tuple[str, str]]], set[str]],
+) -> None:
+    good = _lake(declared)
+    tables = dict(good.tables)
+    del tables["feedback"]
+    tables["ams"] = {**tables["ams"], "StorageDescriptor": {"Location": "s3://elsewhere/ams/", "Columns": []}}
+    drift = _lake(declared, tables=tables)
+    problems = stack_checks.lake_problems(declared, drift, BUCKET)
+    assert problems[0] == "table feedback is missing"
+    assert "table ams has columns [('dt', 'string')], not the template's" in problems
+    assert f"table ams lies at s3://elsewhere/ams/, outside the lake bucket {BUCKET}" in problems
+    loose = _lake(declared, work_group={"Name": "thera-dev", "Configuration": {"EnforceWorkGroupConfiguration": False}})
+    assert stack_checks.lake_problems(declared, loose, BUCKET) == [
+        "the workgroup does not enforce its settings with a bytes-scanned cutoff",
+        f"the workgroup's results are not SSE_KMS under s3://{BUCKET}/athena-results/",
+    ]
+    queries = {n: q for n, q in good.named_queries.items() if n != "ams_trend"}
+    queries["model_runs"] = {"Name": "model_runs", "Database": "default"}
+    assert stack_checks.lake_problems(declared, _lake(declared, named_queries=queries), BUCKET) == [
+        "1 named queries missing: ams_trend",
+        "named queries on another database: model_runs",
+    ]
+
+
+def test_a_work_group_request_drops_cloudformations_own_keys_and_counts_bytes() -> None:
+    request = cfn_translate.work_group_request(
+        {
+            "Name": "thera-dev",
+            "State": "ENABLED",
+            "RecursiveDeleteOption": True,
+            "WorkGroupConfiguration": {
+                "BytesScannedCutoffPerQuery": "1000000000",
+                "EnforceWorkGroupConfiguration": True,
+            },
+        }
+    )
+    assert request == {
+        "Name": "thera-dev",
+        "Configuration": {"BytesScannedCutoffPerQuery": 1_000_000_000, "EnforceWorkGroupConfiguration": True},
+    }
+
+
+class FakeGlue:
+    class Pages:
+        def paginate(self, DatabaseName: str) -> list[dict[str, Any]]:
+            assert DatabaseName == "thera_dev"
+            return [{"TableList": [{"Name": "ams"}]}, {"TableList": [{"Name": "feedback"}]}]
+
+    def get_paginator(self, name: str) -> Pages:
+        assert name == "get_tables"
+        return self.Pages()
+
+
+class FakeAthena:
+    def list_named_queries(self, WorkGroup: str) -> dict[str, Any]:
+        return {"NamedQueryIds": ["q1"]}
+
+    def get_named_query(self, NamedQueryId: str) -> dict[str, Any]:
+        return {"NamedQuery": {"Name": "ams_trend", "Database": "thera_dev"}}
+
+    def get_work_group(self, WorkGroup: str) -> dict[str, Any]:
+        return {"WorkGroup": {"Name": WorkGroup}}
+
+
+def test_the_lake_is_read_page_by_page_through_the_stacks_resources() -> None:
+    clients = {"glue": FakeGlue(), "athena": FakeAthena()}
+    resources = [
+        summary("LakeDatabase", "AWS::Glue::Database", physical="thera_dev"),
+        summary("LakeWorkGroup", "AWS::Athena::WorkGroup", physical="thera-dev"),
+    ]
+    state = resource_probes.read_lake(clients.__getitem__, resources)
+    assert state.database == "thera_dev" and set(state.tables) == {"ams", "feedback"}
+    assert state.work_group == {"Name": "thera-dev"}
+    assert state.named_queries == {"ams_trend": {"Name": "ams_trend", "Database": "thera_dev"}}
