@@ -126,8 +126,7 @@ class Measured:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Measured:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in doc.items() if k in names})
+        return cls(**_known(cls, doc))
 
     def scaled(self, units: float) -> Measured:
         """The same work per unit, for ``units`` units."""
@@ -167,8 +166,13 @@ class Fixed:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Fixed:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: int(v) for k, v in doc.items() if k in names})
+        return cls(**{k: int(v) for k, v in _known(cls, doc).items()})
+
+
+def _known(cls: type, doc: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a saved document that are fields of ``cls`` (a later version may have added others)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in doc.items() if k in names}
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def test_never_more_than_two_scrapes_in_flight(stack: StackInfo, domains: Domain
     http_json("POST", stack.firecrawl + "/__standin/faults", {"reset": True, "latency": 0.3})
     names = domains.take(24)
     send(stack, crawl_bodies(names))
-    assert wait_for_drain(stack, stack.template_obj(), timeout=120, echo=lambda _: None)
+    assert wait_for_drain(stack, timeout=120, echo=lambda _: None)
     stats = http_json("GET", stack.firecrawl + "/__standin/stats")
     assert stats["max_in_flight"] == 2  # the cap holds, and the consumer does use both slots
     assert set(names) <= crawled(stack)
@@ -116,7 +116,7 @@ def test_an_outage_opens_the_breaker_one_probe_per_cooldown_and_nothing_is_dead_
     lifted_at = time.time()
     http_json("POST", stack.firecrawl + "/__standin/faults", {"reset": True})
 
-    assert wait_for_drain(stack, stack.template_obj(), timeout=180, echo=lambda _: None)
+    assert wait_for_drain(stack, timeout=180, echo=lambda _: None)
     state = breaker(stack)
     probes = [t for t in state["transitions"] if t[1:] == ["open", "half_open"] and opened_at - 1 <= t[0] <= lifted_at]
     assert len(probes) >= 2

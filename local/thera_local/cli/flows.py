@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,6 @@ from thera_local.stack import (
 )
 from thera_local.standins.apollo import load_companies
 from thera_local.summary import read_funnel, render
-from thera_local.template import Template
 from thera_local.usage import Probe
 from thera_local.weekly import run_weekly, synthetic_feedback
 
@@ -62,33 +62,42 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def wait_for_drain(info: StackInfo, template: Template, timeout: float, echo: Any = print) -> bool:
-    """True once every non-DLQ queue is empty and no batch is being handled, twice in a row."""
-    from thera_local.cli.status import dead_letter_queues  # status imports this module
-    from thera_local.emulator import aws_client
+def wait_for_drain(info: StackInfo, timeout: float, echo: Any = print) -> bool:
+    """The local stack's queues drained and no batch being handled (the control API counts them)."""
+    return wait_for_queues(
+        StackResources.local(info),
+        timeout,
+        poll=0.5,
+        echo=echo,
+        in_flight=lambda: int(info.call("GET", "/status").get("in_flight", 0)),
+    )
 
-    sqs = aws_client("sqs", info.endpoint)
-    dlqs = dead_letter_queues(StackResources.local(info))
-    queues = [q for q in template.of_type("AWS::SQS::Queue") if q not in dlqs]
-    idle_checks, deadline, last = 0, time.monotonic() + timeout, ""
+
+def wait_for_queues(
+    resources: StackResources,
+    timeout: float,
+    poll: float = 2.0,
+    echo: Any = print,
+    in_flight: Callable[[], int] = lambda: 0,
+) -> bool:
+    """True once every queue but the DLQs is empty (nothing visible, in flight or delayed) and ``in_flight``
+    says no batch is being handled, twice in a row; prints what it waits for when that changes."""
+    from thera_local.cli.status import dead_letter_queues, queue_depths  # status imports this module
+
+    dlqs = dead_letter_queues(resources)
+    idle, deadline, last = 0, time.monotonic() + timeout, ""
     while time.monotonic() < deadline:
-        depth = {}
-        for q in queues:
-            depth[q] = sum(message_counts(sqs, template.queue_url(q, info.endpoint)).values())
-        in_flight = int(info.call("GET", "/status").get("in_flight", 0))
-        busy = sum(depth.values()) + in_flight
-        idle_checks = idle_checks + 1 if busy == 0 else 0
-        if idle_checks >= 2:
+        depths = {q: sum(c.values()) for q, c in queue_depths(resources).items() if q not in dlqs}
+        handling = in_flight()
+        idle = idle + 1 if sum(depths.values()) + handling == 0 else 0
+        if idle >= 2:
             return True
-        line = (
-            "  waiting for queues: "
-            + ", ".join(f"{q} {n}" for q, n in depth.items())
-            + f"; batches in flight {in_flight}"
-        )
-        if line != last:
+        waiting = [f"{q} {n}" for q, n in depths.items() if n] + ([f"batches in flight {handling}"] if handling else [])
+        line = "  waiting for " + ", ".join(waiting)
+        if waiting and line != last:
             echo(line)
             last = line
-        time.sleep(0.5)
+        time.sleep(poll)
     return False
 
 
@@ -141,7 +150,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_daily(resources, args.timeout) if args.flow == "daily" else run_weekly(resources, args.timeout)
     config = _config(args)
     info = ensure_stack(config)
-    template = info.template_obj()
     if args.flow == "weekly":
         return run_weekly_flow(info, args)
     if args.flow == "ams":
@@ -150,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0 if all(r.get("status") != "failed" for r in results.values()) else 1
     probe = Probe(info).start()  # what the run uses, for `thera cost`
     pulls = fire_schedules(info, "Daily")
-    drained = wait_for_drain(info, template, args.timeout)
+    drained = wait_for_drain(info, args.timeout)
     if drained:  # the index builder runs every few minutes in AWS; here, as soon as the flow is done
         pulls.update(fire_schedules(info, "IndexRefresh"))
     companies = int((pulls.get("ApolloPullFunction") or {}).get("companies") or 0)

@@ -28,18 +28,14 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     if resources is None:
         return 1
     sources = redrive_sources(resources)
-    dlq = args.queue if args.queue in sources else next((d for d, q in sources.items() if q == args.queue), None)
+    dlq = args.queue if args.queue in sources else next((d for d, r in sources.items() if r.source == args.queue), None)
     if dlq is None:
         _err(f"thera: {args.queue} is neither a DLQ nor a queue with one; DLQs: {', '.join(sorted(sources))}")
         return 2
     sqs = resources.client("sqs")
-
-    def arn(logical: str) -> str:
-        url = resources.physical[logical]
-        return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
-
-    source_arn, destination_arn = arn(dlq), arn(sources[dlq])
-    handle = sqs.start_message_move_task(SourceArn=source_arn, DestinationArn=destination_arn)["TaskHandle"]
+    route = sources[dlq]
+    source_arn = route.dlq_arn  # the move's source is the DLQ, its destination the queue that failed
+    handle = sqs.start_message_move_task(SourceArn=source_arn, DestinationArn=route.source_arn)["TaskHandle"]
     deadline = time.monotonic() + REDRIVE_WAIT_SECONDS  # SQS moves asynchronously: follow the task a while
     while True:
         tasks = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=10)["Results"]
@@ -50,7 +46,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     moved, to_move = task.get("ApproximateNumberOfMessagesMoved", 0), task.get("ApproximateNumberOfMessagesToMove")
     print(
         f"message move task {task.get('Status', 'STARTED')}: {moved} of {to_move if to_move is not None else '?'} "
-        f"message(s) moved from {dlq} back to {sources[dlq]}"
+        f"message(s) moved from {dlq} back to {route.source}"
         + (f" ({task['FailureReason']})" if task.get("FailureReason") else "")
     )
     return 0 if task.get("Status") != "FAILED" else 1

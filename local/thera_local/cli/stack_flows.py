@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from thera_local.cli.common import UsageError, _err
+from thera_local.cli.flows import wait_for_queues
 from thera_local.cli.resources import StackResources
-from thera_local.cli.status import dead_letter_queues, queue_depths
+from thera_local.cli.status import report_lines
 from thera_local.schedules import scheduler_input
 from thera_local.summary import read_funnel, render
 
@@ -60,40 +61,13 @@ def wait_for_invocations(
     resources: StackResources, functions: list[str], since: datetime, timeout: float, poll: float = 2.0
 ) -> bool:
     """True once each function has logged a REPORT line (an invocation's end) since ``since``."""
-    logs = resources.client("logs")
     start, deadline = int(since.timestamp() * 1000), time.monotonic() + timeout
     waiting = set(functions)
     while waiting and time.monotonic() < deadline:
-        for function in sorted(waiting):
-            try:
-                events = logs.filter_log_events(
-                    logGroupName=resources.log_group(function), startTime=start, filterPattern="REPORT"
-                )["events"]
-            except logs.exceptions.ResourceNotFoundException:
-                events = []
-            if any(e["message"].startswith("REPORT ") for e in events):
-                waiting.discard(function)
+        waiting = {f for f in waiting if not report_lines(resources, f, start)}
         if waiting:
             time.sleep(poll)
     return not waiting
-
-
-def wait_for_queues(resources: StackResources, timeout: float, poll: float = 2.0) -> bool:
-    """True once every queue but the DLQs is empty (nothing visible, in flight or delayed) twice in a row."""
-    dlqs = dead_letter_queues(resources)
-    idle, deadline, last = 0, time.monotonic() + timeout, ""
-    while time.monotonic() < deadline:
-        depths: dict[str, int] = {q: sum(c.values()) for q, c in queue_depths(resources).items() if q not in dlqs}
-        waiting = sum(depths.values())
-        idle = idle + 1 if waiting == 0 else 0
-        if idle >= 2:
-            return True
-        line = "  waiting for queues: " + ", ".join(f"{q} {n}" for q, n in depths.items() if n)
-        if line != last and waiting:
-            print(line, flush=True)
-            last = line
-        time.sleep(poll)
-    return False
 
 
 def run_daily(resources: StackResources, timeout: float) -> int:

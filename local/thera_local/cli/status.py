@@ -11,8 +11,10 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from thera_local.cli.common import _running
 from thera_local.cli.flows import message_counts
@@ -43,18 +45,27 @@ def bar(done: int, total: int, width: int = 24) -> str:
     return f"[{'#' * filled}{'-' * (width - filled)}] {done:>6,}/{total:<6,}"
 
 
-def redrive_sources(resources: StackResources) -> dict[str, str]:
-    """DLQ logical id -> the queue whose RedrivePolicy sends its failures there (read from SQS)."""
+@dataclass(frozen=True)
+class Redrive:
+    """Where a DLQ's messages go back to: the queue whose RedrivePolicy sends its failures there."""
+
+    source: str  # the source queue's logical id
+    dlq_arn: str
+    source_arn: str
+
+
+def redrive_sources(resources: StackResources) -> dict[str, Redrive]:
+    """DLQ logical id -> its source queue with both ARNs (RedrivePolicy and QueueArn, read from SQS)."""
     sqs = resources.client("sqs")
-    queues = resources.of_type("AWS::SQS::Queue")
-    by_arn: dict[str, str] = {}
+    arns: dict[str, str] = {}
     policies: dict[str, str] = {}
-    for q in queues:
+    for q in resources.of_type("AWS::SQS::Queue"):
         attrs = sqs.get_queue_attributes(QueueUrl=resources.physical[q], AttributeNames=["QueueArn", "RedrivePolicy"])
-        by_arn[attrs["Attributes"]["QueueArn"]] = q
+        arns[q] = attrs["Attributes"]["QueueArn"]
         if attrs["Attributes"].get("RedrivePolicy"):
             policies[q] = json.loads(attrs["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"]
-    return {by_arn[target]: q for q, target in policies.items() if target in by_arn}
+    by_arn = {arn: q for q, arn in arns.items()}
+    return {by_arn[target]: Redrive(q, target, arns[q]) for q, target in policies.items() if target in by_arn}
 
 
 def dead_letter_queues(resources: StackResources) -> set[str]:
@@ -158,27 +169,29 @@ def last_runs_from_files(resources: StackResources, logs: Path) -> dict[str, str
     return runs
 
 
-def last_runs_from_log_groups(resources: StackResources, days: int = 2) -> dict[str, str]:
-    """Each function's last REPORT line of the last ``days`` days in its log group (FilterLogEvents)."""
+def report_lines(resources: StackResources, logical: str, start_ms: int) -> list[dict[str, Any]]:
+    """A function's REPORT lines (each an invocation's end) since ``start_ms``, every page of FilterLogEvents;
+    none when it has no log group yet (it never ran)."""
     from botocore.exceptions import ClientError
 
     logs = resources.client("logs")
+    pages = logs.get_paginator("filter_log_events").paginate(
+        logGroupName=resources.log_group(logical), startTime=start_ms, filterPattern="REPORT"
+    )
+    try:
+        return [e for page in pages for e in page.get("events", []) if e["message"].startswith("REPORT ")]
+    except ClientError:
+        return []
+
+
+def last_runs_from_log_groups(resources: StackResources, days: int = 2) -> dict[str, str]:
+    """Each function's last REPORT line of the last ``days`` days in its log group."""
     start = int((datetime.now(UTC) - timedelta(days=days)).timestamp() * 1000)
     runs = {}
     for logical in resources.of_type("AWS::Lambda::Function"):
-        last = None
-        try:
-            pages = logs.get_paginator("filter_log_events").paginate(
-                logGroupName=resources.log_group(logical), startTime=start, filterPattern="REPORT"
-            )
-            for page in pages:
-                for event in page.get("events", []):
-                    later = last is None or event["timestamp"] >= last["timestamp"]
-                    if event["message"].startswith("REPORT ") and later:
-                        last = event
-        except ClientError:  # no log group yet: the function never ran
-            continue
-        if last:
+        reports = report_lines(resources, logical, start)
+        if reports:
+            last = max(reports, key=lambda e: e["timestamp"])
             runs[logical] = last_run(datetime.fromtimestamp(last["timestamp"] / 1000, UTC), last["message"])
     return runs
 
