@@ -187,9 +187,8 @@ class ShortlistService:
         request = MatchRequest.parse(request_body)
         if "shown" in body:
             answer, source = parse_shown(body["shown"], request), SHOWN
-            gone = sorted(
-                {m["domain"] for m in answer["matches"]} - self._known([m["domain"] for m in answer["matches"]])
-            )
+            domains = [m["domain"] for m in answer["matches"]]
+            gone = sorted(set(domains) - self._known(domains))
             if gone:
                 raise BadRequest(f"not in the matcher's index (any more), so not saved: {', '.join(gone)}")
         else:
