@@ -1,4 +1,5 @@
-"""Patches of moto's hot paths, written against one moto version (``MOTO_VERSION``).
+"""Patches of moto's hot paths, written against one moto version (``MOTO_VERSION``), and the
+settings the emulator gives moto (``stable_cognito_ids``).
 
 They replace or wrap moto internals (``moto.sqs.models``, ``Stack.parse_template``,
 ``backends.list_of_moto_modules``) that another moto release may rename or change: the emulator
