@@ -7,10 +7,10 @@ way). moto signs the tokens it issues (RS256, one key) and serves the key set at
 ``<endpoint>/<pool id>/.well-known/jwks.json``; its issuer is the one AWS writes,
 ``https://cognito-idp.<region>.amazonaws.com/<pool id>``.
 
-``JwtAuthorizer`` checks a request as an HTTP API's JWT authorizer does: a bearer token in
-``Authorization``, signed by a key of the pool, ``iss`` the pool, ``aud`` (ID token) or
-``client_id`` (access token) the client, ``exp`` and ``nbf``, and, when a route names scopes,
-an access token holding one of them. Anything else is a 401.
+``JwtAuthorizer`` checks a request as an HTTP API's JWT authorizer does: a token in
+``Authorization`` (alone or after ``Bearer``), signed by a key of the pool, ``iss`` the pool,
+``aud`` (ID token) or ``client_id`` (access token) the client, ``exp`` and ``nbf``, and, when a
+route names scopes, an access token holding one of them. Anything else is a 401.
 """
 
 from __future__ import annotations
@@ -160,9 +160,13 @@ class JwtAuthorizer:
 
     def check(self, authorization: str | None, scopes: tuple[str, ...] = ()) -> dict[str, Any]:
         """The request context's ``authorizer.jwt`` for a valid token; raises Unauthorized otherwise."""
-        scheme, _, token = (authorization or "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("no bearer token")
+        # the header holds the token alone or after "Bearer " (AWS: "only the token, or the token
+        # prefixed with Bearer"); thera --stack NAME match --token sends it alone
+        value = (authorization or "").strip()
+        scheme, _, rest = value.partition(" ")
+        token = rest if scheme.lower() == "bearer" else value
+        if not token.strip():
+            raise Unauthorized("no token")
         try:
             claims = jwt.decode(token.strip(), self.keys, algorithms=["RS256"]).claims
             jwt.JWTClaimsRegistry(

@@ -1,7 +1,8 @@
 """``thera user add``: a person who may sign in to the explorer when the stack runs with ApiAuth=Cognito.
 
 As an admin adds one in AWS (console, or ``aws cognito-idp admin-create-user``), but with a
-permanent password at once: there is no e-mail locally to carry a temporary one.
+permanent password at once: there is no e-mail locally to carry a temporary one. The stack's saves
+keep the users and a start adds them back (``thera_local.emulator.persistence.restore_users``).
 """
 
 from __future__ import annotations

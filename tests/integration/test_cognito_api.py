@@ -132,6 +132,10 @@ def test_a_valid_id_or_access_token_is_let_through_and_names_the_caller(stack: C
     event = http_event("POST", "/shortlists/x/decisions", "", {}, b"{}", "dev", authorizer={"jwt": context})
     assert caller_identity(event["requestContext"]) == email
     assert context["claims"]["aud"] == stack.pool.client_id
+    # API Gateway takes the token alone too ("only the token, or the token prefixed with Bearer")
+    assert stack.api.authorizer.check(tokens["IdToken"])["claims"]["email"] == email
+    with pytest.raises(Exception, match="invalid token"):
+        stack.api.authorizer.check(f"Basic {tokens['IdToken']}")
 
 
 def test_a_token_of_another_client_is_401(stack: CognitoStack) -> None:

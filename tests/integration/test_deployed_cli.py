@@ -6,19 +6,30 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import SAMPLE
+from tests.conftest import ROOT, SAMPLE
 from tests.integration.conftest import Aws
+from tests.integration.test_explorer_page import CHALLENGE, lake
 from thera.kernel import keys
 from thera.lake.ingest import encode_raw_page
+from thera_local.api import LocalHttpApi
 from thera_local.cli.main import main
+from thera_local.cognito import JwtAuthorizer, provision_user_pool, public_routes
+from thera_local.emulator import publish_api_url
+from thera_local.lambda_env import function_environment
 from thera_local.standins.apollo import load_companies, organization_from_company
 from thera_local.stepfunctions import routed_lambda, state_machine_arn
-from thera_local.template import REGION, STACK_NAME
+from thera_local.template import REGION, STACK_NAME, Template
+from thera_local.users import add_user
+
+__all__ = ["lake"]  # the fixture: the index of the explorer's tests, for the Cognito stack's matcher
 
 
 @pytest.fixture
@@ -200,3 +211,63 @@ def test_a_local_only_command_refuses_a_stack(capsys: pytest.CaptureFixture[str]
     assert main(["--stack", STACK_NAME, "sql", "SELECT 1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("thera: --stack works with status, logs") and err.endswith("`thera sql` is local only\n")
+
+
+# ---------------------------------------------------------------- ApiAuth=Cognito: --token
+
+
+@dataclass
+class SignedStack:
+    api: str
+    token: str
+
+
+@pytest.fixture
+def cognito_stack(lake: list[dict[str, Any]], as_aws: Aws, tmp_path: Path) -> Iterator[SignedStack]:
+    """The stack's MatcherApiUrl at the local API behind the JWT authorizer (ApiAuth=Cognito), the index of
+    tests/integration/test_explorer_page.py, and a user's ID token from the emulator's pool."""
+    template = Template(ROOT / "template.yaml", {"ApiAuth": "Cognito", "LocalHostedUiUrl": "http://127.0.0.1:9"})
+    pool = provision_user_pool(template, as_aws.client("cognito-idp"))
+    assert pool is not None
+    spec = template.functions()["MatcherFunction"]
+    env = {
+        **function_environment(spec, as_aws.endpoint),
+        "EMBEDDING_PROVIDER": "local",
+        "LOCAL_EMBEDDING_MODEL": str(tmp_path / "lsa.npz"),
+    }
+    routes = [(route, spec, env, tmp_path / "matcher.log") for route in spec.http_routes]
+    api = LocalHttpApi(
+        routes, "dev", authorizer=JwtAuthorizer.for_pool(pool, as_aws.endpoint), public=public_routes(template)
+    )
+    publish_api_url(api.start())  # as the local stack does: MatcherApiUrl names the API
+    add_user(template, as_aws.endpoint, "ana@example.com", "Local-Passw0rd!")
+    signed_in = as_aws.client("cognito-idp").admin_initiate_auth(
+        UserPoolId=pool.pool_id,
+        ClientId=pool.client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "ana@example.com", "PASSWORD": "Local-Passw0rd!"},
+    )
+    try:
+        yield SignedStack(api.url, signed_in["AuthenticationResult"]["IdToken"])
+    finally:
+        api.stop()
+
+
+def test_match_with_a_token_answers_and_a_bad_token_is_one_line(
+    cognito_stack: SignedStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = thera(capsys, "match", CHALLENGE, "--token", cognito_stack.token, "--json")
+    assert code == 0, err
+    matches = json.loads(out)
+    assert len(matches) == 20 and all(m["domain"] and m["reasons"] for m in matches)
+    code, out, err = thera(capsys, "match", CHALLENGE, "--token", cognito_stack.token, "--top", "3")
+    assert code == 0, err
+    assert out.splitlines()[-1] == f"explorer: {cognito_stack.api}/"
+    assert [line.split()[0] for line in out.splitlines() if line[:3].strip().isdigit()] == ["1.", "2.", "3."]
+
+    head, payload, signature = cognito_stack.token.split(".")
+    forged = f"{head}.{payload}.{signature[::-1]}"
+    for bad in ("not-a-token", forged, ""):
+        code, out, err = thera(capsys, "match", CHALLENGE, "--token", bad)
+        assert code != 0 and out == "", bad
+        assert err.splitlines() == ["thera: 401: Unauthorized"] and "Traceback" not in err, (bad, err)

@@ -1,9 +1,10 @@
-"""The emulator's saved state: a snapshot restores every object, item and waiting message; a second
-snapshot reads again only the objects written since the first; moto's answers stay moto's."""
+"""The emulator's saved state: a snapshot restores every object, item, waiting message and local user;
+a second snapshot reads again only the objects written since the first; moto's answers stay moto's."""
 
 from __future__ import annotations
 
 import json
+import stat
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import Aws
-from thera_local.emulator import Emulator, provision, restore, snapshot
+from tests.conftest import ROOT
+from tests.integration.conftest import API_KEY, FIRECRAWL_KEY, Aws
+from thera_local.cognito import JwtAuthorizer, UserPool
+from thera_local.emulator import Emulator, aws_client, provision, restore, snapshot
+from thera_local.emulator.persistence import USERS_FILE
+from thera_local.template import Template
+from thera_local.users import add_user
+
+SECRETS = {"ApolloApiKeySecret": API_KEY, "FirecrawlApiKeySecret": FIRECRAWL_KEY}
 
 
 def lake(aws: Aws) -> dict[str, tuple[bytes, dict[str, str]]]:
@@ -100,3 +108,46 @@ def test_queue_attributes_and_receives_answer_as_moto_does(aws: Aws) -> None:
     while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
         rest += batch
     assert sorted(int(m["Body"]) for m in got + rest) == list(range(25))
+
+
+def test_users_sign_in_after_a_restart_and_their_tokens_still_verify(emulator: Emulator, tmp_path: Path) -> None:
+    """`thera user add`, then `thera down` (a save) and `thera up` (an emulator without state, provisioned
+    from the template with the saved state): the same pool and client, the users sign in, tokens verify."""
+    endpoint = emulator.endpoint
+
+    def new_stack() -> UserPool:
+        req = urllib.request.Request(endpoint + "/moto-api/reset", method="POST")  # noqa: S310
+        urllib.request.urlopen(req, timeout=10).close()  # noqa: S310 - loopback emulator
+        pool = provision(template, endpoint, SECRETS, restore_from=state if state.exists() else None)
+        assert pool is not None
+        return pool
+
+    def sign_in(pool: UserPool, email: str, password: str) -> str:
+        answer = aws_client("cognito-idp", endpoint).admin_initiate_auth(
+            UserPoolId=pool.pool_id,
+            ClientId=pool.client_id,
+            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": email, "PASSWORD": password},
+        )
+        return str(answer["AuthenticationResult"]["IdToken"])
+
+    template = Template(ROOT / "template.yaml", {"ApiAuth": "Cognito", "ApolloBaseUrl": "http://127.0.0.1:9/api/v1"})
+    state = tmp_path / "state"
+    before = new_stack()
+    printed = add_user(template, endpoint, "ana@example.com")
+    add_user(template, endpoint, "ben@example.com", "Local-Passw0rd!")
+    token = sign_in(before, "ana@example.com", printed)
+    saved = snapshot(state, endpoint, emulator.in_process())
+    assert saved["users"] == 2 and stat.S_IMODE((state / USERS_FILE).stat().st_mode) == 0o600
+
+    after = new_stack()
+    assert after == before  # the same pool and client ids: a token's iss and aud still name them
+    authorizer = JwtAuthorizer.for_pool(after, endpoint)
+    assert authorizer.check(f"Bearer {token}")["claims"]["email"] == "ana@example.com"  # issued before
+    for email, password in (("ana@example.com", printed), ("ben@example.com", "Local-Passw0rd!")):
+        claims = authorizer.check(f"Bearer {sign_in(after, email, password)}")["claims"]
+        assert (claims["email"], claims["aud"]) == (email, after.client_id)
+    with pytest.raises(ClientError, match="NotAuthorizedException"):
+        sign_in(after, "ana@example.com", "Wrong-Passw0rd!")
+    with pytest.raises(ClientError, match="UsernameExistsException"):  # kept, so not added twice
+        add_user(template, endpoint, "ben@example.com", "Local-Passw0rd!")

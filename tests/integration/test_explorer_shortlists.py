@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def _search(page: Page) -> None:
 
 
 def test_save_reopen_decide_and_export_a_shortlist(
-    matcher: Matcher, lake: list[dict[str, Any]], tmp_path: Path, page: Page
+    matcher: Matcher, lake: list[dict[str, Any]], handler_env: Any, tmp_path: Path, page: Page
 ) -> None:
     saved_status, list_status = page.locator("#save-status"), page.locator("#saved-status")
 
@@ -49,6 +50,9 @@ def test_save_reopen_decide_and_export_a_shortlist(
     _search(page)
     searched = page.evaluate("current.matches.map(m => m.domain)")
     expect(page.locator("#save-bar")).to_be_visible()
+    # the matcher now answers otherwise (a floor no match reaches): the save keeps what the page showed
+    model = os.environ["LOCAL_EMBEDDING_MODEL"]
+    handler_env("MatcherFunction", EMBEDDING_PROVIDER="local", LOCAL_EMBEDDING_MODEL=model, MIN_MATCH_SCORE="1")
     page.click("#save")  # no name: the API's message
     expect(saved_status).to_have_attribute("data-state", "error")
     expect(saved_status).to_contain_text("'name'")
@@ -63,7 +67,7 @@ def test_save_reopen_decide_and_export_a_shortlist(
     shortlist_id = page.get_attribute("#shortlist", "data-id")
     assert shortlist_id and page.get_attribute("#saved li", "data-id") == shortlist_id
     shown = page.evaluate("[...document.querySelectorAll('#shortlist-matches li.match')].map(li => li.dataset.domain)")
-    assert shown == searched  # the index did not change: the saved list is the one searched
+    assert shown == searched  # the saved list is the one searched, not the matcher's answer of now
 
     # decisions: accept the first, reject the hostile one; each says who decided
     chosen = next(d for d in searched if d != HOSTILE["domain"])

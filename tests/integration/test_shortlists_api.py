@@ -37,6 +37,7 @@ def test_save_list_reopen_decide_and_export(aws: Aws, handler_env: Any, lake: di
     request = {"name": "Warehouse robots", "challenge_text": CHALLENGE, "top_k": 5, "challenge_id": "ch-7"}
     saved = call("POST", "/shortlists", request)
     assert saved["statusCode"] == 201, saved["body"]
+    assert body(saved)["matches_from"] == "matched_on_save"  # a client that sends only the challenge
     sid = body(saved)["id"]
     (listed,) = body(call("GET", "/shortlists"))["shortlists"]
     assert (listed["id"], listed["name"], listed["size"], listed["challenge_id"]) == (
@@ -94,3 +95,28 @@ def test_bad_input_is_400_and_an_unknown_shortlist_is_404(aws: Aws, handler_env:
         answer = call(method, path, {"domain": "a.com", "decision": "accept"} if method == "POST" else None)
         assert answer["statusCode"] == 404 and "no saved shortlist" in body(answer)["error"], path
     assert lake["store"].list(keys.FEEDBACK) == []
+
+
+def test_a_save_keeps_the_matches_shown_not_a_new_ranking(aws: Aws, handler_env: Any, lake: dict[str, Any]) -> None:
+    build_index(handler_env)
+    matcher_env(handler_env, lake)
+    request = {"challenge_text": CHALLENGE, "top_k": 5}
+    answer = call("POST", "/match", request)
+    assert answer["statusCode"] == 200, answer["body"]
+    shown = body(answer)
+    # what the page showed ranked otherwise than the matcher ranks now (as after a new index or model)
+    reordered = [{**m, "rank": r + 1} for r, m in enumerate(reversed(shown["matches"]))]
+    shown = {**shown, "matches": reordered}
+    saved = call("POST", "/shortlists", {**request, "name": "As shown", "shown": shown})
+    assert saved["statusCode"] == 201, saved["body"]
+    reopened = body(call("GET", f"/shortlists/{body(saved)['id']}"))
+    assert reopened["matches"] == reordered and reopened["matches_from"] == "shown"
+    assert reopened["index_version"] == shown["index_version"]
+    assert len(lake["store"].list("shortlists/")) == 1  # the /match's log; the save matched nothing again
+
+    gone = {**reordered[0], "domain": "not-in-the-index.example"}
+    refused = call("POST", "/shortlists", {**request, "name": "Gone", "shown": {**shown, "matches": [gone]}})
+    assert refused["statusCode"] == 400 and "not-in-the-index.example" in body(refused)["error"]
+    bad = call("POST", "/shortlists", {**request, "name": "Bad", "shown": {**shown, "matches": [{"rank": 1}]}})
+    assert bad["statusCode"] == 400 and "'score'" in body(bad)["error"]
+    assert len(body(call("GET", "/shortlists"))["shortlists"]) == 1

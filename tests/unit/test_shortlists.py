@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import json
@@ -13,53 +14,73 @@ import pytest
 
 from tests.fakes import MemoryObjectStore, MemoryShortlistStore
 from thera.kernel import keys
-from thera.matching import BadRequest, MatchRequest
-from thera.matching.shortlists import NotFound, ShortlistService, caller_identity, spreadsheet_safe
+from thera.matching import BadRequest, Match, MatchRequest, text_hash
+from thera.matching.shortlists import (
+    SHOWN_FIELDS,
+    NotFound,
+    ShortlistService,
+    caller_identity,
+    spreadsheet_safe,
+)
 
 ANA = "arn:aws:sts::123456789012:assumed-role/innovation/ana"
 BEN = "ben@example.com"
 CHALLENGE = "Robots that pick and pack orders in our warehouses"
 
 
-def fake_match(body: Any, request_id: str) -> dict[str, Any]:
-    """What MatcherService.match answers, for three startups (one with a name a spreadsheet would run)."""
-    request = MatchRequest.parse(body)
-    startups = [
-        ("picker.io", "Picker", 0.91, ["robotics, warehouses"], "https://picker.io"),
-        ("evil.com", '=HYPERLINK("http://x")', 0.72, ['+1 "quoted", with comma'], "https://evil.com"),
-        ("packbot.ai", "PackBot", 0.55, ["packing"], ""),
-    ]
-    return {
-        "challenge_id": request.challenge_id or "hash-1",
-        "model_version": "prior-v1",
-        "index_version": "v1",
-        "matches": [
-            {
-                "rank": r + 1,
-                "domain": d,
-                "name": n,
-                "score": s,
-                "reasons": why,
-                "website": w,
-                "country": "Brazil",
-                "industries": ["Industrials"],
-                "model_version": "prior-v1",
-            }
-            for r, (d, n, s, why, w) in enumerate(startups)
-        ],
-    }
+STARTUPS = [
+    ("picker.io", "Picker", 0.91, ["robotics, warehouses"], "https://picker.io"),
+    ("evil.com", '=HYPERLINK("http://x")', 0.72, ['+1 "quoted", with comma'], "https://evil.com"),
+    ("packbot.ai", "PackBot", 0.55, ["packing"], ""),
+]
+
+
+class FakeMatcher:
+    """What MatcherService answers for three startups (one with a name a spreadsheet would run);
+    ``startups`` and ``index`` change as a new index version would change them."""
+
+    def __init__(self) -> None:
+        self.startups = list(STARTUPS)
+        self.index = {d for d, *_ in STARTUPS} | {"crane.dev"}
+
+    def match(self, body: Any, request_id: str) -> dict[str, Any]:
+        request = MatchRequest.parse(body)
+        return {
+            "challenge_id": request.challenge_id or text_hash(request.challenge_text),
+            "model_version": "prior-v1",
+            "index_version": "v1",
+            "matches": [
+                {
+                    "rank": r + 1,
+                    "domain": d,
+                    "name": n,
+                    "score": s,
+                    "reasons": why,
+                    "website": w,
+                    "country": "Brazil",
+                    "industries": ["Industrials"],
+                    "model_version": "prior-v1",
+                }
+                for r, (d, n, s, why, w) in enumerate(self.startups)
+            ],
+        }
+
+    def known(self, domains: list[str]) -> set[str]:
+        return {d for d in domains if d in self.index}
 
 
 class Setup:
     def __init__(self) -> None:
         self.store = MemoryShortlistStore()
         self.lake = MemoryObjectStore()
+        self.matcher = FakeMatcher()
         ticks = itertools.count()
         self.ids = (f"{i:032x}" for i in itertools.count(1))
         self.service = ShortlistService(
             self.store,
             self.lake,
-            fake_match,
+            self.matcher.match,
+            self.matcher.known,
             now=lambda: datetime(2026, 11, 22, 12, tzinfo=UTC) + timedelta(minutes=next(ticks)),
             date=lambda: "2026-11-22",
             new_id=lambda: next(self.ids),
@@ -108,6 +129,82 @@ def test_decisions_are_kept_with_who_and_when_and_logged_as_feedback(setup: Setu
     }
     assert logged["at"] == answer["decided_at"] and logged["decided_by"] == BEN
     assert len(setup.lake.list(keys.FEEDBACK)) == 2
+
+
+def test_a_save_keeps_the_matches_shown_even_when_the_ranking_now_differs(setup: Setup) -> None:
+    request = {"challenge_text": CHALLENGE, "country": "Brazil"}
+    shown = setup.matcher.match(request, "r1")  # what the page showed
+    setup.matcher.startups = [STARTUPS[2], ("crane.dev", "Crane", 0.97, ["cranes"], "")]  # a new index since
+    saved = setup.service.save({**request, "name": "As shown", "shown": shown}, ANA, "r2")
+    assert saved["matches"] == shown["matches"] and saved["matches_from"] == "shown"
+    assert (saved["challenge_id"], saved["index_version"], saved["size"]) == (shown["challenge_id"], "v1", "3")
+    assert setup.service.open(saved["id"])["matches"] == shown["matches"]
+    # a client that sends only the challenge gets the match of now, and is told so
+    again = setup.service.save({**request, "name": "Matched now"}, ANA, "r3")
+    assert [m["domain"] for m in again["matches"]] == ["packbot.ai", "crane.dev"]
+    assert again["matches_from"] == "matched_on_save"
+    assert setup.lake.list("shortlists/") == []  # the match logged what it showed; a save logs no other
+
+
+def test_a_shown_startup_the_index_no_longer_holds_is_refused_by_name(setup: Setup) -> None:
+    shown = setup.matcher.match({"challenge_text": CHALLENGE}, "r1")
+    setup.matcher.index -= {"evil.com"}
+    with pytest.raises(BadRequest, match=r"not in the matcher's index \(any more\), so not saved: evil.com$"):
+        setup.service.save({"name": "Gone", "challenge_text": CHALLENGE, "shown": shown}, ANA, "r2")
+    assert setup.service.list_saved() == {"shortlists": []}
+
+
+def _shown(**change: Any) -> dict[str, Any]:
+    answer = FakeMatcher().match({"challenge_text": CHALLENGE}, "r0")
+    matches = answer["matches"]
+    for key, value in change.items():
+        if key.startswith("m0_"):
+            matches[0][key[3:]] = value
+        elif key == "drop_m0":
+            matches[0].pop(value)
+        else:
+            answer[key] = value
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("shown", "message"),
+    [
+        ("a list", "'shown' must be the /match answer"),
+        (_shown(index_version=""), "'shown.index_version'"),
+        (_shown(model_version=None), "'shown.model_version'"),
+        (_shown(challenge_id="another"), "answers challenge another, not this one"),
+        (_shown(matches={"a": 1}), "at most 100 matches"),
+        (_shown(matches=[_shown()["matches"][0]] * 101), "at most 100 matches"),
+        (_shown(matches=["picker.io"]), r"'shown.matches\[0\]' must be an object"),
+        (_shown(m0_html="<b>"), "fields a /match answer has not: html"),
+        (_shown(m0_rank=2), "'rank' must be 1"),
+        (_shown(m0_rank=True), "'rank' must be 1"),
+        (_shown(drop_m0="score"), "'score' must be a number from 0 to 1"),
+        (_shown(m0_score=1.5), "'score' must be a number from 0 to 1"),
+        (_shown(m0_score=float("nan")), "'score' must be a number from 0 to 1"),
+        (_shown(m0_score="0.9"), "'score' must be a number from 0 to 1"),
+        (_shown(m0_domain="Not A Domain"), "'domain' must be a domain name"),
+        (_shown(m0_name="x" * 301), "'name' must be a text of at most 300"),
+        (_shown(m0_country=7), "'country' must be a text"),
+        (_shown(m0_reasons="one reason"), "'reasons' must be a list"),
+        (_shown(m0_reasons=["x" * 501]), "each of 'reasons'"),
+        (_shown(m0_tags=["t"] * 51), "'tags' must be a list of at most 50"),
+        (_shown(m0_team_size="12"), "'team_size' must be a whole number"),
+        (_shown(m0_features={"cosine": "high"}), "'features' must map feature names to numbers"),
+        (_shown(matches=[_shown()["matches"][0], {**_shown()["matches"][0], "rank": 2}]), "repeats picker.io"),
+    ],
+)
+def test_bad_shown_results_are_refused_with_what_is_wrong_and_nothing_is_kept(
+    setup: Setup, shown: Any, message: str
+) -> None:
+    with pytest.raises(BadRequest, match=message):
+        setup.service.save({"name": "Bad", "challenge_text": CHALLENGE, "shown": shown}, ANA, "r1")
+    assert setup.service.list_saved() == {"shortlists": []}
+
+
+def test_a_shown_match_may_hold_every_field_a_match_answer_has() -> None:
+    assert {"rank", "model_version", *(f.name for f in dataclasses.fields(Match))} == SHOWN_FIELDS
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,36 @@ def test_tables_have_ttl_and_encryption() -> None:
         assert p["SSESpecification"]["SSEEnabled"] is True
 
 
+# the tables that hold people's decisions (saved shortlists and who accepted or rejected what); the
+# lake's feedback/ and shortlists/ logs are kept by its lifecycle (tests/unit/test_alarms.py)
+DECISION_TABLES = ("ShortlistsTable",)
+
+
+@pytest.mark.parametrize("logical", DECISION_TABLES)
+def test_a_table_of_decisions_outlives_a_stack_delete_and_a_replacement(logical: str) -> None:
+    table = TEMPLATE.resources[logical]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    assert (table.get("DeletionPolicy"), table.get("UpdateReplacePolicy")) == ("Retain", "Retain")
+    assert props(logical)["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_the_matcher_writes_no_table_of_decisions_but_those_kept() -> None:
+    """A new table the matcher writes (where decisions go) must be named in DECISION_TABLES, and so kept."""
+    written = {
+        r["Fn::GetAtt"][0]
+        for policy in TEMPLATE.resources["MatcherFunction"]["Properties"]["Policies"]
+        for statement in policy.get("Statement", [])
+        for r in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+        if isinstance(r, dict)
+        and "Fn::GetAtt" in r
+        and TEMPLATE.resources.get(r["Fn::GetAtt"][0], {}).get("Type") == "AWS::DynamoDB::Table"
+        and any(
+            a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem") for a in statement["Action"]
+        )
+    }
+    assert written == set(DECISION_TABLES)
+
+
 def test_pyarrow_ships_in_its_own_layer_only() -> None:
     core = (ROOT / "layers" / "thera" / "requirements.txt").read_text()
     assert "pyarrow" not in core

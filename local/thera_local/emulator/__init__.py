@@ -1,7 +1,8 @@
 """The embedded AWS emulator: moto's server on loopback, its stack created from template.yaml.
 
 ``server`` (the WSGI server and the middleware that serialises what moto does not make atomic),
-``moto_patches`` (moto's hot paths, and the check of the moto version they were written against),
+``moto_patches`` (moto's hot paths, its Cognito ids kept stable across starts, and the check of
+the moto version they were written against),
 ``provisioning`` (the stack from the template), ``in_process`` (moto's backends read and written
 in place by the stack's own process), ``persistence`` (snapshot and restore) and ``counting`` (the
 requests served, per service and action, for ``thera cost``).

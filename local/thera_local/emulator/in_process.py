@@ -36,6 +36,30 @@ class InProcess:
             found = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(table)
             return [item.to_json()["Attributes"] for item in found.all_items()]
 
+    def user_pools(self) -> list[dict[str, Any]]:
+        """Every user pool's name and users, each with what signing in again needs: its password
+        (moto keeps it as given; no API answers it), attributes, status and whether it is enabled."""
+        from moto.cognitoidp.models import cognitoidp_backends
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+
+        pools = list(cognitoidp_backends[DEFAULT_ACCOUNT_ID][REGION].user_pools.values())
+        return [
+            {
+                "name": pool.name,
+                "users": [
+                    {
+                        "username": user.username,
+                        "password": user.password,
+                        "status": user.status,
+                        "enabled": user.enabled,
+                        "attributes": [a for a in user.attributes if a["Name"] != "sub"],
+                    }
+                    for user in list(pool.users.values())
+                ],
+            }
+            for pool in pools
+        ]
+
 
 class LocalSqs:
     """The SQS calls the runtime's pollers make, answered by moto's backend in place, in boto3's

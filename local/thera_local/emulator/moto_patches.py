@@ -1,4 +1,5 @@
-"""Patches of moto's hot paths, written against one moto version (``MOTO_VERSION``).
+"""Patches of moto's hot paths, written against one moto version (``MOTO_VERSION``), and the
+settings the emulator gives moto (``stable_cognito_ids``).
 
 They replace or wrap moto internals (``moto.sqs.models``, ``Stack.parse_template``,
 ``backends.list_of_moto_modules``) that another moto release may rename or change: the emulator
@@ -7,6 +8,7 @@ warns in one line when the installed moto is not ``MOTO_VERSION``."""
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from typing import Any
 
@@ -59,6 +61,15 @@ def fast_sqs_clock() -> None:
     # moto.sqs.models imports these from moto.core.utils without re-exporting them
     models.unix_time = unix_time  # type: ignore[attr-defined]
     models.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
+
+
+def stable_cognito_ids() -> None:
+    """moto's user pool and client ids from a hash of how they are created (its ``HASH`` strategy)
+    instead of a random one: the template's pool and client get the same ids at every start, so a
+    token issued before a restart still names this pool (``iss``) and client (``aud``), and moto
+    signs with the one key it ships. Read by moto at each create, from this process's environment."""
+    os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY", "HASH")
+    os.environ.setdefault("MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY", "HASH")
 
 
 def fast_moto() -> None:

@@ -1,4 +1,5 @@
-"""The emulator's state saved to files (``snapshot``) and put back into a new emulator (``restore``)."""
+"""The emulator's state saved to files (``snapshot``) and put back into a new emulator (``restore``,
+and ``restore_users`` once the template's user pool exists again)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from thera_local.emulator.clients import aws_client
 from thera_local.emulator.in_process import InProcess
 from thera_local.function_logs import MAX_BATCH, HttpLogs
 
+USERS_FILE = "cognito-users.json"  # the user pools' users, passwords included: the owner's eyes only (0600)
+
 
 def snapshot(directory: Path, endpoint: str, local: InProcess | None = None) -> dict[str, int]:
     """Save every object, item, waiting message and function log line so a later stack can carry on
@@ -21,7 +24,15 @@ def snapshot(directory: Path, endpoint: str, local: InProcess | None = None) -> 
     tmp = directory.with_name(directory.name + ".tmp")
     if tmp.exists():
         _rmtree(tmp)
-    counts = {"objects": 0, "items": 0, "messages": 0, "unsaved_messages": 0, "objects_read": 0, "log_events": 0}
+    counts = {
+        "objects": 0,
+        "items": 0,
+        "messages": 0,
+        "unsaved_messages": 0,
+        "objects_read": 0,
+        "log_events": 0,
+        "users": 0,
+    }
     for bucket in (b["Name"] for b in s3.list_buckets().get("Buckets", [])):
         if bucket == ARTIFACTS_BUCKET:
             continue  # uploaded again from the source folders at every start
@@ -99,6 +110,10 @@ def snapshot(directory: Path, endpoint: str, local: InProcess | None = None) -> 
                 groups[name] = events
                 counts["log_events"] += len(events)
     (tmp / "logs.json").write_text(json.dumps(groups))
+    if local:  # users need their passwords, which only moto's objects hold: in the emulator's process only
+        pools = local.user_pools()
+        _write_private(tmp / USERS_FILE, json.dumps(pools))
+        counts["users"] = sum(len(p["users"]) for p in pools)
     if directory.exists():
         _rmtree(directory)
     tmp.rename(directory)
@@ -141,6 +156,39 @@ def restore(directory: Path, endpoint: str) -> None:
             if m["MessageAttributes"]:
                 args["MessageAttributes"] = m["MessageAttributes"]
             sqs.send_message(**args)
+
+
+def restore_users(directory: Path, idp: Any, pool_id: str) -> int:
+    """Add the users saved with the pool of the same name to the pool ``pool_id`` (the template's,
+    created again at this start); how many. ``thera user add`` makes them, so they are kept like items:
+    each signs in again with its password (its ``sub`` is new; moto draws it)."""
+    saved = directory / USERS_FILE
+    if not saved.exists():
+        return 0
+    pool = idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    users = [u for p in json.loads(saved.read_text()) if p["name"] == pool["Name"] for u in p["users"]]
+    for user in users:
+        # a pool whose users sign in with their e-mail (UsernameAttributes) is given the e-mail, not moto's name
+        given = {a["Name"]: a["Value"] for a in user["attributes"]}
+        name = next((given[a] for a in pool.get("UsernameAttributes", []) if a in given), user["username"])
+        idp.admin_create_user(
+            UserPoolId=pool_id, Username=name, UserAttributes=user["attributes"], MessageAction="SUPPRESS"
+        )
+        if user["password"] is not None:
+            permanent = user["status"] == "CONFIRMED"
+            idp.admin_set_user_password(
+                UserPoolId=pool_id, Username=name, Password=user["password"], Permanent=permanent
+            )
+        if not user["enabled"]:
+            idp.admin_disable_user(UserPoolId=pool_id, Username=name)
+    return len(users)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """``text`` in a file only its owner may read (it holds the local users' passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 def _get_object(s3: Any, bucket: str, key: str) -> tuple[bytes, dict[str, str]] | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from thera_local.cloudformation import create_stack
 from thera_local.cognito import UserPool, provision_user_pool
 from thera_local.emulator.clients import aws_client
-from thera_local.emulator.persistence import restore
+from thera_local.emulator.persistence import restore, restore_users
 from thera_local.stepfunctions import deploy as deploy_state_machines
 from thera_local.template import Template
 
@@ -23,7 +23,8 @@ def provision(
     """Create the template's stack in the emulator's CloudFormation, then what moto's CloudFormation
     leaves out: the functions' environment variables it cannot resolve, secret values, queue
     policies, TTL, versioning, public access blocks, notifications, state machines in moto's
-    executing Step Functions engine, the user pool (ApiAuth=Cognito; it is returned, None otherwise).
+    executing Step Functions engine, the user pool (ApiAuth=Cognito; it is returned, None otherwise)
+    with the users saved with it.
 
     Objects and items saved by ``snapshot`` are put back before the bucket
     notifications are wired, so restoring state does not re-trigger the stages. ``cache`` keeps
@@ -87,4 +88,8 @@ def provision(
                 Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs}
             )
 
-    return provision_user_pool(template, aws_client("cognito-idp", endpoint))
+    idp = aws_client("cognito-idp", endpoint)
+    pool = provision_user_pool(template, idp)
+    if pool is not None and restore_from is not None:  # the pool's ids are its ids of before (stable_cognito_ids)
+        restore_users(restore_from, idp, pool.pool_id)
+    return pool

@@ -26,7 +26,7 @@ from thera_local.cloudformation import quiet_left_out
 from thera_local.emulator.clients import aws_client
 from thera_local.emulator.counting import RequestCounts
 from thera_local.emulator.in_process import InProcess, LocalLogs, LocalSqs
-from thera_local.emulator.moto_patches import check_moto_version, fast_moto, fast_sqs_clock
+from thera_local.emulator.moto_patches import check_moto_version, fast_moto, fast_sqs_clock, stable_cognito_ids
 from thera_local.emulator.sqs_moves import message_move_tasks
 from thera_local.standins.bedrock import INVOKE_PATH, BedrockStandIn
 
@@ -107,6 +107,7 @@ class Emulator:
         check_moto_version()
         fast_sqs_clock()
         fast_moto()
+        stable_cognito_ids()
         message_move_tasks()
         quiet_left_out()
         app = SerializedRequests(DomainDispatcherApplication(create_backend_app), bedrock)

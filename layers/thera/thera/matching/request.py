@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,8 @@ DEFAULT_TOP_K, MAX_TOP_K = 20, 100
 
 
 DECISIONS = ("accept", "reject")  # what a person may decide on a shortlisted startup
+DOMAIN = re.compile(r"^[a-z0-9.-]{3,253}$")  # a startup's key, as the index and the read models hold it
+ANSWER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")  # a challenge id, model or index version of an answer
 
 
 class BadRequest(ValueError):

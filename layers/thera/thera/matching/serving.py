@@ -11,7 +11,6 @@ weights; each request draws one, and the answer says which version scored it. A 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,10 +37,9 @@ from thera.matching import (
     text_hash,
 )
 from thera.matching.index_store import load_index, read_pointer
+from thera.matching.request import ANSWER_ID, DOMAIN
 from thera.training import imported
 
-_DOMAIN = re.compile(r"^[a-z0-9.-]{3,253}$")
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 EMBED_THREADS = 8  # the challenge and its leave-one-word-out variants (thera.matching.rank.MAX_VARIANTS)
 
 
@@ -75,6 +73,7 @@ class MatcherService:
         self._serving: list[tuple[Model, float]] = [(PRIOR_MODEL, 1.0)]
         self._serving_doc: dict[str, Any] = {}
         self._checked = -1e18
+        self._domains: tuple[str, frozenset[str]] = ("", frozenset())
         self.loads = 0
 
     def _fresh(self) -> None:
@@ -112,6 +111,13 @@ class MatcherService:
                 f"the index holds {self._index.model_id} vectors; this matcher embeds with {self._provider.model_id}"
             )
         return self._index
+
+    def known(self, domains: list[str]) -> set[str]:
+        """Those of ``domains`` the current index holds: what a saved shortlist may name."""
+        index = self.index()
+        if self._domains[0] != index.version:
+            self._domains = (index.version, frozenset(index.domains))
+        return {d for d in domains if d in self._domains[1]}
 
     def _embed_all(self, texts: list[str]) -> npt.NDArray[np.float32]:
         return embed_all(self._provider, texts)
@@ -153,9 +159,9 @@ class MatcherService:
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object")
         challenge_id, domain, decision = body.get("challenge_id"), body.get("domain"), body.get("decision")
-        if not isinstance(challenge_id, str) or not _ID.match(challenge_id):
+        if not isinstance(challenge_id, str) or not ANSWER_ID.match(challenge_id):
             raise BadRequest("'challenge_id' must be the id a /match answer gave (letters, digits, _.:-)")
-        if not isinstance(domain, str) or not _DOMAIN.match(domain):
+        if not isinstance(domain, str) or not DOMAIN.match(domain):
             raise BadRequest("'domain' must be a domain name from a /match answer")
         if decision not in DECISIONS:
             raise BadRequest(f"'decision' must be one of {', '.join(DECISIONS)}")

@@ -1,10 +1,13 @@
 """Saved shortlists: a challenge and its matches kept under a name, the team's decisions on them, a CSV.
 
-Saving runs the match again (the same request the page just made) and keeps its answer as it
-was: reopening a shortlist shows the matches and reasons of that moment, whatever the index
-or the serving model became since. Each decision is kept on the saved shortlist (who, when)
-and also logged to the lake's ``feedback/`` prefix, as ``POST /feedback`` logs it, so the
-weekly training and AMS read it unchanged.
+A save keeps the matches the person was shown: the client sends the ``/match`` answer it showed
+(``shown``: challenge id, model and index versions, the matches with their scores and reasons),
+checked here (types, sizes, ranks, the challenge it answers, every startup still in the index)
+and kept as sent, never ranked again. A client that sends only the challenge (the API before
+``shown``) gets the match run once at save time, and the answer says so (``matches_from``).
+Reopening shows what was saved, whatever the index or the serving model became since. Each
+decision is kept on the saved shortlist (who, when) and also logged to the lake's ``feedback/``
+prefix, as ``POST /feedback`` logs it, so the weekly training and AMS read it unchanged.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -19,7 +23,7 @@ from typing import Any
 
 from thera.kernel import keys
 from thera.kernel.ports import ObjectStore, SavedShortlist, ShortlistStore
-from thera.matching.request import DECISIONS, BadRequest, MatchRequest
+from thera.matching.request import ANSWER_ID, DECISIONS, DOMAIN, MAX_TOP_K, BadRequest, MatchRequest, text_hash
 
 MAX_NAME_CHARS = 120
 CSV_COLUMNS = (
@@ -41,6 +45,24 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 Match = Callable[[Any, str], dict[str, Any]]
+Known = Callable[[list[str]], set[str]]  # those of the domains the matcher's index holds
+
+SHOWN, MATCHED_ON_SAVE = "shown", "matched_on_save"  # where a saved shortlist's matches came from
+# what a shown match may hold (a /match answer's match) and the bounds of its values
+_TEXTS = {"domain": 253, "name": 300, "one_liner": 1000, "website": 2000, "model_version": 100}
+_OPTIONAL_TEXTS = {"country": 100, "city": 100}
+_TEXT_LISTS = {"reasons": 500, "industries": 200, "tags": 200, "health_flags": 200}
+_OPTIONAL_INTS = ("founded_year", "team_size", "health_score")
+_MAX_LIST = 50
+SHOWN_FIELDS = {  # a /match answer's match: thera.matching.rank.Match, its rank and model version
+    "rank",
+    "score",
+    "features",
+    *_TEXTS,
+    *_OPTIONAL_TEXTS,
+    *_TEXT_LISTS,
+    *_OPTIONAL_INTS,
+}
 
 
 class NotFound(LookupError):
@@ -66,22 +88,93 @@ def spreadsheet_safe(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
+def parse_shown(shown: Any, request: MatchRequest) -> dict[str, Any]:
+    """The ``/match`` answer a client showed for ``request``, checked field by field: a 400 names
+    the first thing wrong. What passes is kept as sent."""
+    if not isinstance(shown, dict):
+        raise BadRequest("'shown' must be the /match answer shown: an object with its 'matches'")
+    for key in ("challenge_id", "model_version", "index_version"):
+        value = shown.get(key)
+        if not isinstance(value, str) or not ANSWER_ID.match(value):
+            raise BadRequest(f"'shown.{key}' must be the one the /match answer gave (letters, digits, _.:-)")
+    expected = request.challenge_id or text_hash(request.challenge_text)
+    if shown["challenge_id"] != expected:
+        raise BadRequest(f"'shown' answers challenge {shown['challenge_id']}, not this one ({expected})")
+    matches = shown.get("matches")
+    if not isinstance(matches, list) or len(matches) > MAX_TOP_K:
+        raise BadRequest(f"'shown.matches' must be a list of at most {MAX_TOP_K} matches")
+    seen: set[str] = set()
+    for n, match in enumerate(matches):
+        where = f"'shown.matches[{n}]'"
+        if not isinstance(match, dict):
+            raise BadRequest(f"{where} must be an object")
+        if unknown := sorted(set(match) - SHOWN_FIELDS):
+            raise BadRequest(f"{where} has fields a /match answer has not: {', '.join(unknown)}")
+        _check_shown_match(match, where, n + 1)
+        if match["domain"] in seen:
+            raise BadRequest(f"{where} repeats {match['domain']}")
+        seen.add(match["domain"])
+    return {k: shown[k] for k in ("challenge_id", "model_version", "index_version")} | {"matches": matches}
+
+
+def _check_shown_match(match: dict[str, Any], where: str, rank: int) -> None:
+    if match.get("rank") != rank or isinstance(match.get("rank"), bool):
+        raise BadRequest(f"{where}: 'rank' must be {rank}, the matches in the order shown")
+    score = match.get("score")
+    if isinstance(score, bool) or not isinstance(score, int | float) or not (math.isfinite(score) and 0 <= score <= 1):
+        raise BadRequest(f"{where}: 'score' must be a number from 0 to 1")
+    if not isinstance(match.get("domain"), str) or not DOMAIN.match(match["domain"]):
+        raise BadRequest(f"{where}: 'domain' must be a domain name from the /match answer")
+    for key, most in _TEXTS.items():
+        if key in match and (not isinstance(match[key], str) or len(match[key]) > most):
+            raise BadRequest(f"{where}: '{key}' must be a text of at most {most} characters")
+    for key, most in _OPTIONAL_TEXTS.items():
+        if match.get(key) is not None and (not isinstance(match[key], str) or len(match[key]) > most):
+            raise BadRequest(f"{where}: '{key}' must be a text of at most {most} characters, or null")
+    for key, most in _TEXT_LISTS.items():
+        value = match.get(key, [])
+        if not isinstance(value, list) or len(value) > _MAX_LIST:
+            raise BadRequest(f"{where}: '{key}' must be a list of at most {_MAX_LIST} texts")
+        if not all(isinstance(v, str) and len(v) <= most for v in value):
+            raise BadRequest(f"{where}: each of '{key}' must be a text of at most {most} characters")
+    for key in _OPTIONAL_INTS:
+        value = match.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or abs(value) > 10**6):
+            raise BadRequest(f"{where}: '{key}' must be a whole number, or null")
+    features = match.get("features", {})
+    if (
+        not isinstance(features, dict)
+        or len(features) > _MAX_LIST
+        or not all(
+            isinstance(k, str)
+            and len(k) <= 100
+            and isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            for k, v in features.items()
+        )
+    ):
+        raise BadRequest(f"{where}: 'features' must map feature names to numbers")
+
+
 class ShortlistService:
     def __init__(
         self,
         store: ShortlistStore,
         log: ObjectStore,
         match: Match,
+        known: Known,
         *,
         now: Callable[[], datetime],
         date: Callable[[], str],
         new_id: Callable[[], str],
     ) -> None:
-        self._store, self._log, self._match = store, log, match
+        self._store, self._log, self._match, self._known = store, log, match, known
         self._now, self._date, self._new_id = now, date, new_id
 
     def save(self, body: Any, caller: str, request_id: str) -> dict[str, Any]:
-        """Match the challenge in ``body`` and keep the answer under ``body['name']``."""
+        """Keep the matches shown for the challenge in ``body`` under ``body['name']``; without
+        ``body['shown']``, match the challenge once and keep that answer."""
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object with a 'name' and a 'challenge_text'")
         name = body.get("name")
@@ -90,9 +183,16 @@ class ShortlistService:
         name = " ".join(name.split())
         if len(name) > MAX_NAME_CHARS or _CONTROL.search(name):
             raise BadRequest(f"'name' must be at most {MAX_NAME_CHARS} printable characters")
-        request_body = {k: v for k, v in body.items() if k != "name"}
+        request_body = {k: v for k, v in body.items() if k not in ("name", "shown")}
         request = MatchRequest.parse(request_body)
-        answer = self._match(request_body, request_id)
+        if "shown" in body:
+            answer, source = parse_shown(body["shown"], request), SHOWN
+            domains = [m["domain"] for m in answer["matches"]]
+            gone = sorted(set(domains) - self._known(domains))
+            if gone:
+                raise BadRequest(f"not in the matcher's index (any more), so not saved: {', '.join(gone)}")
+        else:
+            answer, source = self._match(request_body, request_id), MATCHED_ON_SAVE
         at = self._now().isoformat()
         summary = {
             "name": name,
@@ -109,6 +209,7 @@ class ShortlistService:
             "model_version": answer["model_version"],
             "index_version": answer["index_version"],
             "matches": answer["matches"],
+            "matches_from": source,
         }
         shortlist_id = self._new_id()
         if not self._store.create(shortlist_id, summary, doc):

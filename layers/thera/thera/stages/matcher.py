@@ -51,11 +51,14 @@ def shortlists() -> ShortlistService:
 
 @cache
 def shortlist_service(settings: MatcherSettings) -> ShortlistService:
-    """Saved shortlists: a save runs the match of this environment's ``MatcherService``."""
+    """Saved shortlists: a save checks the shown startups against (or, from an older client, runs
+    the match of) this environment's ``MatcherService``."""
+    matching = matcher_service(settings)
     return ShortlistService(
         DynamoShortlistStore(client("dynamodb"), settings.shortlists_table),
         S3ObjectStore(client("s3"), settings.bucket),
-        matcher_service(settings).match,
+        matching.match,
+        matching.known,
         now=lambda: datetime.now(UTC),
         date=lambda: business_date(settings.timezone),
         new_id=lambda: uuid.uuid4().hex,
