@@ -64,14 +64,6 @@ class RouteAuth:
     scopes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class JwtAuthorizer:
-    name: str
-    identity_source: str
-    issuer: str
-    audience: tuple[str, ...]
-
-
 class BodyError(ValueError):
     """An OpenAPI body API Gateway would refuse to import."""
 
@@ -79,10 +71,12 @@ class BodyError(ValueError):
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "x-amazon-apigateway-any-method"}
 
 
-def http_api_auth(body: Mapping[str, Any]) -> tuple[list[JwtAuthorizer], list[RouteAuth]]:
-    """The JWT authorizers an OpenAPI body declares and each route's authorization, as ImportApi reads them."""
+def http_api_auth(body: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], list[RouteAuth]]:
+    """The JWT authorizers an OpenAPI body declares (security scheme name -> CreateAuthorizer's arguments
+    but the API id) and each route's authorization, as ImportApi reads them."""
     schemes = body.get("components", {}).get("securitySchemes", {}) or {}
-    authorizers, iam = [], set()
+    authorizers: dict[str, dict[str, Any]] = {}
+    iam = set()
     for name, scheme in schemes.items():
         if scheme.get("x-amazon-apigateway-authtype") == "awsSigv4":
             iam.add(name)
@@ -95,12 +89,13 @@ def http_api_auth(body: Mapping[str, Any]) -> tuple[list[JwtAuthorizer], list[Ro
         jwt = spec.get("jwtConfiguration") or {}
         if not jwt.get("issuer") or not jwt.get("audience"):
             raise BodyError(f"security scheme {name}: a JWT authorizer needs jwtConfiguration.issuer and audience")
-        authorizers.append(
-            JwtAuthorizer(
-                name, spec.get("identitySource", "$request.header.Authorization"), jwt["issuer"], tuple(jwt["audience"])
-            )
-        )
-    jwt_names = {a.name for a in authorizers}
+        authorizers[name] = {
+            "Name": name,
+            "AuthorizerType": "JWT",
+            "IdentitySource": [spec.get("identitySource", "$request.header.Authorization")],
+            "JwtConfiguration": {"Issuer": jwt["issuer"], "Audience": list(jwt["audience"])},
+        }
+    jwt_names = set(authorizers)
     default = body.get("security")
     routes = []
     for path, operations in (body.get("paths") or {}).items():

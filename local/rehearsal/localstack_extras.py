@@ -175,16 +175,7 @@ class HttpApiProvider(ResourceProvider[dict]):
         title = body.get("info", {}).get("title") or request.logical_resource_id
         api_id = api_gw.create_api(Name=title, ProtocolType="HTTP")["ApiId"]  # moto has no ImportApi: create, then
         api = api_gw.reimport_api(ApiId=api_id, Body=json.dumps(body), FailOnWarnings=bool(model.get("FailOnWarnings")))
-        ids = {}
-        for a in authorizers:
-            made = api_gw.create_authorizer(
-                ApiId=api_id,
-                Name=a.name,
-                AuthorizerType="JWT",
-                IdentitySource=[a.identity_source],
-                JwtConfiguration={"Issuer": a.issuer, "Audience": list(a.audience)},
-            )
-            ids[a.name] = made["AuthorizerId"]
+        ids = {name: api_gw.create_authorizer(ApiId=api_id, **a)["AuthorizerId"] for name, a in authorizers.items()}
         by_key = {r["RouteKey"]: r["RouteId"] for r in api_gw.get_routes(ApiId=api_id)["Items"]}
         for route in routes:
             if route.route_key not in by_key:

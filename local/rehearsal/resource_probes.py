@@ -23,16 +23,16 @@ PROBES: dict[str, Probe] = {
     "AWS::SecretsManager::Secret": lambda c, pid: c("secretsmanager").describe_secret(SecretId=pid),
     "AWS::StepFunctions::StateMachine": lambda c, pid: c("stepfunctions").describe_state_machine(stateMachineArn=pid),
     "AWS::Scheduler::Schedule": lambda c, pid: c("scheduler").get_schedule(Name=pid),
-    "AWS::Logs::LogGroup": lambda c, pid: _one(
-        g for g in c("logs").describe_log_groups(logGroupNamePrefix=pid)["logGroups"] if g["logGroupName"] == pid
-    ),
-    "AWS::CloudWatch::Alarm": lambda c, pid: _one(c("cloudwatch").describe_alarms(AlarmNames=[pid])["MetricAlarms"]),
     "AWS::ApiGatewayV2::Api": lambda c, pid: c("apigatewayv2").get_api(ApiId=pid),
     "AWS::Cognito::UserPool": lambda c, pid: c("cognito-idp").describe_user_pool(UserPoolId=pid),
     "AWS::Glue::Database": lambda c, pid: c("glue").get_database(Name=pid),
     "AWS::Athena::WorkGroup": lambda c, pid: c("athena").get_work_group(WorkGroup=pid),
     "AWS::Athena::NamedQuery": lambda c, pid: c("athena").get_named_query(NamedQueryId=pid),
     "AWS::CloudWatch::Dashboard": lambda c, pid: c("cloudwatch").get_dashboard(DashboardName=pid),
+    "AWS::Logs::LogGroup": lambda c, pid: _one(
+        g for g in c("logs").describe_log_groups(logGroupNamePrefix=pid)["logGroups"] if g["logGroupName"] == pid
+    ),
+    "AWS::CloudWatch::Alarm": lambda c, pid: _one(c("cloudwatch").describe_alarms(AlarmNames=[pid])["MetricAlarms"]),
     "AWS::Budgets::Budget": lambda c, pid: c("budgets").describe_budget(
         AccountId=c("sts").get_caller_identity()["Account"], BudgetName=pid
     ),

@@ -48,8 +48,9 @@ def body(translated: dict[str, Any]) -> dict[str, Any]:
 
 def test_with_cognito_every_route_but_the_page_and_its_config_wants_the_pools_token(body: dict[str, Any]) -> None:
     authorizers, routes = cfn_translate.http_api_auth(_choose(body, cognito=True))
-    assert [a.name for a in authorizers] == ["CognitoAuthorizer"]
-    assert authorizers[0].identity_source == "$request.header.Authorization"
+    assert list(authorizers) == ["CognitoAuthorizer"]
+    assert authorizers["CognitoAuthorizer"]["IdentitySource"] == ["$request.header.Authorization"]
+    assert authorizers["CognitoAuthorizer"]["AuthorizerType"] == "JWT"
     kinds = {r.route_key: (r.authorization_type, r.authorizer) for r in routes}
     assert {k for k, (kind, _) in kinds.items() if kind == "NONE"} == {"GET /", "GET /config"}
     assert {v for k, v in kinds.items() if k not in ("GET /", "GET /config")} == {("JWT", "CognitoAuthorizer")}
@@ -58,7 +59,7 @@ def test_with_cognito_every_route_but_the_page_and_its_config_wants_the_pools_to
 
 def test_with_iam_every_route_wants_sigv4_and_there_is_no_authorizer(body: dict[str, Any]) -> None:
     authorizers, routes = cfn_translate.http_api_auth(_choose(body, cognito=False))
-    assert authorizers == []
+    assert authorizers == {}
     assert {r.authorization_type for r in routes} == {"AWS_IAM"}
     assert len(routes) >= 13
 
