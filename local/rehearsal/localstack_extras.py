@@ -182,7 +182,7 @@ class HttpApiProvider(ResourceProvider[dict]):
                 return _failed(f"{route.route_key} has no integration: ImportApi made no route for it")
             extra = (
                 {"AuthorizerId": ids[route.authorizer], "AuthorizationScopes": list(route.scopes)}
-                if (route.authorizer)
+                if route.authorizer
                 else {}
             )
             api_gw.update_route(

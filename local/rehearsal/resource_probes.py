@@ -66,11 +66,16 @@ def probe_resources(
     return answered, absent
 
 
+def _by_type(resources: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Resource type -> physical id (the types read here occur once in a stack)."""
+    return {r["ResourceType"]: r["PhysicalResourceId"] for r in resources}
+
+
 def read_api_auth(
     client: Callable[[str], Any], resources: Iterable[Mapping[str, Any]], outputs: Mapping[str, str]
 ) -> ApiAuthState:
     """The matcher API's routes and authorizers, and the user pool, client and domain if the stack has them."""
-    physical = {r["ResourceType"]: r["PhysicalResourceId"] for r in resources}
+    physical = _by_type(resources)
     api = client("apigatewayv2")
     api_id = physical["AWS::ApiGatewayV2::Api"]
     routes = {
@@ -80,28 +85,25 @@ def read_api_auth(
     authorizers = {
         a: api.get_authorizer(ApiId=api_id, AuthorizerId=a) for a in sorted({a for _, a in routes.values() if a})
     }
-    state = ApiAuthState(routes, authorizers, outputs.get("MatcherApiUrl"))
     pool_id = physical.get("AWS::Cognito::UserPool")
-    if pool_id is None:
-        return state
-    idp = client("cognito-idp")
     client_id = physical.get("AWS::Cognito::UserPoolClient")
     domain = physical.get("AWS::Cognito::UserPoolDomain")
+    idp = client("cognito-idp") if pool_id else None
     return ApiAuthState(
         routes,
         authorizers,
         outputs.get("MatcherApiUrl"),
-        pool=idp.describe_user_pool(UserPoolId=pool_id)["UserPool"],
+        pool=idp.describe_user_pool(UserPoolId=pool_id)["UserPool"] if idp else None,
         client=idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
-        if client_id
+        if idp and client_id
         else None,
-        domain=idp.describe_user_pool_domain(Domain=domain)["DomainDescription"] if domain else None,
+        domain=idp.describe_user_pool_domain(Domain=domain)["DomainDescription"] if idp and domain else None,
     )
 
 
 def read_lake(client: Callable[[str], Any], resources: Iterable[Mapping[str, Any]]) -> LakeState:
     """The stack's Glue database with its tables, its Athena workgroup and the named queries in it."""
-    physical = {r["ResourceType"]: r["PhysicalResourceId"] for r in resources}
+    physical = _by_type(resources)
     glue, athena = client("glue"), client("athena")
     database = physical["AWS::Glue::Database"]
     tables = {

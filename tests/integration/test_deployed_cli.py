@@ -17,13 +17,12 @@ import pytest
 from tests.conftest import ROOT, SAMPLE
 from tests.integration.conftest import Aws
 from tests.integration.test_explorer_page import CHALLENGE, lake
+from tests.integration.test_explorer_sign_in import matcher_api_behind_pool
 from thera.kernel import keys
 from thera.lake.ingest import encode_raw_page
-from thera_local.api import LocalHttpApi
 from thera_local.cli.main import main
-from thera_local.cognito import JwtAuthorizer, provision_user_pool, public_routes
+from thera_local.cognito import provision_user_pool
 from thera_local.emulator import publish_api_url
-from thera_local.lambda_env import function_environment
 from thera_local.standins.apollo import load_companies, organization_from_company
 from thera_local.stepfunctions import routed_lambda, state_machine_arn
 from thera_local.template import REGION, STACK_NAME, Template
@@ -229,16 +228,7 @@ def cognito_stack(lake: list[dict[str, Any]], as_aws: Aws, tmp_path: Path) -> It
     template = Template(ROOT / "template.yaml", {"ApiAuth": "Cognito", "LocalHostedUiUrl": "http://127.0.0.1:9"})
     pool = provision_user_pool(template, as_aws.client("cognito-idp"))
     assert pool is not None
-    spec = template.functions()["MatcherFunction"]
-    env = {
-        **function_environment(spec, as_aws.endpoint),
-        "EMBEDDING_PROVIDER": "local",
-        "LOCAL_EMBEDDING_MODEL": str(tmp_path / "lsa.npz"),
-    }
-    routes = [(route, spec, env, tmp_path / "matcher.log") for route in spec.http_routes]
-    api = LocalHttpApi(
-        routes, "dev", authorizer=JwtAuthorizer.for_pool(pool, as_aws.endpoint), public=public_routes(template)
-    )
+    api = matcher_api_behind_pool(template, pool, as_aws.endpoint, tmp_path)
     publish_api_url(api.start())  # as the local stack does: MatcherApiUrl names the API
     add_user(template, as_aws.endpoint, "ana@example.com", "Local-Passw0rd!")
     signed_in = as_aws.client("cognito-idp").admin_initiate_auth(

@@ -21,7 +21,7 @@ from tests.conftest import ROOT
 from tests.integration.conftest import Aws
 from tests.integration.test_explorer_page import _search, lake  # noqa: F401 - the fixture
 from thera_local.api import LocalHttpApi
-from thera_local.cognito import JwtAuthorizer, provision_user_pool, public_routes, set_callback_urls
+from thera_local.cognito import JwtAuthorizer, UserPool, provision_user_pool, public_routes, set_callback_urls
 from thera_local.lambda_env import function_environment
 from thera_local.standins.hosted_ui import HostedUiStandIn
 from thera_local.template import Template
@@ -37,6 +37,21 @@ class SignedApi:
     hosted_ui: str
 
 
+def matcher_api_behind_pool(template: Template, pool: UserPool, endpoint: str, tmp_path: Path) -> LocalHttpApi:
+    """MatcherFunction's routes (the lake fixture's index, its local embedding model) behind the JWT authorizer
+    of ``pool``, the page and its config public, as the local stack serves them with ApiAuth=Cognito; not started."""
+    spec = template.functions()["MatcherFunction"]
+    env = {
+        **function_environment(spec, endpoint),
+        "EMBEDDING_PROVIDER": "local",
+        "LOCAL_EMBEDDING_MODEL": str(tmp_path / "lsa.npz"),
+    }
+    routes = [(route, spec, env, tmp_path / "matcher.log") for route in spec.http_routes]
+    return LocalHttpApi(
+        routes, "dev", authorizer=JwtAuthorizer.for_pool(pool, endpoint), public=public_routes(template)
+    )
+
+
 @pytest.fixture
 def signed_api(lake: list[dict[str, Any]], aws: Aws, tmp_path: Path) -> Iterator[SignedApi]:  # noqa: F811
     ui = HostedUiStandIn(aws.endpoint)
@@ -45,16 +60,7 @@ def signed_api(lake: list[dict[str, Any]], aws: Aws, tmp_path: Path) -> Iterator
     pool = provision_user_pool(template, aws.client("cognito-idp"))
     assert pool is not None
     ui.pool = pool
-    spec = template.functions()["MatcherFunction"]
-    env = {
-        **function_environment(spec, aws.endpoint),
-        "EMBEDDING_PROVIDER": "local",
-        "LOCAL_EMBEDDING_MODEL": str(tmp_path / "lsa.npz"),
-    }
-    routes = [(route, spec, env, tmp_path / "matcher.log") for route in spec.http_routes]
-    api = LocalHttpApi(
-        routes, "dev", authorizer=JwtAuthorizer.for_pool(pool, aws.endpoint), public=public_routes(template)
-    )
+    api = matcher_api_behind_pool(template, pool, aws.endpoint, tmp_path)
     api.start()
     set_callback_urls(aws.client("cognito-idp"), pool, f"{api.url}/")
     add_user(template, aws.endpoint, EMAIL, PASSWORD)
